@@ -1,0 +1,36 @@
+# Conclave — the two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+SWIFT_BUILD_FLAGS ?=
+PY := .venv/bin/python
+
+.PHONY: setup build release demo test unit-test integration-test python-test bench-orchestration format lint clean
+
+## Installs what the project needs (idempotent, quiet when done): .venv, llama-server, SmolLM2, Python test clients.
+setup:
+	@bash scripts/setup.sh
+
+build:
+	@swift build --build-tests $(SWIFT_BUILD_FLAGS)
+
+release:
+	@swift build -c release --product conclave $(SWIFT_BUILD_FLAGS)
+
+## Setup, release build, ingest the Meridian sample, serve, run a scripted conversation, stop.
+demo: setup release
+	@bash scripts/demo.sh
+
+## Setup, build, all unit and integration tests (Swift and Python).
+test: setup build
+	@bash scripts/test.sh
+
+bench-orchestration: setup release
+	@bash scripts/bench-orchestration.sh
+
+format:
+	@swift format --in-place --recursive Sources Tests
+
+lint:
+	@swift format lint --recursive Sources Tests
+
+clean:
+	@rm -rf .build var

@@ -1,0 +1,161 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Conclave",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "conclave", targets: ["conclave"]),
+        .library(name: "ConclaveCore", targets: ["ConclaveCore"]),
+        .library(name: "ConclaveInference", targets: ["ConclaveInference"]),
+        .library(name: "ConclaveStorage", targets: ["ConclaveStorage"]),
+        .library(name: "ConclaveKnowledge", targets: ["ConclaveKnowledge"]),
+        .library(name: "ConclaveMessaging", targets: ["ConclaveMessaging"]),
+        .library(name: "ConclaveAgents", targets: ["ConclaveAgents"]),
+        .library(name: "ConclaveOrchestrator", targets: ["ConclaveOrchestrator"]),
+        .library(name: "ConclaveTelemetry", targets: ["ConclaveTelemetry"]),
+        .library(name: "ConclaveServer", targets: ["ConclaveServer"]),
+        .library(name: "ConclaveTesting", targets: ["ConclaveTesting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.4.0"),
+    ],
+    targets: [
+        .target(
+            name: "ConclaveCore",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "ConclaveTelemetry",
+            dependencies: [
+                "ConclaveCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .target(
+            name: "ConclaveInference",
+            dependencies: [
+                "ConclaveCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "ConclaveStorage",
+            dependencies: [
+                "ConclaveCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "ConclaveKnowledge",
+            dependencies: [
+                "ConclaveCore", "ConclaveStorage", "ConclaveInference",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "ConclaveMessaging",
+            dependencies: [
+                "ConclaveCore", "ConclaveStorage",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "ConclaveAgents",
+            dependencies: [
+                "ConclaveCore", "ConclaveInference", "ConclaveKnowledge",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "ConclaveOrchestrator",
+            dependencies: [
+                "ConclaveCore", "ConclaveAgents", "ConclaveMessaging", "ConclaveStorage",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
+            name: "ConclaveServer",
+            dependencies: [
+                "ConclaveCore", "ConclaveOrchestrator", "ConclaveStorage", "ConclaveInference",
+                "ConclaveKnowledge", "ConclaveAgents", "ConclaveMessaging", "ConclaveTelemetry",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            resources: [.copy("Resources/Workflows")]
+        ),
+        .target(
+            name: "ConclaveTesting",
+            dependencies: [
+                "ConclaveCore", "ConclaveInference", "ConclaveStorage", "ConclaveServer",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "conclave",
+            dependencies: [
+                "ConclaveCore", "ConclaveServer", "ConclaveKnowledge", "ConclaveStorage",
+                "ConclaveInference", "ConclaveOrchestrator", "ConclaveTelemetry", "ConclaveTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "ConclaveCoreTests",
+            dependencies: ["ConclaveCore", "ConclaveServer", "ConclaveTesting"]
+        ),
+        .testTarget(
+            name: "ConclaveOrchestratorTests",
+            dependencies: ["ConclaveOrchestrator", "ConclaveAgents", "ConclaveTesting", "ConclaveStorage", "ConclaveMessaging"]
+        ),
+        .testTarget(
+            name: "ConclaveKnowledgeTests",
+            dependencies: ["ConclaveKnowledge", "ConclaveStorage", "ConclaveTesting"]
+        ),
+        .testTarget(
+            name: "ConclaveServerTests",
+            dependencies: [
+                "ConclaveServer", "ConclaveTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "ConclaveServer", "ConclaveTesting", "ConclaveInference",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,87 @@
+import ConclaveCore
+import Logging
+
+/// One specialised agent: reads the workflow state, does its part, returns its output.
+///
+/// Agents are stateless and idempotent for a given state, so a step can be retried (or, in
+/// distributed mode, redelivered) safely.
+public protocol Agent: Sendable {
+    /// The role this agent plays.
+    var role: AgentRole { get }
+    /// Does the agent's part of the run.
+    func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult
+}
+
+/// What an agent needs from the engine besides the state.
+public struct AgentContext: Sendable {
+    /// Sampling settings for the agent's model calls.
+    public var options: ModelCallOptions
+    /// Called with each piece of answer text as it is produced (responder only).
+    public var emitToken: @Sendable (String) async throws -> Void
+    /// Logger with the run's metadata.
+    public var logger: Logger
+
+    /// Creates a context.
+    public init(options: ModelCallOptions = ModelCallOptions(), logger: Logger = Logger(label: "conclave.agent"),
+                emitToken: @escaping @Sendable (String) async throws -> Void = { _ in }) {
+        self.options = options
+        self.emitToken = emitToken
+        self.logger = logger
+    }
+}
+
+/// Sampling settings for model calls.
+public struct ModelCallOptions: Sendable, Hashable {
+    /// Temperature.
+    public var temperature: Double
+    /// Seed.
+    public var seed: Int
+    /// Most tokens the responder may generate.
+    public var maxTokens: Int
+
+    /// Creates options; the defaults are deterministic.
+    public init(temperature: Double = 0, seed: Int = 42, maxTokens: Int = 256) {
+        self.temperature = temperature
+        self.seed = seed
+        self.maxTokens = maxTokens
+    }
+}
+
+/// An agent's output and the model tokens it spent.
+public struct AgentResult: Sendable {
+    /// The output.
+    public var output: AgentOutput
+    /// Tokens used by the agent's model calls.
+    public var usage: TokenUsage
+
+    /// Creates a result.
+    public init(_ output: AgentOutput, usage: TokenUsage = TokenUsage()) {
+        self.output = output
+        self.usage = usage
+    }
+}
+
+/// The typed output of each role.
+public enum AgentOutput: Sendable {
+    case plan(Plan)
+    case evidence([Evidence])
+    case reasoning(Reasoning)
+    case validation(Validation)
+    case answer(Answer)
+
+    /// A one-line summary for the event log and trace.
+    public var summary: String {
+        switch self {
+        case .plan(let plan):
+            return "query=\(plan.query.prefix(120)) sub_questions=\(plan.subQuestions.count)\(plan.isFallback ? " fallback" : "")"
+        case .evidence(let evidence):
+            return "passages=\(evidence.count) sources=\(Array(Set(evidence.map(\.source.id))).sorted().joined(separator: ","))"
+        case .reasoning(let r):
+            return "form=\(r.answerForm.rawValue) computation=\(r.computation.rawValue) entities=\(r.entities.count)\(r.isFallback ? " fallback" : "")"
+        case .validation(let v):
+            return "answerable=\(v.answerable) facts=\(v.facts.count)\(v.isFallback ? " fallback" : "")"
+        case .answer(let a):
+            return "characters=\(a.text.count) citations=\(a.citations.count)"
+        }
+    }
+}

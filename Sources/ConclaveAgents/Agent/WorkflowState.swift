@@ -1,0 +1,74 @@
+import ConclaveCore
+
+/// Everything a run has produced so far. The engine applies each step's output to it; agents
+/// read what their dependencies produced.
+public struct WorkflowState: Sendable {
+    /// The user's latest message.
+    public var question: String
+    /// Earlier messages of the conversation (oldest first), without the latest question.
+    public var history: [ChatMessage]
+    /// Who is asking.
+    public var principal: Principal
+    /// The planner's output.
+    public var plan: Plan?
+    /// The retriever's output.
+    public var evidence: [Evidence]?
+    /// The reasoner's output.
+    public var reasoning: Reasoning?
+    /// The validator's output.
+    public var validation: Validation?
+    /// The responder's output.
+    public var answer: Answer?
+
+    /// Creates the initial state of a run.
+    public init(question: String, history: [ChatMessage] = [], principal: Principal = .anonymous) {
+        self.question = question
+        self.history = history
+        self.principal = principal
+    }
+
+    /// Records an agent's output.
+    public mutating func apply(_ output: AgentOutput) {
+        switch output {
+        case .plan(let plan): self.plan = plan
+        case .evidence(let evidence): self.evidence = evidence
+        case .reasoning(let reasoning): self.reasoning = reasoning
+        case .validation(let validation): self.validation = validation
+        case .answer(let answer): self.answer = answer
+        }
+    }
+
+    /// The user's earlier questions, most recent last.
+    public var previousQuestions: [String] {
+        history.filter { $0.role == .user }.map(\.content)
+    }
+
+    /// The question to search with: the plan's standalone query when there is one, else the
+    /// question itself joined with the previous question when the question reads as a follow-up.
+    public var searchQuery: String {
+        if let plan, !plan.query.isEmpty { return plan.query }
+        return FollowUp.contextualize(question, previous: previousQuestions.last)
+    }
+}
+
+/// Detects follow-up questions that depend on the previous turn.
+public enum FollowUp {
+    private static let anaphora: Set<String> = [
+        "it", "its", "they", "them", "their", "this", "that", "these", "those", "there", "he", "she", "his", "her",
+        "one", "ones", "same", "also", "instead", "else", "then",
+    ]
+
+    /// True when `question` is short or refers back with a pronoun or ellipsis.
+    public static func isFollowUp(_ question: String) -> Bool {
+        let words = question.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init)
+        if words.count <= 5 { return true }
+        if let first = words.first, ["and", "what", "how", "but", "or"].contains(first), words.count <= 8 { return true }
+        return words.contains(where: anaphora.contains)
+    }
+
+    /// `question` prefixed with `previous` when it reads as a follow-up.
+    public static func contextualize(_ question: String, previous: String?) -> String {
+        guard let previous, isFollowUp(question) else { return question }
+        return previous + " " + question
+    }
+}

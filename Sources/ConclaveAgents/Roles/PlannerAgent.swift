@@ -1,0 +1,72 @@
+import Foundation
+import ConclaveCore
+import ConclaveInference
+import ConclaveKnowledge
+
+/// Rewrites the latest question as a standalone query with sub-questions, by JSON-schema
+/// constrained output. Falls back to the question (joined with the previous one for follow-ups)
+/// when the model's plan is unusable or drifts away from what was asked.
+public struct PlannerAgent: Agent {
+    public var role: AgentRole { .planner }
+    private let model: any ChatModel
+
+    /// Creates a planner using `model`.
+    public init(model: any ChatModel) {
+        self.model = model
+    }
+
+    struct Output: Decodable, Sendable {
+        var query: String
+        var sub_questions: [String]?
+    }
+
+    static let schema = """
+        {"type":"object","properties":{"query":{"type":"string","minLength":3,"maxLength":200},\
+        "sub_questions":{"type":"array","maxItems":3,"items":{"type":"string","minLength":3,"maxLength":150}}},\
+        "required":["query","sub_questions"],"additionalProperties":false}
+        """
+
+    static let instructions = """
+        You turn the user's latest message into a standalone search query for a company knowledge base. \
+        Resolve words like "it", "that" or "and for X?" using the earlier conversation. \
+        Split questions that ask for several things into sub-questions. Reply with JSON only, for example:
+        {"query":"<the question, rewritten to stand alone>","sub_questions":["<first part>","<second part>"]}
+        """
+
+    public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
+        var messages: [ChatMessage] = [.system(Self.instructions)]
+        let recent = state.history.suffix(4)
+        if !recent.isEmpty {
+            let transcript = recent.map { "\($0.role.rawValue): \($0.content.prefix(300))" }.joined(separator: "\n")
+            messages.append(.user("Earlier conversation:\n\(transcript)\n\nLatest message: \(state.question)"))
+        } else {
+            messages.append(.user("Latest message: \(state.question)"))
+        }
+        let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: 160)
+            .request(messages, model: model, options: context.options)
+        return AgentResult(.plan(Self.plan(from: output, state: state)), usage: usage)
+    }
+
+    /// The plan from the model's output when it stays on topic, otherwise the fallback plan.
+    static func plan(from output: Output?, state: WorkflowState) -> Plan {
+        let fallbackQuery = FollowUp.contextualize(state.question, previous: state.previousQuestions.last)
+        let fallback = Plan(query: fallbackQuery, subQuestions: [], sources: [.documents], isFallback: true)
+        guard let output else { return fallback }
+        let asked = Set(QueryTerms.extract(from: fallbackQuery))
+        let conversationTerms = asked.union(state.history.flatMap { QueryTerms.extract(from: $0.content) })
+        let query = output.query.trimmingCharacters(in: .whitespacesAndNewlines)
+        let queryTerms = Set(QueryTerms.extract(from: query))
+        // A plan must keep most of what was asked (the model may not drop the subject) and may only
+        // add words the conversation used (it may not invent a subject, or copy the prompt's example).
+        let kept = asked.isEmpty ? 1 : Double(asked.intersection(queryTerms).count) / Double(asked.count)
+        guard !query.isEmpty, !query.contains("<"), kept >= 0.5, queryTerms.isSubset(of: conversationTerms) else {
+            return fallback
+        }
+        let subQuestions = (output.sub_questions ?? []).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            .filter { !$0.isEmpty && !$0.contains("<") && !Set(QueryTerms.extract(from: $0)).isDisjoint(with: asked)
+                && Set(QueryTerms.extract(from: $0)).isSubset(of: conversationTerms) }
+        // Keep the literal question's words searchable even when the rewrite paraphrases them.
+        let standalone = kept < 1 ? query + " " + fallbackQuery : query
+        return Plan(query: standalone, subQuestions: Array(subQuestions.prefix(3)), sources: [.documents])
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import ConclaveCore
+import ConclaveInference
+import ConclaveKnowledge
+
+/// Works out, in parallel with retrieval, what form the answer takes, which entities and slots it
+/// depends on and which computation combines the facts. Falls back to rules on the question's
+/// wording when the model's output is unusable.
+public struct ReasonerAgent: Agent {
+    public var role: AgentRole { .reasoner }
+    private let model: any ChatModel
+
+    /// Creates a reasoner using `model`.
+    public init(model: any ChatModel) {
+        self.model = model
+    }
+
+    struct Output: Decodable, Sendable {
+        var answer_form: String
+        var entities: [String]?
+        var computation: String?
+    }
+
+    static let schema = """
+        {"type":"object","properties":{"answer_form":{"type":"string","enum":["number","money","date","duration","percentage","list","yes_no","text"]},\
+        "entities":{"type":"array","maxItems":4,"items":{"type":"string","minLength":1,"maxLength":40}},\
+        "computation":{"type":"string","enum":["none","sum","difference","product","comparison","count"]}},\
+        "required":["answer_form","entities","computation"],"additionalProperties":false}
+        """
+
+    static let instructions = """
+        You analyse a question before it is answered. Say what form the answer takes, list the key entities \
+        (names, grades, places, products) and the computation needed to combine facts. Reply with JSON only, for example:
+        {"answer_form":"money","entities":["G5","hotel"],"computation":"none"}
+        """
+
+    public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
+        let question = FollowUp.contextualize(state.question, previous: state.previousQuestions.last)
+        let messages: [ChatMessage] = [.system(Self.instructions), .user("Question: \(question)")]
+        let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: 96)
+            .request(messages, model: model, options: context.options)
+        return AgentResult(.reasoning(Self.reasoning(from: output, question: question)), usage: usage)
+    }
+
+    /// The model's analysis where it is usable; the question's wording decides the form whenever it
+    /// is unambiguous, because a small model guesses it less reliably than these rules.
+    static func reasoning(from output: Output?, question: String) -> Reasoning {
+        let rule = ruleBased(question)
+        guard let output, let modelForm = Reasoning.AnswerForm(rawValue: output.answer_form) else { return rule }
+        let questionTerms = Set(QueryTerms.extract(from: question))
+        let entities = (output.entities ?? []).filter { entity in
+            !Set(QueryTerms.extract(from: entity)).isDisjoint(with: questionTerms)
+        }
+        let form = rule.answerForm != .text ? rule.answerForm : modelForm
+        let computation = rule.computation != .none
+            ? rule.computation : (output.computation.flatMap(Reasoning.Computation.init(rawValue:)) ?? .none)
+        return Reasoning(answerForm: form, entities: entities.isEmpty ? rule.entities : entities, computation: computation)
+    }
+
+    /// Form, entities and computation read off the question's wording.
+    static func ruleBased(_ question: String) -> Reasoning {
+        let q = question.lowercased()
+        let form: Reasoning.AnswerForm
+        if q.contains("how much") || q.contains("cost") || q.contains("price") || q.contains("rate") || q.contains("budget")
+            || q.contains("eur") || q.contains("amount") || q.contains("limit") && q.contains("€")
+        {
+            form = .money
+        } else if q.contains("percent") || q.contains("%") {
+            form = .percentage
+        } else if q.contains("how many") || q.contains("number of") || q.contains("how long") && q.contains("days") {
+            form = .number
+        } else if q.contains("how long") || q.contains("within how") || q.contains("deadline") {
+            form = .duration
+        } else if q.hasPrefix("when") || q.contains("what date") || q.contains("which date") || q.contains("what day") {
+            form = .date
+        } else if q.hasPrefix("is ") || q.hasPrefix("are ") || q.hasPrefix("can ") || q.hasPrefix("do ") || q.hasPrefix("does ") {
+            form = .yesNo
+        } else if q.contains("list") || q.contains("which ") && q.contains("s ") {
+            form = .list
+        } else {
+            form = .text
+        }
+        let computation: Reasoning.Computation
+        if q.contains("total") || q.contains("in all") || q.contains("combined") || q.contains(" sum") {
+            computation = .sum
+        } else if q.contains("difference") || q.contains("more than") || q.contains("less than") {
+            computation = .difference
+        } else if q.contains(" times ") || q.contains("nights") && form == .money {
+            computation = .product
+        } else if q.contains("how many") && (q.contains("are there") || q.contains("count")) {
+            computation = .count
+        } else {
+            computation = .none
+        }
+        let entities = question.split(separator: " ").map { $0.trimmingCharacters(in: .punctuationCharacters) }
+            .filter { word in
+                guard let first = word.first else { return false }
+                return (first.isUppercase && word.count > 1) || word.contains(where: \.isNumber)
+            }
+        return Reasoning(answerForm: form, entities: Array(entities.prefix(4)), computation: computation, isFallback: true)
+    }
+}

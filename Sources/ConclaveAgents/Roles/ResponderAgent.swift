@@ -1,0 +1,92 @@
+import ConclaveCore
+import ConclaveInference
+import ConclaveKnowledge
+import Foundation
+
+/// Phrases the answer and streams it token by token, citing its sources.
+///
+/// After a validator it answers only from the validated facts, and says plainly that the
+/// information was not found when there are none. Without a validator (the `single`,
+/// `planner-responder` and `planner-retriever-responder` workflows) it answers over the retrieved
+/// passages, retrieving them itself when no retriever ran.
+public struct ResponderAgent: Agent {
+    public var role: AgentRole { .responder }
+    private let model: any ChatModel
+    private let retriever: any Retriever
+    private let limit: Int
+
+    /// The answer given when the evidence does not support one.
+    public static let notFoundAnswer = "I could not find this information in the available sources, so I cannot answer it reliably."
+
+    /// Creates a responder.
+    public init(model: any ChatModel, retriever: any Retriever, limit: Int = 4) {
+        self.model = model
+        self.retriever = retriever
+        self.limit = limit
+    }
+
+    static let factInstructions = """
+        You are Conclave, a company assistant. Answer the question in one or two sentences using only the numbered \
+        facts. Copy numbers, amounts and dates exactly as written in the facts. Put the fact number in brackets after \
+        the sentence that uses it, like [1]. If the facts do not answer the question, say that the information is not available.
+        """
+
+    static let passageInstructions = """
+        You are Conclave, a company assistant. Answer the question briefly using only the numbered passages. Copy \
+        numbers, amounts and dates exactly. Cite the passage number in brackets, like [1]. If the passages do not \
+        contain the answer, say that the information is not available.
+        """
+
+    public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
+        if let validation = state.validation {
+            guard validation.answerable, !validation.facts.isEmpty else {
+                try await context.emitToken(Self.notFoundAnswer)
+                return AgentResult(.answer(Answer(text: Self.notFoundAnswer, citations: [], isNotFound: true)))
+            }
+            let sources = validation.facts.map { (text: $0.text, source: $0.source) }
+            return try await answer(state, sources: sources, instructions: Self.factInstructions, label: "Facts", context: context)
+        }
+        var evidence = state.evidence ?? []
+        if state.evidence == nil {
+            evidence = try await RetrieverAgent.gather(for: state, retriever: retriever, limit: limit)
+        }
+        guard !evidence.isEmpty else {
+            try await context.emitToken(Self.notFoundAnswer)
+            return AgentResult(.answer(Answer(text: Self.notFoundAnswer, citations: [], isNotFound: true)))
+        }
+        let sources = evidence.prefix(3).map { (text: String($0.text.prefix(1200)), source: $0.source) }
+        return try await answer(state, sources: Array(sources), instructions: Self.passageInstructions, label: "Passages",
+                                context: context)
+    }
+
+    private func answer(_ state: WorkflowState, sources: [(text: String, source: SourceRef)], instructions: String,
+                        label: String, context: AgentContext) async throws -> AgentResult {
+        let numbered = sources.enumerated().map { "[\($0.offset + 1)] (\($0.element.source.id)) \($0.element.text)" }
+            .joined(separator: "\n")
+        var messages: [ChatMessage] = [.system(instructions)]
+        for message in state.history.suffix(4) where message.role == .user || message.role == .assistant {
+            messages.append(ChatMessage(role: message.role, content: String(message.content.prefix(400))))
+        }
+        messages.append(.user("\(label):\n\(numbered)\n\nQuestion: \(state.question)"))
+        let request = ChatRequest(messages: messages, temperature: context.options.temperature,
+                                  maxTokens: context.options.maxTokens, seed: context.options.seed)
+        let response = try await model.stream(request, onDelta: context.emitToken)
+        var text = response.content
+        // Every answer carries markers for the sources it was given; add them when the model left them out.
+        let citations = Self.citations(for: sources)
+        if !citations.isEmpty, text.range(of: #"\[\d+\]"#, options: .regularExpression) == nil {
+            let markers = " " + citations.map { "[\($0.index)]" }.joined()
+            try await context.emitToken(markers)
+            text += markers
+        }
+        return AgentResult(.answer(Answer(text: text, citations: citations)), usage: response.usage)
+    }
+
+    /// One citation per source passage, in marker order.
+    static func citations(for sources: [(text: String, source: SourceRef)]) -> [Citation] {
+        sources.enumerated().map { index, item in
+            let snippet = item.text.count > 240 ? String(item.text.prefix(237)) + "..." : item.text
+            return Citation(index: index + 1, sourceID: item.source.id, title: item.source.title, snippet: snippet)
+        }
+    }
+}

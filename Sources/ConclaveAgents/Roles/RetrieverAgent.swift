@@ -1,0 +1,44 @@
+import ConclaveCore
+import ConclaveKnowledge
+
+/// Gathers evidence for the plan's query and each sub-question, merging duplicates and keeping the
+/// best-scoring passages. Uses no model.
+public struct RetrieverAgent: Agent {
+    public var role: AgentRole { .retriever }
+    private let retriever: any Retriever
+    private let limit: Int
+
+    /// Creates a retriever agent returning up to `limit` passages.
+    public init(retriever: any Retriever, limit: Int = 4) {
+        self.retriever = retriever
+        self.limit = limit
+    }
+
+    public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
+        AgentResult(.evidence(try await Self.gather(for: state, retriever: retriever, limit: limit)))
+    }
+
+    /// Evidence for every query of the state, deduplicated by chunk, best first.
+    static func gather(for state: WorkflowState, retriever: any Retriever, limit: Int) async throws -> [Evidence] {
+        var queries = [state.searchQuery]
+        queries += state.plan?.subQuestions ?? []
+        let contextual = FollowUp.contextualize(state.question, previous: state.previousQuestions.last)
+        if !queries.contains(contextual) { queries.append(contextual) }
+        var best: [String: Evidence] = [:]
+        var order: [String] = []
+        for (index, query) in queries.enumerated() {
+            let weight = index == 0 ? 1.0 : 0.8
+            for var item in try await retriever.retrieve(query, limit: limit) {
+                item.score *= weight
+                if let existing = best[item.chunkID] {
+                    if item.score > existing.score { best[item.chunkID] = item }
+                } else {
+                    best[item.chunkID] = item
+                    order.append(item.chunkID)
+                }
+            }
+        }
+        let merged = order.compactMap { best[$0] }.sorted { $0.score > $1.score }
+        return Array(merged.prefix(limit + 2))
+    }
+}

@@ -1,0 +1,79 @@
+import ConclaveCore
+import ConclaveInference
+import Foundation
+
+/// Joins the retriever's evidence and the reasoner's analysis into checked facts.
+///
+/// Code proposes candidate sentences (relevant to the question, of the expected form); the model
+/// gives a JSON-schema verdict choosing which candidates answer the question. The verdict is
+/// bounded by code: the model can pick among candidates and decline, but cannot add a fact, and a
+/// question none of whose candidates cover enough of it is reported as not answerable.
+public struct ValidatorAgent: Agent {
+    public var role: AgentRole { .validator }
+    private let model: any ChatModel
+    private let extractor = FactExtractor()
+    /// Least share of the question's content words a fact (with its heading) must cover.
+    private let minimumCoverage: Double
+
+    /// Creates a validator using `model`.
+    public init(model: any ChatModel, minimumCoverage: Double = 0.3) {
+        self.model = model
+        self.minimumCoverage = minimumCoverage
+    }
+
+    struct Output: Decodable, Sendable {
+        var answerable: Bool
+        var facts: [Int]?
+    }
+
+    static let schema = """
+        {"type":"object","properties":{"answerable":{"type":"boolean"},\
+        "facts":{"type":"array","maxItems":3,"items":{"type":"integer","minimum":1,"maximum":8}}},\
+        "required":["answerable","facts"],"additionalProperties":false}
+        """
+
+    static let instructions = """
+        You check evidence before a question is answered. Given a question and numbered facts, say whether the \
+        facts answer the question and which fact numbers do. Reply with JSON only, for example:
+        {"answerable":true,"facts":[2]}
+        """
+
+    public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
+        let query = state.searchQuery
+        let evidence = state.evidence ?? []
+        let candidates = extractor.candidates(for: query, evidence: evidence, reasoning: state.reasoning, limit: 6)
+        let strong = candidates.filter { $0.coverage >= minimumCoverage }
+        guard !strong.isEmpty else {
+            let validation = Validation(answerable: false, facts: [],
+                                        rationale: "no passage covers enough of the question", isFallback: false)
+            return AgentResult(.validation(validation))
+        }
+        let numbered = strong.enumerated().map { "[\($0.offset + 1)] \($0.element.text)" }.joined(separator: "\n")
+        let messages: [ChatMessage] = [
+            .system(Self.instructions),
+            .user("Question: \(state.question)\n\nFacts:\n\(numbered)"),
+        ]
+        let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: 40)
+            .request(messages, model: model, options: context.options)
+        return AgentResult(.validation(Self.verdict(output, candidates: strong)), usage: usage)
+    }
+
+    /// Combines the model's verdict with the code-ranked candidates.
+    static func verdict(_ output: Output?, candidates: [FactExtractor.Candidate]) -> Validation {
+        func fact(_ c: FactExtractor.Candidate) -> ValidatedFact {
+            ValidatedFact(text: c.text, source: c.evidence.source, chunkID: c.evidence.chunkID)
+        }
+        let ranked = candidates.prefix(3).map(fact)
+        guard let output else {
+            return Validation(answerable: true, facts: Array(ranked), rationale: "ranked by relevance (model verdict unusable)",
+                              isFallback: true)
+        }
+        let picked = (output.facts ?? []).filter { (1...candidates.count).contains($0) }.map { fact(candidates[$0 - 1]) }
+        // The model orders the facts it chose first; the best-ranked candidates stay as support,
+        // since a small model's "not answerable" over strong candidates is more often wrong than right.
+        var facts: [ValidatedFact] = []
+        for f in picked + ranked where !facts.contains(f) { facts.append(f) }
+        let rationale = output.answerable ? "model chose facts \(output.facts ?? [])" : "model doubted the facts; kept the best-ranked"
+        return Validation(answerable: true, facts: Array(facts.prefix(3)), rationale: rationale)
+    }
+}

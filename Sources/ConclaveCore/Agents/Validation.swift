@@ -1,0 +1,36 @@
+/// A fact the validator accepted: relevant, permitted, and of the expected form.
+public struct ValidatedFact: Sendable, Codable, Hashable {
+    /// The fact as a sentence taken from the evidence.
+    public var text: String
+    /// Where it came from.
+    public var source: SourceRef
+    /// The chunk it was taken from.
+    public var chunkID: String
+
+    /// Creates a validated fact.
+    public init(text: String, source: SourceRef, chunkID: String) {
+        self.text = text
+        self.source = source
+        self.chunkID = chunkID
+    }
+}
+
+/// The validator's verdict over the evidence and the reasoning.
+public struct Validation: Sendable, Codable, Hashable {
+    /// True when the facts support an answer.
+    public var answerable: Bool
+    /// Accepted facts, most relevant first.
+    public var facts: [ValidatedFact]
+    /// Why the verdict is what it is (for the trace).
+    public var rationale: String
+    /// True when the verdict came from the fallback rather than the model.
+    public var isFallback: Bool
+
+    /// Creates a validation result.
+    public init(answerable: Bool, facts: [ValidatedFact], rationale: String, isFallback: Bool = false) {
+        self.answerable = answerable
+        self.facts = facts
+        self.rationale = rationale
+        self.isFallback = isFallback
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+/// A stored conversation: the context that follow-up turns are resolved against.
+public struct Conversation: Sendable, Codable, Hashable {
+    /// Conversation id (`conv_…`), returned to clients as `conversation_id`.
+    public var id: String
+    /// The user who owns the conversation.
+    public var userID: String
+    /// Messages in order, oldest first.
+    public var messages: [ChatMessage]
+    /// When the conversation was created.
+    public var createdAt: Date
+
+    /// Creates a conversation.
+    public init(id: String, userID: String, messages: [ChatMessage] = [], createdAt: Date = Date()) {
+        self.id = id
+        self.userID = userID
+        self.messages = messages
+        self.createdAt = createdAt
+    }
+
+    /// A new random conversation id.
+    public static func newID() -> String { "conv_" + RandomID.make() }
+}
+
+/// Short random identifiers for conversations, runs and completions.
+public enum RandomID {
+    /// 24 lowercase hexadecimal characters from the system random generator.
+    public static func make() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let a = generator.next() as UInt64
+        let b = generator.next() as UInt32
+        return String(a, radix: 16).leftPadded(to: 16) + String(b, radix: 16).leftPadded(to: 8)
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

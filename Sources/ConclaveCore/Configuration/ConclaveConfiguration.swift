@@ -1,0 +1,378 @@
+/// The whole configuration of a Conclave process, decoded from YAML plus `CONCLAVE_*` overrides.
+///
+/// Every key has a documented default, so an empty file (or none) gives the embedded defaults:
+/// one process, SQLite under `var/`, a supervised local `llama-server` with SmolLM2-135M.
+public struct ConclaveConfiguration: Sendable, Codable, Hashable {
+    /// HTTP server settings.
+    public var server: ServerConfiguration
+    /// Database settings.
+    public var storage: StorageConfiguration
+    /// Model backend settings.
+    public var inference: InferenceConfiguration
+    /// Retrieval settings.
+    public var knowledge: KnowledgeConfiguration
+    /// Workflow settings.
+    public var workflows: WorkflowsConfiguration
+    /// Logging settings.
+    public var logging: LoggingConfiguration
+
+    /// Creates a configuration; every argument defaults to the embedded default.
+    public init(server: ServerConfiguration = .init(), storage: StorageConfiguration = .init(),
+                inference: InferenceConfiguration = .init(), knowledge: KnowledgeConfiguration = .init(),
+                workflows: WorkflowsConfiguration = .init(), logging: LoggingConfiguration = .init()) {
+        self.server = server
+        self.storage = storage
+        self.inference = inference
+        self.knowledge = knowledge
+        self.workflows = workflows
+        self.logging = logging
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case server, storage, inference, knowledge, workflows, logging
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        server = try c.value(.server, default: .init())
+        storage = try c.value(.storage, default: .init())
+        inference = try c.value(.inference, default: .init())
+        knowledge = try c.value(.knowledge, default: .init())
+        workflows = try c.value(.workflows, default: .init())
+        logging = try c.value(.logging, default: .init())
+    }
+
+    /// Checks ranges and combinations that the types alone cannot express.
+    public func validate() throws {
+        try server.validate()
+        try storage.validate()
+        try inference.validate()
+        try knowledge.validate()
+        try workflows.validate()
+    }
+}
+
+/// HTTP server settings.
+public struct ServerConfiguration: Sendable, Codable, Hashable {
+    /// Address to bind. Default `127.0.0.1`.
+    public var host: String
+    /// Port to bind. Default `8080`.
+    public var port: Int
+    /// Largest accepted request body in bytes. Default 1 MiB.
+    public var maxBodyBytes: Int
+    /// How long SIGTERM waits for in-flight requests before cancelling them. Default 30 s.
+    public var shutdownGraceSeconds: Double
+    /// Upper bound on one chat request, end to end. Default 300 s.
+    public var requestTimeoutSeconds: Double
+
+    /// Creates server settings.
+    public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 1 << 20,
+                shutdownGraceSeconds: Double = 30, requestTimeoutSeconds: Double = 300) {
+        self.host = host
+        self.port = port
+        self.maxBodyBytes = maxBodyBytes
+        self.shutdownGraceSeconds = shutdownGraceSeconds
+        self.requestTimeoutSeconds = requestTimeoutSeconds
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case host, port
+        case maxBodyBytes = "max_body_bytes"
+        case shutdownGraceSeconds = "shutdown_grace_seconds"
+        case requestTimeoutSeconds = "request_timeout_seconds"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let d = ServerConfiguration()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        host = try c.value(.host, default: d.host)
+        port = try c.value(.port, default: d.port)
+        maxBodyBytes = try c.value(.maxBodyBytes, default: d.maxBodyBytes)
+        shutdownGraceSeconds = try c.value(.shutdownGraceSeconds, default: d.shutdownGraceSeconds)
+        requestTimeoutSeconds = try c.value(.requestTimeoutSeconds, default: d.requestTimeoutSeconds)
+    }
+
+    func validate() throws {
+        if host.isEmpty { throw ConfigurationError(key: "server.host", value: host, expected: "a host name or IP address") }
+        guard (0...65535).contains(port) else {
+            throw ConfigurationError(key: "server.port", value: String(port), expected: "an integer from 0 to 65535 (0 picks a free port)")
+        }
+        guard maxBodyBytes > 0 else {
+            throw ConfigurationError(key: "server.max_body_bytes", value: String(maxBodyBytes), expected: "a positive number of bytes")
+        }
+        guard shutdownGraceSeconds >= 0 else {
+            throw ConfigurationError(key: "server.shutdown_grace_seconds", value: String(shutdownGraceSeconds), expected: "zero or more seconds")
+        }
+        guard requestTimeoutSeconds > 0 else {
+            throw ConfigurationError(key: "server.request_timeout_seconds", value: String(requestTimeoutSeconds), expected: "a positive number of seconds")
+        }
+    }
+}
+
+/// Database settings.
+public struct StorageConfiguration: Sendable, Codable, Hashable {
+    /// SQLite database file; `:memory:` keeps everything in memory. Default `var/conclave.sqlite`.
+    public var path: String
+
+    /// Creates storage settings.
+    public init(path: String = "var/conclave.sqlite") {
+        self.path = path
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case path }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        path = try c.value(.path, default: StorageConfiguration().path)
+    }
+
+    func validate() throws {
+        if path.isEmpty { throw ConfigurationError(key: "storage.path", value: path, expected: "a file path or ':memory:'") }
+    }
+}
+
+/// Model backend settings.
+public struct InferenceConfiguration: Sendable, Codable, Hashable {
+    /// Where chat completions come from.
+    public enum Provider: String, Sendable, Codable, Hashable, CaseIterable {
+        /// A local `llama-server` started and supervised by Conclave (the default).
+        case embedded
+        /// Any OpenAI-compatible endpoint reached over HTTP.
+        case openai
+    }
+
+    /// The provider. Default `embedded`.
+    public var provider: Provider
+    /// Embedded: path of `llama-server`; empty finds it in the project's `.venv`.
+    public var llamaServerPath: String
+    /// Embedded: path of the GGUF model; empty finds SmolLM2 in the project's `.venv`.
+    public var modelPath: String
+    /// Embedded: total context tokens, shared by the parallel slots. Default 8192.
+    public var contextSize: Int
+    /// Embedded: parallel decoding slots. Default 4.
+    public var parallelSlots: Int
+    /// Embedded: CPU threads; 0 lets llama.cpp choose. Default 0.
+    public var threads: Int
+    /// Embedded: how long to wait for `/health` after start. Default 120 s.
+    public var startupTimeoutSeconds: Double
+    /// OpenAI provider: base URL including `/v1`, for example `http://127.0.0.1:8000/v1`.
+    public var endpoint: String
+    /// OpenAI provider: the model name sent to the endpoint.
+    public var model: String
+    /// OpenAI provider: name of the environment variable that holds the API key (never the key).
+    public var apiKeyEnv: String
+    /// Sampling temperature for agent calls. Default 0.
+    public var temperature: Double
+    /// Sampling seed, for reproducible output. Default 42.
+    public var seed: Int
+    /// Most tokens the responder may generate. Default 256.
+    public var maxTokens: Int
+    /// Upper bound of one model call. Default 120 s.
+    public var requestTimeoutSeconds: Double
+
+    /// Creates inference settings.
+    public init(provider: Provider = .embedded, llamaServerPath: String = "", modelPath: String = "",
+                contextSize: Int = 8192, parallelSlots: Int = 4, threads: Int = 0,
+                startupTimeoutSeconds: Double = 120, endpoint: String = "", model: String = "default",
+                apiKeyEnv: String = "", temperature: Double = 0, seed: Int = 42, maxTokens: Int = 256,
+                requestTimeoutSeconds: Double = 120) {
+        self.provider = provider
+        self.llamaServerPath = llamaServerPath
+        self.modelPath = modelPath
+        self.contextSize = contextSize
+        self.parallelSlots = parallelSlots
+        self.threads = threads
+        self.startupTimeoutSeconds = startupTimeoutSeconds
+        self.endpoint = endpoint
+        self.model = model
+        self.apiKeyEnv = apiKeyEnv
+        self.temperature = temperature
+        self.seed = seed
+        self.maxTokens = maxTokens
+        self.requestTimeoutSeconds = requestTimeoutSeconds
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case provider
+        case llamaServerPath = "llama_server_path"
+        case modelPath = "model_path"
+        case contextSize = "context_size"
+        case parallelSlots = "parallel_slots"
+        case threads
+        case startupTimeoutSeconds = "startup_timeout_seconds"
+        case endpoint, model
+        case apiKeyEnv = "api_key_env"
+        case temperature, seed
+        case maxTokens = "max_tokens"
+        case requestTimeoutSeconds = "request_timeout_seconds"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let d = InferenceConfiguration()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        provider = try c.enumValue(.provider, default: d.provider)
+        llamaServerPath = try c.value(.llamaServerPath, default: d.llamaServerPath)
+        modelPath = try c.value(.modelPath, default: d.modelPath)
+        contextSize = try c.value(.contextSize, default: d.contextSize)
+        parallelSlots = try c.value(.parallelSlots, default: d.parallelSlots)
+        threads = try c.value(.threads, default: d.threads)
+        startupTimeoutSeconds = try c.value(.startupTimeoutSeconds, default: d.startupTimeoutSeconds)
+        endpoint = try c.value(.endpoint, default: d.endpoint)
+        model = try c.value(.model, default: d.model)
+        apiKeyEnv = try c.value(.apiKeyEnv, default: d.apiKeyEnv)
+        temperature = try c.value(.temperature, default: d.temperature)
+        seed = try c.value(.seed, default: d.seed)
+        maxTokens = try c.value(.maxTokens, default: d.maxTokens)
+        requestTimeoutSeconds = try c.value(.requestTimeoutSeconds, default: d.requestTimeoutSeconds)
+    }
+
+    func validate() throws {
+        guard contextSize >= 512 else {
+            throw ConfigurationError(key: "inference.context_size", value: String(contextSize), expected: "at least 512 tokens")
+        }
+        guard (1...64).contains(parallelSlots) else {
+            throw ConfigurationError(key: "inference.parallel_slots", value: String(parallelSlots), expected: "an integer from 1 to 64")
+        }
+        guard contextSize / parallelSlots >= 1024 else {
+            throw ConfigurationError(key: "inference.parallel_slots", value: String(parallelSlots),
+                                     expected: "few enough slots that each gets 1024 tokens of inference.context_size (\(contextSize))")
+        }
+        guard threads >= 0 else {
+            throw ConfigurationError(key: "inference.threads", value: String(threads), expected: "0 (automatic) or a positive integer")
+        }
+        guard (0...2).contains(temperature) else {
+            throw ConfigurationError(key: "inference.temperature", value: String(temperature), expected: "a number from 0 to 2")
+        }
+        guard maxTokens > 0 else {
+            throw ConfigurationError(key: "inference.max_tokens", value: String(maxTokens), expected: "a positive integer")
+        }
+        guard startupTimeoutSeconds > 0, requestTimeoutSeconds > 0 else {
+            throw ConfigurationError(key: "inference.request_timeout_seconds", value: String(requestTimeoutSeconds), expected: "positive timeouts")
+        }
+        if provider == .openai {
+            guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
+                throw ConfigurationError(key: "inference.endpoint", value: endpoint,
+                                         expected: "an http(s) base URL such as http://127.0.0.1:8000/v1 when provider is openai")
+            }
+        }
+    }
+}
+
+/// Retrieval settings.
+public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
+    /// Passages returned per sub-question. Default 4.
+    public var topK: Int
+    /// Target chunk size in (approximate) tokens. Default 200.
+    public var chunkTokens: Int
+    /// Tokens shared between neighbouring chunks of one section. Default 30.
+    public var chunkOverlapTokens: Int
+    /// Paths ingested when the server starts (incremental: unchanged documents are skipped).
+    public var ingestOnStart: [String]
+
+    /// Creates retrieval settings.
+    public init(topK: Int = 4, chunkTokens: Int = 200, chunkOverlapTokens: Int = 30, ingestOnStart: [String] = []) {
+        self.topK = topK
+        self.chunkTokens = chunkTokens
+        self.chunkOverlapTokens = chunkOverlapTokens
+        self.ingestOnStart = ingestOnStart
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case topK = "top_k"
+        case chunkTokens = "chunk_tokens"
+        case chunkOverlapTokens = "chunk_overlap_tokens"
+        case ingestOnStart = "ingest_on_start"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let d = KnowledgeConfiguration()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        topK = try c.value(.topK, default: d.topK)
+        chunkTokens = try c.value(.chunkTokens, default: d.chunkTokens)
+        chunkOverlapTokens = try c.value(.chunkOverlapTokens, default: d.chunkOverlapTokens)
+        ingestOnStart = try c.value(.ingestOnStart, default: d.ingestOnStart)
+    }
+
+    func validate() throws {
+        guard (1...50).contains(topK) else {
+            throw ConfigurationError(key: "knowledge.top_k", value: String(topK), expected: "an integer from 1 to 50")
+        }
+        guard (32...2000).contains(chunkTokens) else {
+            throw ConfigurationError(key: "knowledge.chunk_tokens", value: String(chunkTokens), expected: "an integer from 32 to 2000")
+        }
+        guard chunkOverlapTokens >= 0, chunkOverlapTokens < chunkTokens else {
+            throw ConfigurationError(key: "knowledge.chunk_overlap_tokens", value: String(chunkOverlapTokens),
+                                     expected: "zero or more and less than knowledge.chunk_tokens (\(chunkTokens))")
+        }
+    }
+}
+
+/// Workflow settings.
+public struct WorkflowsConfiguration: Sendable, Codable, Hashable {
+    /// Workflow used when a request names none. Default `full`.
+    public var defaultWorkflow: String
+    /// Directory of user workflow YAML files loaded beside the built-ins; empty for none.
+    public var directory: String
+    /// Default per-step timeout in seconds when a workflow step sets none. Default 60.
+    public var stepTimeoutSeconds: Double
+
+    /// Creates workflow settings.
+    public init(defaultWorkflow: String = "full", directory: String = "", stepTimeoutSeconds: Double = 60) {
+        self.defaultWorkflow = defaultWorkflow
+        self.directory = directory
+        self.stepTimeoutSeconds = stepTimeoutSeconds
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case defaultWorkflow = "default"
+        case directory
+        case stepTimeoutSeconds = "step_timeout_seconds"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let d = WorkflowsConfiguration()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        defaultWorkflow = try c.value(.defaultWorkflow, default: d.defaultWorkflow)
+        directory = try c.value(.directory, default: d.directory)
+        stepTimeoutSeconds = try c.value(.stepTimeoutSeconds, default: d.stepTimeoutSeconds)
+    }
+
+    func validate() throws {
+        guard stepTimeoutSeconds > 0 else {
+            throw ConfigurationError(key: "workflows.step_timeout_seconds", value: String(stepTimeoutSeconds), expected: "a positive number of seconds")
+        }
+        if defaultWorkflow.isEmpty {
+            throw ConfigurationError(key: "workflows.default", value: defaultWorkflow, expected: "a workflow name such as full")
+        }
+    }
+}
+
+/// Logging settings.
+public struct LoggingConfiguration: Sendable, Codable, Hashable {
+    /// Log levels, as swift-log names them.
+    public enum Level: String, Sendable, Codable, Hashable, CaseIterable {
+        case trace, debug, info, notice, warning, error, critical
+    }
+
+    /// Minimum level written. Default `info`.
+    public var level: Level
+
+    /// Creates logging settings.
+    public init(level: Level = .info) {
+        self.level = level
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case level }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        level = try c.enumValue(.level, default: .info)
+    }
+}

@@ -1,0 +1,262 @@
+import AsyncHTTPClient
+import ConclaveCore
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// A ``ChatModel`` that talks to any OpenAI-compatible `/v1/chat/completions` endpoint:
+/// llama.cpp's `llama-server`, vLLM, Ollama or a hosted API.
+public struct OpenAICompatibleChatModel: ChatModel {
+    /// Connection settings.
+    public struct Configuration: Sendable {
+        /// Model name sent in the request body.
+        public var model: String
+        /// Bearer token, if the endpoint needs one.
+        public var apiKey: String?
+        /// Upper bound of one call.
+        public var timeout: Duration
+        /// Ask the server to reuse its KV cache for a shared prompt prefix (llama.cpp).
+        public var cachePrompt: Bool
+
+        /// Creates a configuration.
+        public init(model: String = "default", apiKey: String? = nil, timeout: Duration = .seconds(120),
+                    cachePrompt: Bool = true) {
+            self.model = model
+            self.apiKey = apiKey
+            self.timeout = timeout
+            self.cachePrompt = cachePrompt
+        }
+    }
+
+    private let replicas: ReplicaSet
+    private let client: HTTPClient
+    private let configuration: Configuration
+    private let logger: Logger
+
+    /// Creates a provider over the replicas in `replicas`.
+    public init(replicas: ReplicaSet, client: HTTPClient = .shared, configuration: Configuration = .init(),
+                logger: Logger = Logger(label: "conclave.inference")) {
+        self.replicas = replicas
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func isReady() async -> Bool {
+        guard let base = replicas.pick() else { return false }
+        var request = HTTPClientRequest(url: healthURL(base))
+        request.method = .GET
+        do {
+            let response = try await client.execute(request, timeout: .seconds(2))
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            return response.status == .ok
+        } catch {
+            return false
+        }
+    }
+
+    public func complete(_ request: ChatRequest) async throws -> ChatResponse {
+        let (base, body) = try prepare(request, stream: false)
+        let response = try await send(body, to: base)
+        let bytes: ByteBuffer
+        do {
+            bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        } catch {
+            throw mapTransportError(error)
+        }
+        guard response.status == .ok else { throw backendError(response.status, body: bytes) }
+        do {
+            let decoded = try JSONDecoder().decode(WireCompletion.self, from: Data(bytes.readableBytesView))
+            guard let choice = decoded.choices.first else {
+                throw ConclaveError(.modelFailed, "The model returned no choices.")
+            }
+            return ChatResponse(content: choice.message?.content ?? "", usage: decoded.usage?.tokenUsage ?? TokenUsage(),
+                                finishReason: choice.finishReason)
+        } catch let error as ConclaveError {
+            throw error
+        } catch {
+            throw ConclaveError(.modelFailed, "The model returned a response that is not a chat completion.",
+                                context: String(buffer: bytes).prefix(300).description)
+        }
+    }
+
+    public func stream(_ request: ChatRequest, onDelta: @Sendable (String) async throws -> Void) async throws -> ChatResponse {
+        let (base, body) = try prepare(request, stream: true)
+        let response = try await send(body, to: base)
+        guard response.status == .ok else {
+            let bytes = (try? await response.body.collect(upTo: 1024 * 1024)) ?? ByteBuffer()
+            throw backendError(response.status, body: bytes)
+        }
+        var content = ""
+        var usage = TokenUsage()
+        var finishReason: String?
+        var sawDone = false
+        var lines = SSELineSplitter()
+        let decoder = JSONDecoder()
+        do {
+            for try await buffer in response.body {
+                for line in lines.append(buffer) {
+                    guard line.hasPrefix("data:") else { continue }
+                    let payload = line.dropFirst(5).trimmingCharacters(in: .whitespaces)
+                    if payload == "[DONE]" { sawDone = true; continue }
+                    guard let data = payload.data(using: .utf8) else { continue }
+                    if let error = try? decoder.decode(WireErrorEnvelope.self, from: data), let message = error.error.message {
+                        throw ConclaveError(.modelFailed, "The model backend failed mid-stream.", context: message)
+                    }
+                    let chunk = try decoder.decode(WireChunk.self, from: data)
+                    if let u = chunk.usage { usage = u.tokenUsage }
+                    guard let choice = chunk.choices.first else { continue }
+                    if let reason = choice.finishReason { finishReason = reason }
+                    if let delta = choice.delta?.content, !delta.isEmpty {
+                        content += delta
+                        try await onDelta(delta)
+                    }
+                }
+            }
+        } catch let error as ConclaveError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch is DecodingError {
+            throw ConclaveError(.modelFailed, "The model backend sent a malformed stream chunk.")
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            throw mapTransportError(error)
+        }
+        guard sawDone || finishReason != nil else {
+            throw ConclaveError(.modelFailed, "The model stream ended before it finished.")
+        }
+        return ChatResponse(content: content, usage: usage, finishReason: finishReason)
+    }
+
+    // MARK: - Wire
+
+    private func prepare(_ request: ChatRequest, stream: Bool) throws -> (String, ByteBuffer) {
+        guard let base = replicas.pick() else {
+            throw ConclaveError(.modelUnavailable, "No model backend is ready.")
+        }
+        var body: [String: Any] = [
+            "model": configuration.model,
+            "messages": request.messages.map { ["role": $0.role.rawValue, "content": $0.content] },
+            "stream": stream,
+        ]
+        if stream { body["stream_options"] = ["include_usage": true] }
+        if let t = request.temperature { body["temperature"] = t }
+        if let m = request.maxTokens { body["max_tokens"] = m }
+        if let s = request.seed { body["seed"] = s }
+        if !request.stop.isEmpty { body["stop"] = request.stop }
+        if configuration.cachePrompt { body["cache_prompt"] = true }
+        if let schema = request.jsonSchema {
+            guard let schemaData = schema.data(using: .utf8),
+                  let schemaObject = try? JSONSerialization.jsonObject(with: schemaData) else {
+                throw ConclaveError(.internal, "Invalid JSON schema.", context: schema)
+            }
+            body["response_format"] = [
+                "type": "json_schema",
+                "json_schema": ["name": "output", "strict": true, "schema": schemaObject],
+            ]
+        }
+        let data = try JSONSerialization.data(withJSONObject: body)
+        return (base, ByteBuffer(bytes: data))
+    }
+
+    private func send(_ body: ByteBuffer, to base: String) async throws -> HTTPClientResponse {
+        var request = HTTPClientRequest(url: base + "/chat/completions")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let key = configuration.apiKey { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
+        request.body = .bytes(body)
+        do {
+            let seconds = configuration.timeout.components.seconds
+            return try await client.execute(request, timeout: .seconds(seconds))
+        } catch {
+            throw mapTransportError(error)
+        }
+    }
+
+    private func healthURL(_ base: String) -> String {
+        var root = base
+        if root.hasSuffix("/v1") { root.removeLast(3) }
+        return root + "/health"
+    }
+
+    private func mapTransportError(_ error: any Error) -> any Error {
+        if error is CancellationError { return error }
+        if let error = error as? ConclaveError { return error }
+        if let error = error as? HTTPClientError {
+            if error == .deadlineExceeded || error == .readTimeout {
+                return ConclaveError(.timeout, "The model backend did not answer in time.", context: "\(error)")
+            }
+            if error == .cancelled { return CancellationError() }
+        }
+        logger.warning("model transport error", metadata: ["error": "\(error)"])
+        return ConclaveError(.modelUnavailable, "The model backend is unreachable.", context: "\(error)")
+    }
+
+    private func backendError(_ status: HTTPResponseStatus, body: ByteBuffer) -> ConclaveError {
+        let text = String(buffer: body).prefix(500).description
+        switch status.code {
+        case 502, 503, 504:
+            return ConclaveError(.modelUnavailable, "The model backend is not ready.", context: text)
+        default:
+            return ConclaveError(.modelFailed, "The model backend answered HTTP \(status.code).", context: text)
+        }
+    }
+}
+
+/// Splits a byte stream into text lines (SSE framing), keeping partial lines between buffers.
+public struct SSELineSplitter: Sendable {
+    /// Creates an empty splitter.
+    public init() {}
+
+    private var pending: [UInt8] = []
+
+    /// Adds bytes and returns the complete lines they finish.
+    public mutating func append(_ buffer: ByteBuffer) -> [String] {
+        pending.append(contentsOf: buffer.readableBytesView)
+        var lines: [String] = []
+        var start = 0
+        for i in pending.indices where pending[i] == UInt8(ascii: "\n") {
+            var end = i
+            if end > start, pending[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            lines.append(String(decoding: pending[start..<end], as: UTF8.self))
+            start = i + 1
+        }
+        if start > 0 { pending.removeFirst(start) }
+        return lines
+    }
+}
+
+private struct WireUsage: Decodable {
+    var prompt_tokens: Int?
+    var completion_tokens: Int?
+    var tokenUsage: TokenUsage { TokenUsage(promptTokens: prompt_tokens ?? 0, completionTokens: completion_tokens ?? 0) }
+}
+
+private struct WireCompletion: Decodable {
+    struct Choice: Decodable {
+        struct Message: Decodable { var content: String? }
+        var message: Message?
+        var finishReason: String?
+        enum CodingKeys: String, CodingKey { case message; case finishReason = "finish_reason" }
+    }
+    var choices: [Choice]
+    var usage: WireUsage?
+}
+
+private struct WireChunk: Decodable {
+    struct Choice: Decodable {
+        struct Delta: Decodable { var content: String? }
+        var delta: Delta?
+        var finishReason: String?
+        enum CodingKeys: String, CodingKey { case delta; case finishReason = "finish_reason" }
+    }
+    var choices: [Choice]
+    var usage: WireUsage?
+}
+
+private struct WireErrorEnvelope: Decodable {
+    struct Body: Decodable { var message: String? }
+    var error: Body
+}

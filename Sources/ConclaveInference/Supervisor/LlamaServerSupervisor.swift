@@ -1,0 +1,203 @@
+import AsyncHTTPClient
+import Synchronization
+import ConclaveCore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Runs a local `llama-server` as a supervised child process: starts it on a free loopback
+/// port, waits for `/health`, publishes it in a ``ReplicaSet``, restarts it if it dies, and stops
+/// it on shutdown.
+public final class LlamaServerSupervisor: Service, Sendable {
+    /// How to start the server.
+    public struct Configuration: Sendable {
+        /// Path of the `llama-server` binary.
+        public var serverPath: String
+        /// Path of the GGUF model.
+        public var modelPath: String
+        /// Total context tokens.
+        public var contextSize: Int
+        /// Parallel slots.
+        public var parallelSlots: Int
+        /// CPU threads (0: llama.cpp's choice).
+        public var threads: Int
+        /// How long to wait for `/health` after a start.
+        public var startupTimeout: Duration
+        /// File that receives the server's output; nil discards it.
+        public var logPath: String?
+        /// Fixed port; nil picks a free one.
+        public var port: Int?
+
+        /// Creates a configuration.
+        public init(serverPath: String, modelPath: String, contextSize: Int = 8192, parallelSlots: Int = 4,
+                    threads: Int = 0, startupTimeout: Duration = .seconds(120), logPath: String? = nil, port: Int? = nil) {
+            self.serverPath = serverPath
+            self.modelPath = modelPath
+            self.contextSize = contextSize
+            self.parallelSlots = parallelSlots
+            self.threads = threads
+            self.startupTimeout = startupTimeout
+            self.logPath = logPath
+            self.port = port
+        }
+    }
+
+    /// The replicas this supervisor publishes to.
+    public let replicas: ReplicaSet
+    private let configuration: Configuration
+    private let client: HTTPClient
+    private let logger: Logger
+
+    /// Creates a supervisor; call ``run()`` (or add it to a `ServiceGroup`) to start the server.
+    public init(configuration: Configuration, replicas: ReplicaSet = ReplicaSet(), client: HTTPClient = .shared,
+                logger: Logger = Logger(label: "conclave.llama-server")) throws {
+        guard FileManager.default.isExecutableFile(atPath: configuration.serverPath) else {
+            throw ConclaveError(.invalidConfiguration,
+                                "llama-server not found or not executable at '\(configuration.serverPath)'; run `make setup`")
+        }
+        guard FileManager.default.fileExists(atPath: configuration.modelPath) else {
+            throw ConclaveError(.invalidConfiguration, "model file not found at '\(configuration.modelPath)'; run `make setup`")
+        }
+        self.configuration = configuration
+        self.replicas = replicas
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Starts the server and keeps it running until cancelled or gracefully shut down.
+    public func run() async throws {
+        var failures = 0
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let port = try configuration.port ?? FreePort.find()
+            let process = try launch(port: port)
+            let exit = ProcessExit(process)
+            let base = "http://127.0.0.1:\(port)/v1"
+            do {
+                try await withGracefulShutdownHandler {
+                    try await withTaskCancellationHandler {
+                        if try await waitUntilHealthy(port: port, exit: exit) {
+                            replicas.add(base)
+                            failures = 0
+                            logger.info("llama-server ready", metadata: ["url": "\(base)", "pid": "\(process.processIdentifier)"])
+                        }
+                        await exit.wait()
+                    } onCancel: {
+                        Self.stop(process)
+                    }
+                } onGracefulShutdown: {
+                    Self.stop(process)
+                }
+            } catch {
+                Self.stop(process)
+                replicas.remove(base)
+                await exit.wait()
+                throw error
+            }
+            replicas.remove(base)
+            if Task.isCancelled || Task.isShuttingDownGracefully { break }
+            failures += 1
+            logger.error("llama-server exited; restarting", metadata: [
+                "status": "\(process.terminationStatus)", "restarts": "\(failures)",
+            ])
+            let backoff = min(30.0, 0.25 * pow(2.0, Double(min(failures, 8))))
+            try? await Task.sleep(for: .seconds(backoff))
+        }
+    }
+
+    private func launch(port: Int) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: configuration.serverPath)
+        var arguments = [
+            "--model", configuration.modelPath,
+            "--host", "127.0.0.1", "--port", String(port),
+            "--ctx-size", String(configuration.contextSize),
+            "--parallel", String(configuration.parallelSlots),
+            "--no-webui",
+        ]
+        if configuration.threads > 0 { arguments += ["--threads", String(configuration.threads)] }
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        let libDir = URL(fileURLWithPath: configuration.serverPath).deletingLastPathComponent().path
+        environment["LD_LIBRARY_PATH"] = [libDir, environment["LD_LIBRARY_PATH"]].compactMap { $0 }.joined(separator: ":")
+        process.environment = environment
+        if let logPath = configuration.logPath {
+            FileManager.default.createFile(atPath: logPath, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            handle.seekToEndOfFile()
+            process.standardOutput = handle
+            process.standardError = handle
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+        }
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        logger.debug("llama-server started", metadata: ["pid": "\(process.processIdentifier)", "port": "\(port)"])
+        return process
+    }
+
+    /// Polls `/health` until it answers 200; returns false if the process exits first.
+    private func waitUntilHealthy(port: Int, exit: ProcessExit) async throws -> Bool {
+        let deadline = ContinuousClock.now + configuration.startupTimeout
+        while ContinuousClock.now < deadline {
+            try Task.checkCancellation()
+            if exit.hasExited { return false }
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/health")
+            request.method = .GET
+            if let response = try? await client.execute(request, timeout: .seconds(2)) {
+                _ = try? await response.body.collect(upTo: 64 * 1024)
+                if response.status == .ok { return true }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        logger.error("llama-server did not become healthy in time; stopping it")
+        return false
+    }
+
+    private static func stop(_ process: Process) {
+        guard process.isRunning else { return }
+        let pid = process.processIdentifier
+        kill(pid, SIGTERM)
+        // Escalate if it ignores SIGTERM: a detached watchdog would be unstructured work, so the
+        // escalation happens on a plain thread that dies with the check.
+        Thread.detachNewThread {
+            for _ in 0..<50 {
+                if !process.isRunning { return }
+                usleep(100_000)
+            }
+            if process.isRunning { kill(pid, SIGKILL) }
+        }
+    }
+}
+
+/// Awaitable exit of a child process.
+final class ProcessExit: Sendable {
+    private let state = Mutex<(exited: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    init(_ process: Process) {
+        process.terminationHandler = { [self] _ in
+            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                state.exited = true
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+        if !process.isRunning {
+            state.withLock { $0.exited = true }
+        }
+    }
+
+    var hasExited: Bool { state.withLock { $0.exited } }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLock { state -> Bool in
+                if state.exited { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+}

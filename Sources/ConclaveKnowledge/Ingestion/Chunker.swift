@@ -1,0 +1,131 @@
+/// Splits normalised document text into chunks by heading structure, each bounded by an
+/// approximate token budget, with overlap between neighbouring chunks of one section.
+public struct Chunker: Sendable {
+    /// One chunk: the heading path it sits under and its text.
+    public struct Piece: Sendable, Hashable {
+        /// Heading path, for example `Travel and Expense Policy > 3. Accommodation limits per night`.
+        public var section: String
+        /// Chunk text.
+        public var text: String
+    }
+
+    /// Target chunk size in approximate tokens.
+    public var maxTokens: Int
+    /// Tokens repeated from the end of the previous chunk of the same section.
+    public var overlapTokens: Int
+
+    /// Creates a chunker.
+    public init(maxTokens: Int = 200, overlapTokens: Int = 30) {
+        self.maxTokens = maxTokens
+        self.overlapTokens = overlapTokens
+    }
+
+    /// Approximate token count: words × 4/3, the usual ratio for English BPE vocabularies.
+    public static func estimateTokens(_ text: String) -> Int {
+        let words = text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).count
+        return (words * 4 + 2) / 3
+    }
+
+    /// Splits `text` into chunks.
+    public func chunk(_ text: String, title: String) -> [Piece] {
+        var pieces: [Piece] = []
+        var headings: [(level: Int, text: String)] = []
+        var paragraphs: [String] = []
+        var current: [String] = []
+
+        func flushParagraph() {
+            let paragraph = current.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+            if !paragraph.isEmpty { paragraphs.append(paragraph) }
+            current = []
+        }
+        func flushSection() {
+            flushParagraph()
+            let path = ([title] + headings.map(\.text)).filter { !$0.isEmpty }
+            var deduplicated: [String] = []
+            for part in path where deduplicated.last != part { deduplicated.append(part) }
+            pieces += pack(paragraphs, section: deduplicated.joined(separator: " > "))
+            paragraphs = []
+        }
+
+        var inFence = false
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = String(rawLine)
+            if line.hasPrefix("```") { inFence.toggle() }
+            if !inFence, let heading = Self.heading(line) {
+                flushSection()
+                headings.removeAll { $0.level >= heading.level }
+                headings.append(heading)
+                continue
+            }
+            if line.trimmingCharacters(in: .whitespaces).isEmpty && !inFence {
+                flushParagraph()
+            } else {
+                current.append(line)
+            }
+        }
+        flushSection()
+        return pieces
+    }
+
+    private static func heading(_ line: String) -> (level: Int, text: String)? {
+        guard line.hasPrefix("#") else { return nil }
+        let level = line.prefix(while: { $0 == "#" }).count
+        guard level <= 6 else { return nil }
+        let rest = line.dropFirst(level)
+        guard rest.first == " " else { return nil }
+        let text = rest.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "**", with: "")
+        return text.isEmpty ? nil : (level, text)
+    }
+
+    /// Packs paragraphs into chunks of at most `maxTokens`; a paragraph longer than the budget is
+    /// split by lines, then by words. Consecutive chunks share `overlapTokens` of text.
+    private func pack(_ paragraphs: [String], section: String) -> [Piece] {
+        var units: [String] = []
+        for paragraph in paragraphs {
+            if Self.estimateTokens(paragraph) <= maxTokens {
+                units.append(paragraph)
+            } else {
+                for line in paragraph.split(separator: "\n") {
+                    let line = String(line)
+                    if Self.estimateTokens(line) <= maxTokens {
+                        units.append(line)
+                    } else {
+                        let words = line.split(separator: " ")
+                        let step = max(1, maxTokens * 3 / 4)
+                        var start = 0
+                        while start < words.count {
+                            units.append(words[start..<min(words.count, start + step)].joined(separator: " "))
+                            start += step
+                        }
+                    }
+                }
+            }
+        }
+        var pieces: [Piece] = []
+        var buffer: [String] = []
+        var tokens = 0
+        for unit in units {
+            let unitTokens = Self.estimateTokens(unit)
+            if tokens + unitTokens > maxTokens, !buffer.isEmpty {
+                pieces.append(Piece(section: section, text: buffer.joined(separator: "\n\n")))
+                let overlap = tail(of: buffer.joined(separator: "\n\n"), tokens: overlapTokens)
+                buffer = overlap.isEmpty ? [] : [overlap]
+                tokens = Self.estimateTokens(overlap)
+            }
+            buffer.append(unit)
+            tokens += unitTokens
+        }
+        if !buffer.isEmpty, !(pieces.count > 0 && buffer.count == 1 && overlapTokens > 0 && buffer[0] == tail(of: pieces.last!.text, tokens: overlapTokens)) {
+            pieces.append(Piece(section: section, text: buffer.joined(separator: "\n\n")))
+        }
+        return pieces
+    }
+
+    private func tail(of text: String, tokens: Int) -> String {
+        guard tokens > 0 else { return "" }
+        let words = text.split(separator: " ")
+        let count = max(0, tokens * 3 / 4)
+        guard count > 0, words.count > count else { return "" }
+        return words.suffix(count).joined(separator: " ")
+    }
+}

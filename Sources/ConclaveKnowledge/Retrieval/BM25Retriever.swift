@@ -1,0 +1,81 @@
+import ConclaveCore
+import ConclaveStorage
+
+/// Lexical retrieval over the stored chunks with SQLite FTS5's BM25 ranking.
+///
+/// A chunk of a superseded document never ranks above a chunk of the document that replaces it.
+public struct BM25Retriever: Retriever {
+    private let store: any DocumentStore
+
+    /// Creates a retriever over `store`.
+    public init(store: any DocumentStore) {
+        self.store = store
+    }
+
+    public func retrieve(_ query: String, limit: Int) async throws -> [Evidence] {
+        guard let expression = Self.matchExpression(for: query) else { return [] }
+        let hits = try await store.searchChunks(matching: expression, limit: max(limit * 3, 12))
+        return Self.demoteSuperseded(hits).prefix(limit).map { hit in
+            Evidence(chunkID: hit.chunk.id,
+                     source: SourceRef(id: hit.chunk.documentID, title: hit.documentTitle, section: hit.chunk.section),
+                     text: hit.chunk.text, score: hit.score, subQuestion: query)
+        }
+    }
+
+    /// Orders hits so that a superseded document's chunks come after every chunk of the document
+    /// that supersedes it, when both were found; otherwise BM25 order is kept.
+    static func demoteSuperseded(_ hits: [ChunkHit]) -> [ChunkHit] {
+        let found = Set(hits.map(\.chunk.documentID))
+        var current: [ChunkHit] = []
+        var superseded: [ChunkHit] = []
+        for hit in hits {
+            if let successor = hit.supersededBy, found.contains(successor) {
+                superseded.append(hit)
+            } else if hit.supersededBy != nil {
+                // The successor did not match; keep the old version but halve its weight.
+                var demoted = hit
+                demoted.score /= 2
+                current.append(demoted)
+            } else {
+                current.append(hit)
+            }
+        }
+        current.sort { $0.score > $1.score }
+        return current + superseded
+    }
+
+    /// An FTS5 expression that matches any of the query's content words, each quoted.
+    public static func matchExpression(for query: String) -> String? {
+        let terms = QueryTerms.extract(from: query)
+        guard !terms.isEmpty else { return nil }
+        return terms.map { "\"\($0)\"" }.joined(separator: " OR ")
+    }
+}
+
+/// Content words of a query: lowercased, stop words removed, duplicates dropped.
+public enum QueryTerms {
+    /// Extracts content words from `text`.
+    public static func extract(from text: String) -> [String] {
+        var seen = Set<String>()
+        var terms: [String] = []
+        let words = text.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) })
+        for word in words {
+            let term = String(word)
+            guard term.count > 1 || term.first?.isNumber == true, !stopWords.contains(term), seen.insert(term).inserted else { continue }
+            terms.append(term)
+        }
+        return terms
+    }
+
+    /// English function words that carry no retrieval signal.
+    public static let stopWords: Set<String> = [
+        "a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "about", "as",
+        "into", "from", "up", "down", "out", "over", "under", "is", "are", "was", "were", "be", "been", "being", "am",
+        "do", "does", "did", "doing", "have", "has", "had", "having", "i", "me", "my", "we", "our", "you", "your",
+        "he", "she", "it", "its", "they", "them", "their", "this", "that", "these", "those", "what", "which", "who",
+        "whom", "whose", "when", "where", "why", "how", "can", "could", "should", "would", "will", "shall", "may",
+        "might", "must", "there", "here", "so", "than", "too", "very", "just", "any", "some", "all", "each", "no",
+        "not", "only", "own", "same", "such", "both", "few", "more", "most", "other", "also", "please", "tell",
+        "much", "many", "get", "got", "us", "s", "t", "don", "then", "again", "once", "per",
+    ]
+}

@@ -1,0 +1,36 @@
+import ConclaveCore
+import ConclaveMessaging
+import Synchronization
+
+/// Numbers, keeps and publishes the events of one run. Safe to call from the run's concurrent steps.
+final class RunRecorder: Sendable {
+    let runID: String
+    private let bus: any MessageBus
+    private let state = Mutex<(sequence: Int, events: [RunEvent], tokensEmitted: Set<String>)>((0, [], []))
+
+    init(runID: String, bus: any MessageBus) {
+        self.runID = runID
+        self.bus = bus
+    }
+
+    func record(_ kind: RunEvent.Kind, step: WorkflowStep? = nil, attempt: Int = 1, detail: String? = nil,
+                durationMilliseconds: Double? = nil, usage: TokenUsage? = nil) {
+        let event = state.withLock { state -> RunEvent in
+            let event = RunEvent(runID: runID, sequence: state.sequence, kind: kind, stepID: step?.id, role: step?.role,
+                                 attempt: attempt, detail: detail, durationMilliseconds: durationMilliseconds, usage: usage)
+            state.sequence += 1
+            state.events.append(event)
+            if kind == .tokenDelta, let id = step?.id { state.tokensEmitted.insert(id) }
+            return event
+        }
+        bus.publish(event)
+    }
+
+    /// True once the step has streamed a token (it can then no longer be retried transparently).
+    func hasEmittedTokens(_ stepID: String) -> Bool {
+        state.withLock { $0.tokensEmitted.contains(stepID) }
+    }
+
+    /// The events recorded so far.
+    var events: [RunEvent] { state.withLock { $0.events } }
+}

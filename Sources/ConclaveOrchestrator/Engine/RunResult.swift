@@ -1,0 +1,79 @@
+import ConclaveAgents
+import ConclaveCore
+
+/// The outcome of a workflow run.
+public struct RunResult: Sendable {
+    /// Run id.
+    public var runID: String
+    /// The final state: plan, evidence, reasoning, validation and answer.
+    public var state: WorkflowState
+    /// One entry per executed step, in completion order.
+    public var trace: [StepTrace]
+
+    /// Tokens used by all steps.
+    public var usage: TokenUsage {
+        var total = TokenUsage()
+        for step in trace { total += step.usage }
+        return total
+    }
+}
+
+/// Timing and outcome of one step, as reported in `conclave.trace`.
+public struct StepTrace: Sendable, Codable, Hashable {
+    /// Step id.
+    public var step: String
+    /// Agent role.
+    public var role: AgentRole
+    /// `completed` or `failed`.
+    public var status: String
+    /// Wall time of the step (all attempts), in milliseconds.
+    public var milliseconds: Double
+    /// Attempts made.
+    public var attempts: Int
+    /// Tokens used.
+    public var usage: TokenUsage
+    /// Summary of the step's output.
+    public var summary: String
+
+    /// Creates a trace entry.
+    public init(step: String, role: AgentRole, status: String, milliseconds: Double, attempts: Int, usage: TokenUsage,
+                summary: String) {
+        self.step = step
+        self.role = role
+        self.status = status
+        self.milliseconds = milliseconds
+        self.attempts = attempts
+        self.usage = usage
+        self.summary = summary
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case step, role, status, milliseconds, attempts, summary
+        case promptTokens = "prompt_tokens"
+        case completionTokens = "completion_tokens"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(step, forKey: .step)
+        try c.encode(role, forKey: .role)
+        try c.encode(status, forKey: .status)
+        try c.encode((milliseconds * 10).rounded() / 10, forKey: .milliseconds)
+        try c.encode(attempts, forKey: .attempts)
+        try c.encode(summary, forKey: .summary)
+        try c.encode(usage.promptTokens, forKey: .promptTokens)
+        try c.encode(usage.completionTokens, forKey: .completionTokens)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        step = try c.decode(String.self, forKey: .step)
+        role = try c.decode(AgentRole.self, forKey: .role)
+        status = try c.decode(String.self, forKey: .status)
+        milliseconds = try c.decode(Double.self, forKey: .milliseconds)
+        attempts = try c.decode(Int.self, forKey: .attempts)
+        summary = try c.decode(String.self, forKey: .summary)
+        usage = TokenUsage(promptTokens: try c.decode(Int.self, forKey: .promptTokens),
+                           completionTokens: try c.decode(Int.self, forKey: .completionTokens))
+    }
+}

@@ -1,0 +1,62 @@
+import ConclaveCore
+import Foundation
+import Yams
+
+/// Loads workflows from YAML and validates them.
+public enum WorkflowLoader {
+    /// Parses and validates one workflow from YAML text.
+    public static func load(yaml: String, origin: String = "<string>", knownModels: Set<String> = ["default"]) throws -> Workflow {
+        let workflow: Workflow
+        do {
+            workflow = try YAMLDecoder().decode(Workflow.self, from: yaml)
+        } catch let error as ConclaveError {
+            throw ConclaveError(.invalidWorkflow, "\(origin): \(error.message)")
+        } catch let error as DecodingError {
+            throw ConclaveError(.invalidWorkflow, "\(origin): \(describe(error))")
+        } catch {
+            throw ConclaveError(.invalidWorkflow, "\(origin): not valid YAML (\(error))")
+        }
+        do {
+            try workflow.validate(knownModels: knownModels)
+        } catch let error as ConclaveError {
+            throw ConclaveError(.invalidWorkflow, "\(origin): \(error.message)")
+        }
+        return workflow
+    }
+
+    /// Loads every `*.yaml`/`*.yml` file in `directory`, sorted by name.
+    public static func loadDirectory(_ directory: String, knownModels: Set<String> = ["default"]) throws -> [Workflow] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        } catch {
+            throw ConclaveError(.invalidWorkflow, "cannot read workflow directory '\(directory)'")
+        }
+        return try names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { name in
+            let path = (directory as NSString).appendingPathComponent(name)
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ConclaveError(.invalidWorkflow, "cannot read '\(path)'")
+            }
+            return try load(yaml: String(decoding: data, as: UTF8.self), origin: path, knownModels: knownModels)
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let p = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            return p.isEmpty ? "top level" : p.replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing key '\(key.stringValue)' at \(path(context))"
+        case .typeMismatch(let type, let context):
+            return "wrong type at \(path(context)): expected \(type)"
+        case .valueNotFound(let type, let context):
+            return "missing value at \(path(context)): expected \(type)"
+        case .dataCorrupted(let context):
+            return "invalid value at \(path(context)): \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,208 @@
+import ConclaveAgents
+import ConclaveCore
+import ConclaveMessaging
+import ConclaveOrchestrator
+import ConclaveStorage
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// `POST /v1/chat/completions`: resolves the workflow and conversation, runs the workflow and
+/// answers in OpenAI's format, streamed (SSE) or whole.
+struct ChatCompletionsController: Sendable {
+    let runtime: ConclaveRuntime
+
+    /// Header that carries the conversation id both ways.
+    static let conversationHeader = HTTPField.Name("X-Conclave-Conversation")!
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        router.post("/v1/chat/completions") { request, context in
+            try await self.complete(request, context: context)
+        }
+    }
+
+    func complete(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: runtime.configuration.server.maxBodyBytes)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw ConclaveError(.payloadTooLarge,
+                                "The request body is larger than \(runtime.configuration.server.maxBodyBytes) bytes.")
+        }
+        let chat = try ChatCompletionRequest.decode(Data(body.readableBytesView))
+        let workflow = try runtime.workflows.resolve(chat.model)
+        guard await runtime.model.isReady() else {
+            throw ConclaveError(.modelUnavailable, "No model backend is ready.")
+        }
+        let principal = Principal(userID: chat.user.flatMap { $0.isEmpty ? nil : $0 } ?? Principal.anonymous.userID)
+        let requestedConversation = request.headers[Self.conversationHeader] ?? chat.metadata?["conversation_id"]
+        let (conversationID, history) = try await openConversation(requestedConversation, chat: chat, principal: principal)
+        let question = chat.messages.last?.content ?? ""
+        let state = WorkflowState(question: question, history: history, principal: principal)
+        var options = ModelCallOptions(temperature: runtime.configuration.inference.temperature,
+                                       seed: runtime.configuration.inference.seed,
+                                       maxTokens: runtime.configuration.inference.maxTokens)
+        if let t = chat.temperature { options.temperature = t }
+        if let s = chat.seed { options.seed = s }
+        if let m = chat.maxTokens ?? chat.maxCompletionTokens { options.maxTokens = m }
+        let runID = "run_" + RandomID.make()
+        var logger = context.logger
+        logger[metadataKey: "conversation_id"] = "\(conversationID)"
+        logger[metadataKey: "run_id"] = "\(runID)"
+        let job = ChatJob(runtime: runtime, workflow: workflow, state: state, options: options, runID: runID,
+                          conversationID: conversationID, logger: logger,
+                          timeout: .milliseconds(Int64(runtime.configuration.server.requestTimeoutSeconds * 1000)))
+        var headers = HTTPFields()
+        headers[Self.conversationHeader] = conversationID
+        if chat.stream == true {
+            headers[.contentType] = "text/event-stream"
+            headers[.cacheControl] = "no-cache"
+            let includeUsage = chat.streamOptions?.includeUsage == true
+            let requestBody = request.body
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                try await requestBody.consumeWithCancellationOnInboundClose { _ in
+                    try await job.stream(into: &writer, includeUsage: includeUsage)
+                }
+                try await writer.finish(nil)
+            })
+        }
+        let result = try await request.body.consumeWithCancellationOnInboundClose { _ in
+            try await job.run()
+        }
+        headers[.contentType] = "application/json"
+        let response = job.completion(for: result)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(response)))
+    }
+
+    /// Loads the named conversation (the caller's own only) or starts one from the request's messages.
+    private func openConversation(_ id: String?, chat: ChatCompletionRequest, principal: Principal) async throws
+        -> (String, [ChatMessage])
+    {
+        if let id, !id.isEmpty {
+            guard let conversation = try await runtime.store.conversation(id: id), conversation.userID == principal.userID else {
+                throw ConclaveError(.notFound, "Conversation '\(id)' does not exist.", parameter: "conversation_id")
+            }
+            return (id, conversation.messages)
+        }
+        let earlier = chat.messages.dropLast().filter { $0.role == .user || $0.role == .assistant }
+            .map { ChatMessage(role: $0.role, content: $0.content) }
+        let conversation = Conversation(id: Conversation.newID(), userID: principal.userID, messages: earlier)
+        try await runtime.store.createConversation(conversation)
+        return (conversation.id, earlier)
+    }
+}
+
+/// One chat request's run: executes the workflow, records the turn, renders the response.
+struct ChatJob: Sendable {
+    let runtime: ConclaveRuntime
+    let workflow: Workflow
+    let state: WorkflowState
+    let options: ModelCallOptions
+    let runID: String
+    let conversationID: String
+    let logger: Logger
+    let timeout: Duration
+    let created = Int(Date().timeIntervalSince1970)
+
+    var completionID: String { "chatcmpl-" + runID.dropFirst("run_".count) }
+
+    /// Runs the workflow to completion and records the turn.
+    func run() async throws -> RunResult {
+        do {
+            let result = try await WorkflowEngine.withDeadline(timeout) {
+                try await runtime.engine.run(workflow, state: state, runID: runID, options: options)
+            }
+            try await record(answer: result.state.answer?.text)
+            return result
+        } catch {
+            try? await record(answer: nil)
+            if !(error is CancellationError) {
+                logger.error("chat run failed", metadata: ["error": "\(error)"])
+            }
+            throw error
+        }
+    }
+
+    /// Appends the turn to the conversation; a failed turn keeps the user's message.
+    private func record(answer: String?) async throws {
+        var messages = [ChatMessage.user(state.question)]
+        if let answer { messages.append(.assistant(answer)) }
+        try await runtime.store.appendMessages(messages, toConversation: conversationID)
+    }
+
+    /// Streams the run as OpenAI chunks, ending with `[DONE]`, or with an error event when the run fails.
+    func stream(into writer: inout any ResponseBodyWriter, includeUsage: Bool) async throws {
+        let events = runtime.bus.subscribe(toRun: runID)
+        try await withThrowingTaskGroup(of: RunResult.self) { group in
+            group.addTask { try await self.run() }
+            try await writer.write(sse(chunk(delta: .init(role: "assistant", content: ""), finish: nil)))
+            for await event in events {
+                guard event.kind == .tokenDelta, event.role == .responder, let text = event.detail else { continue }
+                try await writer.write(sse(chunk(delta: .init(role: nil, content: text), finish: nil)))
+            }
+            let result: RunResult
+            do {
+                guard let finished = try await group.next() else { throw ConclaveError(.internal, "run task vanished") }
+                result = finished
+            } catch {
+                let body = OpenAIError.from(error)
+                try await writer.write(sseData(try JSONCoding.encode(body)))
+                return
+            }
+            let annotations = annotations(for: result)
+            var last = chunk(delta: .init(role: nil, content: nil), finish: "stop")
+            last.conclave = annotations
+            try await writer.write(sse(last))
+            if includeUsage {
+                var usage = ChatCompletionChunk(id: completionID, created: created, model: workflow.modelID, choices: [],
+                                                usage: UsageBody(result.usage), conversationID: conversationID)
+                usage.conclave = annotations
+                try await writer.write(sse(usage))
+            }
+            try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+        }
+    }
+
+    func completion(for result: RunResult) -> ChatCompletionResponse {
+        ChatCompletionResponse(
+            id: completionID, created: created, model: workflow.modelID,
+            choices: [.init(index: 0, message: .init(role: "assistant", content: result.state.answer?.text ?? ""),
+                            finishReason: "stop")],
+            usage: UsageBody(result.usage), conversationID: conversationID, conclave: annotations(for: result))
+    }
+
+    private func annotations(for result: RunResult) -> ConclaveAnnotations {
+        ConclaveAnnotations(runID: runID, workflow: workflow.name, citations: result.state.answer?.citations ?? [],
+                            trace: result.trace)
+    }
+
+    private func chunk(delta: ChatCompletionChunk.Choice.Delta, finish: String?) -> ChatCompletionChunk {
+        ChatCompletionChunk(id: completionID, created: created, model: workflow.modelID,
+                            choices: [.init(index: 0, delta: delta, finishReason: finish)], usage: nil,
+                            conversationID: conversationID)
+    }
+
+    private func sse(_ chunk: ChatCompletionChunk) throws -> ByteBuffer {
+        sseData(try JSONCoding.encode(chunk))
+    }
+
+    private func sseData(_ json: ByteBuffer) -> ByteBuffer {
+        var buffer = ByteBuffer(string: "data: ")
+        var json = json
+        buffer.writeBuffer(&json)
+        buffer.writeString("\n\n")
+        return buffer
+    }
+}
+
+/// JSON encoding of response bodies.
+enum JSONCoding {
+    static func encode<T: Encodable>(_ value: T) throws -> ByteBuffer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return ByteBuffer(bytes: try encoder.encode(value))
+    }
+}

@@ -1,0 +1,47 @@
+import ConclaveCore
+import ConclaveTelemetry
+import Foundation
+import Hummingbird
+
+/// Health, readiness, metrics and the model list.
+struct SystemController: Sendable {
+    let runtime: ConclaveRuntime
+    let started = Int(Date().timeIntervalSince1970)
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/healthz") { _, _ in
+            Self.json(#"{"status":"ok"}"#)
+        }
+        router.get("/readyz") { _, _ -> Response in
+            let storeReady = await runtime.store.isHealthy()
+            let modelReady = await runtime.model.isReady()
+            let body = #"{"status":"\#(storeReady && modelReady ? "ready" : "not_ready")","store":\#(storeReady),"model":\#(modelReady)}"#
+            var response = Self.json(body)
+            if !(storeReady && modelReady) {
+                response.status = .serviceUnavailable
+                response.headers[.retryAfter] = "2"
+            }
+            return response
+        }
+        router.get("/metrics") { _, _ -> Response in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4"
+            let text = Telemetry.registry?.emitToString() ?? ""
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.get("/v1/models") { _, _ -> Response in
+            let entries = runtime.workflows.workflows.values.sorted { $0.name < $1.name }.map {
+                ModelList.Entry(id: $0.modelID, created: started, description: $0.description)
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(ModelList(data: entries))))
+        }
+    }
+
+    static func json(_ text: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}

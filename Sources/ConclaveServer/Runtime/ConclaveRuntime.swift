@@ -1,0 +1,114 @@
+import AsyncHTTPClient
+import ConclaveAgents
+import ConclaveCore
+import ConclaveInference
+import ConclaveKnowledge
+import ConclaveMessaging
+import ConclaveOrchestrator
+import ConclaveStorage
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The composition root: builds every component of a Conclave process from its configuration.
+public struct ConclaveRuntime: Sendable {
+    /// The configuration the runtime was built from.
+    public let configuration: ConclaveConfiguration
+    /// The embedded store.
+    public let store: SQLiteStore
+    /// The chat model every agent uses.
+    public let model: any ChatModel
+    /// The local `llama-server` supervisor, when the provider is `embedded`.
+    public let supervisor: LlamaServerSupervisor?
+    /// Group-commit writer of run events.
+    public let eventWriter: BatchingEventWriter
+    /// The in-process message bus.
+    public let bus: InProcessMessageBus
+    /// The workflows offered.
+    public let workflows: WorkflowRegistry
+    /// The workflow engine.
+    public let engine: WorkflowEngine
+    /// Document retrieval.
+    public let retriever: any Retriever
+    /// Logger.
+    public let logger: Logger
+
+    /// Builds a runtime. `model` replaces the configured provider (tests pass a scripted model).
+    public init(configuration: ConclaveConfiguration, model overrideModel: (any ChatModel)? = nil,
+                logger: Logger = Logger(label: "conclave")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        store = try SQLiteStore(path: configuration.storage.path)
+        let inference = configuration.inference
+        if let overrideModel {
+            model = overrideModel
+            supervisor = nil
+        } else {
+            let replicas = ReplicaSet()
+            switch inference.provider {
+            case .embedded:
+                let root = EmbeddedModelLocator.projectRoot()
+                let serverPath = inference.llamaServerPath.isEmpty ? EmbeddedModelLocator.llamaServer(root: root) : inference.llamaServerPath
+                let modelPath = inference.modelPath.isEmpty ? EmbeddedModelLocator.smolLM2(root: root) : inference.modelPath
+                guard let serverPath else {
+                    throw ConfigurationError(key: "inference.llama_server_path", value: nil,
+                                             expected: "the path of llama-server (none found in .venv; run `make setup`)")
+                }
+                guard let modelPath else {
+                    throw ConfigurationError(key: "inference.model_path", value: nil,
+                                             expected: "the path of a GGUF model (SmolLM2 not found in .venv; run `make setup`)")
+                }
+                let logDirectory = URL(fileURLWithPath: configuration.storage.path == ":memory:" ? "var" : configuration.storage.path)
+                    .deletingLastPathComponent()
+                try? FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
+                supervisor = try LlamaServerSupervisor(
+                    configuration: .init(serverPath: serverPath, modelPath: modelPath, contextSize: inference.contextSize,
+                                         parallelSlots: inference.parallelSlots, threads: inference.threads,
+                                         startupTimeout: .milliseconds(Int64(inference.startupTimeoutSeconds * 1000)),
+                                         logPath: logDirectory.appendingPathComponent("llama-server.log").path),
+                    replicas: replicas, logger: logger)
+            case .openai:
+                var base = inference.endpoint
+                while base.hasSuffix("/") { base.removeLast() }
+                replicas.add(base)
+                supervisor = nil
+            }
+            let apiKey = inference.apiKeyEnv.isEmpty ? nil : ProcessInfo.processInfo.environment[inference.apiKeyEnv]
+            model = OpenAICompatibleChatModel(
+                replicas: replicas,
+                configuration: .init(model: inference.model, apiKey: apiKey,
+                                     timeout: .milliseconds(Int64(inference.requestTimeoutSeconds * 1000))),
+                logger: logger)
+        }
+        eventWriter = BatchingEventWriter(store: store, logger: logger)
+        bus = InProcessMessageBus()
+        workflows = try WorkflowRegistry(userDirectory: configuration.workflows.directory,
+                                         defaultName: configuration.workflows.defaultWorkflow)
+        retriever = BM25Retriever(store: store)
+        let team = AgentTeam(model: model, retriever: retriever, topK: configuration.knowledge.topK)
+        engine = WorkflowEngine(
+            team: team, bus: bus, eventLog: eventWriter,
+            configuration: .init(defaultStepTimeout: .milliseconds(Int64(configuration.workflows.stepTimeoutSeconds * 1000)),
+                                 options: ModelCallOptions(temperature: inference.temperature, seed: inference.seed,
+                                                           maxTokens: inference.maxTokens)),
+            logger: logger)
+    }
+
+    /// Ingests the configured `knowledge.ingest_on_start` paths.
+    public func ingestOnStart() async throws {
+        guard !configuration.knowledge.ingestOnStart.isEmpty else { return }
+        let ingestor = Ingestor(store: store, chunker: Chunker(maxTokens: configuration.knowledge.chunkTokens,
+                                                               overlapTokens: configuration.knowledge.chunkOverlapTokens),
+                                logger: logger)
+        let summary = try await ingestor.ingest(paths: configuration.knowledge.ingestOnStart)
+        logger.info("ingested on start", metadata: ["summary": "\(summary)"])
+    }
+
+    /// Background services that must run beside the HTTP server (model supervisor, event writer).
+    public var backgroundServices: [any Service] {
+        var services: [any Service] = []
+        if let supervisor { services.append(supervisor) }
+        services.append(eventWriter)
+        return services
+    }
+}

@@ -1,0 +1,9 @@
+import ConclaveCore
+
+/// Stores the event log of workflow runs.
+public protocol EventStore: Sendable {
+    /// Appends events (from any runs) in one transaction.
+    func appendEvents(_ events: [RunEvent]) async throws
+    /// The events of one run, in sequence order.
+    func events(ofRun runID: String) async throws -> [RunEvent]
+}

@@ -1,0 +1,59 @@
+import ConclaveCore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Writes run events to an ``EventStore`` by group commit: callers hand events over without
+/// waiting, and a single writer loop stores everything pending in one transaction at a time.
+///
+/// Run it in the process's `ServiceGroup`; on shutdown it drains what is pending before it returns.
+public final class BatchingEventWriter: Service, Sendable {
+    private let store: any EventStore
+    private let logger: Logger
+    private let pending = Mutex<[RunEvent]>([])
+    private let signal: AsyncStream<Void>
+    private let signalContinuation: AsyncStream<Void>.Continuation
+
+    /// Creates a writer over `store`.
+    public init(store: any EventStore, logger: Logger = Logger(label: "conclave.events")) {
+        self.store = store
+        self.logger = logger
+        (signal, signalContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Queues events for the next commit.
+    public func append(_ events: [RunEvent]) {
+        guard !events.isEmpty else { return }
+        pending.withLock { $0.append(contentsOf: events) }
+        signalContinuation.yield()
+    }
+
+    /// Stores everything queued so far, now.
+    public func flush() async throws {
+        let batch = pending.withLock { batch -> [RunEvent] in
+            defer { batch = [] }
+            return batch
+        }
+        guard !batch.isEmpty else { return }
+        try await store.appendEvents(batch)
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            for await _ in signal.cancelOnGracefulShutdown() {
+                do {
+                    try await flush()
+                } catch {
+                    logger.error("event log write failed", metadata: ["error": "\(error)"])
+                }
+            }
+        } onGracefulShutdown: {
+            self.signalContinuation.finish()
+        }
+        do {
+            try await flush()
+        } catch {
+            logger.error("event log final write failed", metadata: ["error": "\(error)"])
+        }
+    }
+}

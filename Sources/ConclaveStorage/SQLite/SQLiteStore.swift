@@ -1,0 +1,267 @@
+import ConclaveCore
+import Foundation
+import GRDB
+
+/// The embedded store: one SQLite database (WAL mode) holding conversations, documents, chunks
+/// with an FTS5 index, and run events. Implements every store protocol.
+public final class SQLiteStore: ConversationStore, DocumentStore, EventStore, Sendable {
+    private let writer: any DatabaseWriter
+
+    /// Opens (creating if needed) the database at `path` and migrates it; `:memory:` opens an
+    /// in-memory database.
+    public init(path: String) throws {
+        do {
+            var configuration = Configuration()
+            configuration.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
+            if path == ":memory:" {
+                writer = try DatabaseQueue(configuration: configuration)
+            } else {
+                let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                writer = try DatabasePool(path: path, configuration: configuration)
+            }
+            try Self.migrator.migrate(writer)
+        } catch {
+            throw ConclaveError(.storage, "Cannot open the database at '\(path)'.", context: "\(error)")
+        }
+    }
+
+    /// True when the database answers a trivial query.
+    public func isHealthy() async -> Bool {
+        (try? await writer.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE conversations (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    user_id TEXT NOT NULL,
+                    created_at DOUBLE NOT NULL
+                );
+                CREATE TABLE messages (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+                    role TEXT NOT NULL,
+                    content TEXT NOT NULL,
+                    created_at DOUBLE NOT NULL
+                );
+                CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
+                CREATE TABLE documents (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    title TEXT NOT NULL,
+                    department TEXT,
+                    classification TEXT,
+                    effective_date TEXT,
+                    supersedes TEXT,
+                    path TEXT NOT NULL,
+                    content_hash TEXT NOT NULL,
+                    metadata TEXT NOT NULL
+                );
+                CREATE TABLE chunks (
+                    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+                    position INTEGER NOT NULL,
+                    section TEXT NOT NULL,
+                    text TEXT NOT NULL
+                );
+                CREATE INDEX chunks_by_document ON chunks(document_id, position);
+                CREATE VIRTUAL TABLE chunks_fts USING fts5(text, section, title, tokenize = 'porter unicode61');
+                CREATE TABLE run_events (
+                    run_id TEXT NOT NULL,
+                    sequence INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    step_id TEXT,
+                    role TEXT,
+                    attempt INTEGER NOT NULL,
+                    detail TEXT,
+                    duration_ms DOUBLE,
+                    prompt_tokens INTEGER,
+                    completion_tokens INTEGER,
+                    timestamp DOUBLE NOT NULL,
+                    PRIMARY KEY (run_id, sequence)
+                ) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: - Conversations
+
+    public func createConversation(_ conversation: Conversation) async throws {
+        try await write { db in
+            try db.execute(sql: "INSERT INTO conversations (id, user_id, created_at) VALUES (?, ?, ?)",
+                           arguments: [conversation.id, conversation.userID, conversation.createdAt.timeIntervalSince1970])
+            try Self.insert(conversation.messages, into: conversation.id, db)
+        }
+    }
+
+    public func conversation(id: String) async throws -> Conversation? {
+        try await read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT id, user_id, created_at FROM conversations WHERE id = ?",
+                                             arguments: [id]) else { return nil }
+            let messages = try Row.fetchAll(db, sql: "SELECT role, content FROM messages WHERE conversation_id = ? ORDER BY id",
+                                            arguments: [id]).map { row in
+                ChatMessage(role: ChatMessage.Role(rawValue: row["role"]) ?? .user, content: row["content"])
+            }
+            return Conversation(id: row["id"], userID: row["user_id"], messages: messages,
+                                createdAt: Date(timeIntervalSince1970: row["created_at"]))
+        }
+    }
+
+    public func appendMessages(_ messages: [ChatMessage], toConversation id: String) async throws {
+        try await write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM conversations WHERE id = ?)", arguments: [id]) == true else {
+                throw ConclaveError(.notFound, "Conversation '\(id)' does not exist.")
+            }
+            try Self.insert(messages, into: id, db)
+        }
+    }
+
+    private static func insert(_ messages: [ChatMessage], into conversationID: String, _ db: Database) throws {
+        let now = Date().timeIntervalSince1970
+        let statement = try db.cachedStatement(sql: "INSERT INTO messages (conversation_id, role, content, created_at) VALUES (?, ?, ?, ?)")
+        for message in messages {
+            try statement.execute(arguments: [conversationID, message.role.rawValue, message.content, now])
+        }
+    }
+
+    // MARK: - Documents
+
+    public func contentHash(ofDocument id: String) async throws -> String? {
+        try await read { db in
+            try String.fetchOne(db, sql: "SELECT content_hash FROM documents WHERE id = ?", arguments: [id])
+        }
+    }
+
+    public func replaceDocument(_ document: DocumentRecord, chunks: [ChunkRecord]) async throws {
+        let metadata = String(decoding: try JSONEncoder().encode(document.metadata), as: UTF8.self)
+        try await write { db in
+            try Self.delete(documentID: document.id, db)
+            try db.execute(sql: """
+                INSERT INTO documents (id, title, department, classification, effective_date, supersedes, path, content_hash, metadata)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [document.id, document.title, document.department, document.classification,
+                                 document.effectiveDate, document.supersedes, document.path, document.contentHash, metadata])
+            let insertChunk = try db.cachedStatement(sql: "INSERT INTO chunks (id, document_id, position, section, text) VALUES (?, ?, ?, ?, ?)")
+            let insertFTS = try db.cachedStatement(sql: "INSERT INTO chunks_fts (rowid, text, section, title) VALUES (?, ?, ?, ?)")
+            for chunk in chunks {
+                try insertChunk.execute(arguments: [chunk.id, chunk.documentID, chunk.position, chunk.section, chunk.text])
+                try insertFTS.execute(arguments: [db.lastInsertedRowID, chunk.text, chunk.section, document.title])
+            }
+        }
+    }
+
+    public func deleteDocument(id: String) async throws {
+        try await write { db in try Self.delete(documentID: id, db) }
+    }
+
+    private static func delete(documentID: String, _ db: Database) throws {
+        try db.execute(sql: "DELETE FROM chunks_fts WHERE rowid IN (SELECT rowid FROM chunks WHERE document_id = ?)",
+                       arguments: [documentID])
+        try db.execute(sql: "DELETE FROM chunks WHERE document_id = ?", arguments: [documentID])
+        try db.execute(sql: "DELETE FROM documents WHERE id = ?", arguments: [documentID])
+    }
+
+    public func documents() async throws -> [DocumentRecord] {
+        try await read { db in
+            let successors = try Dictionary(
+                Row.fetchAll(db, sql: "SELECT supersedes, id FROM documents WHERE supersedes IS NOT NULL").map {
+                    (($0["supersedes"] as String), ($0["id"] as String))
+                }, uniquingKeysWith: { a, _ in a })
+            return try Row.fetchAll(db, sql: "SELECT * FROM documents ORDER BY id").map { row in
+                let id: String = row["id"]
+                let metadataText: String = row["metadata"]
+                let metadata = (try? JSONDecoder().decode([String: String].self, from: Data(metadataText.utf8))) ?? [:]
+                return DocumentRecord(id: id, title: row["title"], department: row["department"],
+                                      classification: row["classification"], effectiveDate: row["effective_date"],
+                                      supersedes: row["supersedes"], supersededBy: successors[id], path: row["path"],
+                                      contentHash: row["content_hash"], metadata: metadata)
+            }
+        }
+    }
+
+    public func searchChunks(matching expression: String, limit: Int) async throws -> [ChunkHit] {
+        try await read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT c.id, c.document_id, c.position, c.section, c.text, d.title,
+                       (SELECT s.id FROM documents s WHERE s.supersedes = d.id LIMIT 1) AS superseded_by,
+                       bm25(chunks_fts, 1.0, 0.6, 0.6) AS rank
+                FROM chunks_fts
+                JOIN chunks c ON c.rowid = chunks_fts.rowid
+                JOIN documents d ON d.id = c.document_id
+                WHERE chunks_fts MATCH ?
+                ORDER BY rank
+                LIMIT ?
+                """, arguments: [expression, limit])
+            return rows.map { row in
+                ChunkHit(chunk: ChunkRecord(id: row["id"], documentID: row["document_id"], position: row["position"],
+                                            section: row["section"], text: row["text"]),
+                         documentTitle: row["title"], supersededBy: row["superseded_by"], score: -(row["rank"] as Double))
+            }
+        }
+    }
+
+    public func chunkCount() async throws -> Int {
+        try await read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM chunks") ?? 0 }
+    }
+
+    // MARK: - Events
+
+    public func appendEvents(_ events: [RunEvent]) async throws {
+        guard !events.isEmpty else { return }
+        try await write { db in
+            let statement = try db.cachedStatement(sql: """
+                INSERT OR IGNORE INTO run_events
+                (run_id, sequence, kind, step_id, role, attempt, detail, duration_ms, prompt_tokens, completion_tokens, timestamp)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for e in events {
+                try statement.execute(arguments: [e.runID, e.sequence, e.kind.rawValue, e.stepID, e.role?.rawValue, e.attempt,
+                                                  e.detail, e.durationMilliseconds, e.usage?.promptTokens,
+                                                  e.usage?.completionTokens, e.timestamp.timeIntervalSince1970])
+            }
+        }
+    }
+
+    public func events(ofRun runID: String) async throws -> [RunEvent] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM run_events WHERE run_id = ? ORDER BY sequence", arguments: [runID]).map { row in
+                let prompt: Int? = row["prompt_tokens"]
+                let completion: Int? = row["completion_tokens"]
+                return RunEvent(runID: row["run_id"], sequence: row["sequence"],
+                                kind: RunEvent.Kind(rawValue: row["kind"]) ?? .stepFailed, stepID: row["step_id"],
+                                role: (row["role"] as String?).flatMap(AgentRole.init(rawValue:)), attempt: row["attempt"],
+                                detail: row["detail"], durationMilliseconds: row["duration_ms"],
+                                usage: prompt.map { TokenUsage(promptTokens: $0, completionTokens: completion ?? 0) },
+                                timestamp: Date(timeIntervalSince1970: row["timestamp"]))
+            }
+        }
+    }
+
+    // MARK: - Access
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await writer.read(body)
+        } catch let error as ConclaveError {
+            throw error
+        } catch {
+            throw ConclaveError(.storage, "A database read failed.", context: "\(error)")
+        }
+    }
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await writer.write(body)
+        } catch let error as ConclaveError {
+            throw error
+        } catch {
+            throw ConclaveError(.storage, "A database write failed.", context: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// The `conclave` command-line tool.
+@main
+struct Conclave: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conclave",
+        abstract: "Multi-agent conversational AI platform: an OpenAI-compatible API over a team of agents.",
+        subcommands: [Serve.self, Ingest.self, Chat.self, ConfigCommand.self, Bench.self])
+}

