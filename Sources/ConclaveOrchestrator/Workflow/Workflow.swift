@@ -16,6 +16,15 @@ public struct Workflow: Sendable, Hashable, Codable {
         self.steps = steps
     }
 
+    enum CodingKeys: String, CodingKey { case name, description, steps }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        description = try c.decodeIfPresent(String.self, forKey: .description) ?? ""
+        steps = try c.decode([WorkflowStep].self, forKey: .steps)
+    }
+
     /// The API model id of this workflow.
     public var modelID: String { "conclave/\(name)" }
 

@@ -12,6 +12,10 @@ public enum WorkflowLoader {
         } catch let error as ConclaveError {
             throw ConclaveError(.invalidWorkflow, "\(origin): \(error.message)")
         } catch let error as DecodingError {
+            // YAMLDecoder wraps errors thrown by the workflow types' own decoding.
+            if case .dataCorrupted(let context) = error, let inner = context.underlyingError as? ConclaveError {
+                throw ConclaveError(.invalidWorkflow, "\(origin): \(inner.message)")
+            }
             throw ConclaveError(.invalidWorkflow, "\(origin): \(describe(error))")
         } catch {
             throw ConclaveError(.invalidWorkflow, "\(origin): not valid YAML (\(error))")

@@ -50,6 +50,11 @@ public enum ConfigurationLoader {
             error.origin = origins[error.key] ?? path
             throw error
         } catch let error as DecodingError {
+            // YAMLDecoder wraps errors thrown by the configuration types' own decoding.
+            if case .dataCorrupted(let context) = error, var inner = context.underlyingError as? ConfigurationError {
+                inner.origin = origins[inner.key] ?? path
+                throw inner
+            }
             throw describe(error, tree: tree, origins: origins, file: path)
         } catch {
             throw ConfigurationError(key: "(file)", value: path, expected: "valid configuration (\(error))")

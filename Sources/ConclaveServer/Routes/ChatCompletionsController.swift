@@ -60,6 +60,8 @@ struct ChatCompletionsController: Sendable {
         if chat.stream == true {
             headers[.contentType] = "text/event-stream"
             headers[.cacheControl] = "no-cache"
+            // Watching the inbound side for a disconnect consumes it, so the connection closes after the stream.
+            headers[.connection] = "close"
             let includeUsage = chat.streamOptions?.includeUsage == true
             let requestBody = request.body
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in
@@ -69,9 +71,9 @@ struct ChatCompletionsController: Sendable {
                 try await writer.finish(nil)
             })
         }
-        let result = try await request.body.consumeWithCancellationOnInboundClose { _ in
-            try await job.run()
-        }
+        // A non-streaming run is bounded by server.request_timeout_seconds; it is not tied to the
+        // inbound stream, because watching it would cost the connection its keep-alive.
+        let result = try await job.run()
         headers[.contentType] = "application/json"
         let response = job.completion(for: result)
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(response)))

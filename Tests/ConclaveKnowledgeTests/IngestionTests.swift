@@ -1,0 +1,131 @@
+import ConclaveCore
+import ConclaveKnowledge
+import ConclaveStorage
+import ConclaveTesting
+import Foundation
+import Testing
+
+@Suite struct IngestionTests {
+    @Test func frontMatterIsSplitFromTheBody() throws {
+        let parsed = try FrontMatter.parse("---\nid: X-1\ntitle: Test doc\neffective_date: 2025-04-01\nsupersedes: X-0\n---\n# Body\ntext\n")
+        #expect(parsed.fields["id"] == "X-1")
+        #expect(parsed.fields["title"] == "Test doc")
+        #expect(parsed.fields["effective_date"] == "2025-04-01")
+        #expect(parsed.fields["supersedes"] == "X-0")
+        #expect(parsed.body == "# Body\ntext\n")
+    }
+
+    @Test func unterminatedFrontMatterIsAnError() throws {
+        #expect(throws: ConclaveError.self) { try FrontMatter.parse("---\nid: X\nno end here\n") }
+    }
+
+    @Test func htmlKeepsHeadingsAndDropsCommentsAndScripts() {
+        let html = "<h1>Title</h1><p>Hello &amp; welcome</p><!-- hidden note --><script>alert(1)</script><h2>Part</h2><ul><li>one</li></ul>"
+        let text = DocumentFormat.html.normalize(html)
+        #expect(text.contains("# Title"))
+        #expect(text.contains("## Part"))
+        #expect(text.contains("Hello & welcome"))
+        #expect(text.contains("- one"))
+        #expect(!text.contains("hidden note"))
+        #expect(!text.contains("alert"))
+    }
+
+    @Test func csvRowsBecomeRecords() {
+        let text = DocumentFormat.csv.normalize("lane,hours,note\nNL-DE,24,\"fast, daily\"\nNL-PL,48,\n")
+        let lines = text.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines[0] == "lane: NL-DE; hours: 24; note: fast, daily")
+        #expect(lines[1] == "lane: NL-PL; hours: 48")
+    }
+
+    @Test func chunksFollowHeadingsAndRespectTheBudget() {
+        let long = (1...400).map { "word\($0)" }.joined(separator: " ")
+        let text = "# Policy\n\nIntro line.\n\n## Limits\n\n\(long)\n\n## Other\n\nShort.\n"
+        let pieces = Chunker(maxTokens: 100, overlapTokens: 20).chunk(text, title: "Policy")
+        #expect(pieces.first?.section == "Policy")
+        #expect(pieces.contains { $0.section == "Policy > Limits" })
+        #expect(pieces.last?.section == "Policy > Other")
+        for piece in pieces { #expect(Chunker.estimateTokens(piece.text) <= 100 + 20) }
+        let limits = pieces.filter { $0.section == "Policy > Limits" }
+        #expect(limits.count >= 4)
+        // Neighbouring chunks overlap.
+        let firstTail = limits[0].text.split(separator: " ").suffix(3)
+        #expect(limits[1].text.hasPrefix(firstTail.joined(separator: " ")) || limits[1].text.contains(firstTail.joined(separator: " ")))
+    }
+
+    @Test func reingestSkipsUnchangedAndUpdatesChangedFiles() async throws {
+        let directory = try TestRuntime.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("a.md")
+        try "---\nid: A-1\ntitle: Alpha\n---\n# Alpha\n\nThe alpha limit is 10 units.\n".write(to: file, atomically: true, encoding: .utf8)
+        try "plain text note about beta".write(to: directory.appendingPathComponent("b.txt"), atomically: true, encoding: .utf8)
+        try "ignored".write(to: directory.appendingPathComponent("c.bin"), atomically: true, encoding: .utf8)
+        let store = try SQLiteStore(path: ":memory:")
+        let ingestor = Ingestor(store: store)
+        let first = try await ingestor.ingest(paths: [directory.path])
+        #expect(first.counts[.added] == 2)
+        let second = try await ingestor.ingest(paths: [directory.path])
+        #expect(second.counts[.unchanged] == 2)
+        try "---\nid: A-1\ntitle: Alpha\n---\n# Alpha\n\nThe alpha limit is 12 units.\n".write(to: file, atomically: true, encoding: .utf8)
+        let third = try await ingestor.ingest(paths: [directory.path])
+        #expect(third.counts[.updated] == 1)
+        let hits = try await BM25Retriever(store: store).retrieve("alpha limit", limit: 3)
+        #expect(hits.first?.text.contains("12 units") == true)
+        #expect(hits.allSatisfy { !$0.text.contains("10 units") })
+        #expect(try await store.documents().map(\.id) == ["A-1", "b"])
+    }
+
+    @Test func missingPathIsAClearError() async throws {
+        let store = try SQLiteStore(path: ":memory:")
+        let error = await #expect(throws: ConclaveError.self) {
+            try await Ingestor(store: store).ingest(paths: ["/nonexistent/conclave"])
+        }
+        #expect(error?.message.contains("/nonexistent/conclave") == true)
+    }
+}
+
+@Suite struct RetrievalTests {
+
+    private func meridian() async throws -> SQLiteStore {
+        let store = try SQLiteStore(path: ":memory:")
+        try await Ingestor(store: store).ingest(paths: [TestRuntime.meridianDocs])
+        return store
+    }
+
+    @Test func allMeridianFormatsIngest() async throws {
+        let store = try await meridian()
+        let documents = try await store.documents()
+        #expect(documents.count == 53)
+        #expect(documents.first { $0.id == "HR-005" }?.supersedes == "HR-004")
+        #expect(documents.first { $0.id == "HR-004" }?.supersededBy == "HR-005")
+        #expect(documents.first { $0.id == "GEN-002" }?.title.isEmpty == false)
+        #expect(try await store.chunkCount() > 200)
+    }
+
+    @Test func bm25FindsTheDocumentAboutTheQuestion() async throws {
+        let retriever = BM25Retriever(store: try await meridian())
+        let hits = try await retriever.retrieve("How many days of paid annual leave per year?", limit: 4)
+        #expect(hits.first?.source.id == "HR-001")
+        #expect(hits.allSatisfy { !$0.source.title.isEmpty })
+    }
+
+    @Test func supersededDocumentNeverOutranksItsSuccessor() async throws {
+        let retriever = BM25Retriever(store: try await meridian())
+        for query in ["hotel limit per night travel expense", "password minimum length rotation lockout",
+                      "mileage rate private car travel"] {
+            let hits = try await retriever.retrieve(query, limit: 8)
+            let ids = hits.map(\.source.id)
+            for (old, new) in [("HR-004", "HR-005"), ("SEC-001", "SEC-002")] {
+                if let oldIndex = ids.firstIndex(of: old), let newIndex = ids.firstIndex(of: new) {
+                    #expect(newIndex < oldIndex, "\(query): \(ids)")
+                }
+            }
+        }
+    }
+
+    @Test func emptyQueryFindsNothing() async throws {
+        let retriever = BM25Retriever(store: try SQLiteStore(path: ":memory:"))
+        #expect(try await retriever.retrieve("the of and", limit: 3).isEmpty)
+        #expect(BM25Retriever.matchExpression(for: "what is \"quoted\" OR stuff") == "\"quoted\" OR \"stuff\"")
+    }
+}

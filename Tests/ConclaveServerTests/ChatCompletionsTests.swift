@@ -1,0 +1,209 @@
+import ConclaveCore
+import ConclaveServer
+import ConclaveTelemetry
+import ConclaveTesting
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+/// API behaviour over real HTTP with the scripted test model (a test double) behind it.
+@Suite struct ChatCompletionsTests {
+    static let documents = [TestRuntime.meridianDocs]
+
+    private func withApp(model: ScriptedChatModel = ScriptedChatModel(),
+                         configure: (inout ConclaveConfiguration) -> Void = { _ in },
+                         _ body: @Sendable (any TestClientProtocol, ConclaveRuntime) async throws -> Void) async throws {
+        Telemetry.bootstrap(logLevel: .error)
+        var configuration = TestRuntime.configuration()
+        configure(&configuration)
+        let runtime = try await TestRuntime.make(model: model, configuration: configuration, documents: Self.documents)
+        let app = ConclaveServer.makeApplication(runtime: runtime)
+        try await app.test(.live) { client in try await body(client, runtime) }
+    }
+
+    private func post(_ client: any TestClientProtocol, _ json: String, headers: HTTPFields = [:]) async throws
+        -> TestResponse
+    {
+        try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: ByteBuffer(string: json))
+    }
+
+    private func errorBody(_ response: TestResponse) throws -> [String: Any] {
+        let object = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+        return try #require(object?["error"] as? [String: Any])
+    }
+
+    @Test func malformedJSONIs400InOpenAIShape() async throws {
+        try await withApp { client, _ in
+            let response = try await post(client, "{not json")
+            #expect(response.status == .badRequest)
+            #expect(response.headers[.contentType] == "application/json")
+            let error = try errorBody(response)
+            #expect(error["type"] as? String == "invalid_request_error")
+            #expect(error["message"] is String)
+            #expect(error.keys.contains("param") && error.keys.contains("code"))
+        }
+    }
+
+    @Test func missingMessagesIs400NamingTheParameter() async throws {
+        try await withApp { client, _ in
+            let response = try await post(client, #"{"model":"conclave/full"}"#)
+            #expect(response.status == .badRequest)
+            #expect(try errorBody(response)["param"] as? String == "messages")
+            let empty = try await post(client, #"{"messages":[]}"#)
+            #expect(empty.status == .badRequest)
+            let assistantLast = try await post(client, #"{"messages":[{"role":"assistant","content":"hi"}]}"#)
+            #expect(assistantLast.status == .badRequest)
+        }
+    }
+
+    @Test func unknownModelIs404ModelNotFound() async throws {
+        try await withApp { client, _ in
+            let response = try await post(client, #"{"model":"conclave/nope","messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(response.status == .notFound)
+            let error = try errorBody(response)
+            #expect(error["code"] as? String == "model_not_found")
+            #expect(error["param"] as? String == "model")
+        }
+    }
+
+    @Test func oversizedBodyIs413() async throws {
+        try await withApp(configure: { $0.server.maxBodyBytes = 1024 }) { client, _ in
+            let big = String(repeating: "x", count: 4096)
+            let response = try await post(client, #"{"messages":[{"role":"user","content":"\#(big)"}]}"#)
+            #expect(response.status == .contentTooLarge)
+            #expect(try errorBody(response)["code"] as? String == "payload_too_large")
+        }
+    }
+
+    @Test func deadBackendIs503WithRetryAfter() async throws {
+        let model = ScriptedChatModel()
+        model.setReady(false)
+        try await withApp(model: model) { client, _ in
+            let response = try await post(client, #"{"messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(response.status == .serviceUnavailable)
+            #expect(response.headers[.retryAfter] != nil)
+            #expect(try errorBody(response)["code"] as? String == "model_unavailable")
+            let ready = try await client.execute(uri: "/readyz", method: .get)
+            #expect(ready.status == .serviceUnavailable)
+        }
+    }
+
+    @Test func unknownPathIsOpenAIShaped404() async throws {
+        try await withApp { client, _ in
+            let response = try await client.execute(uri: "/v1/nothing", method: .get)
+            #expect(response.status == .notFound)
+            #expect(try errorBody(response)["type"] as? String == "invalid_request_error")
+        }
+    }
+
+    @Test func nonStreamingCompletionCarriesConversationCitationsAndTrace() async throws {
+        try await withApp { client, _ in
+            let response = try await post(client, #"{"model":"conclave/full","messages":[{"role":"user","content":"How many days of paid annual leave does a full-time employee get?"}]}"#)
+            #expect(response.status == .ok)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+            #expect(object["object"] as? String == "chat.completion")
+            let conversation = try #require(object["conversation_id"] as? String)
+            #expect(response.headers[HTTPField.Name("X-Conclave-Conversation")!] == conversation)
+            let conclave = try #require(object["conclave"] as? [String: Any])
+            let citations = try #require(conclave["citations"] as? [[String: Any]])
+            #expect(citations.contains { $0["source_id"] as? String == "HR-001" })
+            let trace = try #require(conclave["trace"] as? [[String: Any]])
+            #expect(Set(trace.compactMap { $0["step"] as? String }) == ["plan", "retrieve", "reason", "validate", "respond"])
+            #expect(trace.allSatisfy { $0["status"] as? String == "completed" && $0["milliseconds"] is Double })
+        }
+    }
+
+    @Test func streamingIsFramedAsOpenAIChunksEndingInDone() async throws {
+        try await withApp { client, _ in
+            let response = try await post(client, #"{"model":"conclave/single","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"How many days of paid annual leave?"}]}"#)
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType] == "text/event-stream")
+            let text = String(buffer: response.body)
+            let events = text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+            #expect(events.allSatisfy { $0.hasPrefix("data: ") })
+            #expect(events.last == "data: [DONE]")
+            let chunks = try events.dropLast().map {
+                try #require(try JSONSerialization.jsonObject(with: Data($0.dropFirst(6).utf8)) as? [String: Any])
+            }
+            #expect(chunks.allSatisfy { $0["object"] as? String == "chat.completion.chunk" })
+            let first = try #require((chunks.first?["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])
+            #expect(first["role"] as? String == "assistant")
+            let content = chunks.compactMap { (($0["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])?["content"] as? String }
+                .joined()
+            #expect(content.contains("[1]"))
+            let usageChunk = try #require(chunks.last)
+            #expect((usageChunk["choices"] as? [Any])?.isEmpty == true)
+            #expect((usageChunk["usage"] as? [String: Any])?["total_tokens"] is Int)
+            #expect(usageChunk["conclave"] is [String: Any])
+        }
+    }
+
+    @Test func conversationIdContinuesTheStoredHistory() async throws {
+        let model = ScriptedChatModel()
+        try await withApp(model: model) { client, runtime in
+            let first = try await post(client, #"{"model":"conclave/single","messages":[{"role":"user","content":"How many days of paid annual leave does a full-time employee get?"}]}"#)
+            let id = try #require(first.headers[HTTPField.Name("X-Conclave-Conversation")!])
+            let second = try await post(client, #"{"model":"conclave/single","messages":[{"role":"user","content":"And how many can I carry over?"}]}"#,
+                                        headers: [HTTPField.Name("X-Conclave-Conversation")!: id])
+            #expect(second.status == .ok)
+            #expect(second.headers[HTTPField.Name("X-Conclave-Conversation")!] == id)
+            // The responder saw the first turn as history.
+            let last = try #require(model.requests.last)
+            #expect(last.messages.contains { $0.role == .user && $0.content.contains("paid annual leave") })
+            let stored = try #require(try await runtime.store.conversation(id: id))
+            #expect(stored.messages.map(\.role) == [.user, .assistant, .user, .assistant])
+            // The same via metadata in the body.
+            let third = try await post(client, #"{"model":"conclave/single","metadata":{"conversation_id":"\#(id)"},"messages":[{"role":"user","content":"Thanks, and when do they expire?"}]}"#)
+            #expect(third.headers[HTTPField.Name("X-Conclave-Conversation")!] == id)
+            let unknown = try await post(client, #"{"messages":[{"role":"user","content":"hi"}]}"#,
+                                         headers: [HTTPField.Name("X-Conclave-Conversation")!: "conv_missing"])
+            #expect(unknown.status == .notFound)
+        }
+    }
+
+    @Test func modelFailureMidStreamEndsWithAnErrorEventNotDone() async throws {
+        let model = ScriptedChatModel { request in
+            if request.jsonSchema != nil { return try ScriptedChatModel.defaultScript(request) }
+            throw ConclaveError(.modelFailed, "backend broke")
+        }
+        try await withApp(model: model) { client, runtime in
+            let response = try await post(client, #"{"model":"conclave/single","stream":true,"messages":[{"role":"user","content":"How many days of paid annual leave?"}]}"#)
+            let text = String(buffer: response.body)
+            #expect(!text.contains("[DONE]"))
+            #expect(text.contains(#"data: {"error":"#))
+            #expect(text.contains("model_error"))
+            #expect(!text.contains("backend broke"))
+            // The user's turn is kept even though the run failed.
+            let id = try #require(response.headers[HTTPField.Name("X-Conclave-Conversation")!])
+            let stored = try await runtime.store.conversation(id: id)
+            #expect(stored?.messages.last?.role == .user)
+        }
+    }
+
+    @Test func modelsListsTheFourWorkflows() async throws {
+        try await withApp { client, _ in
+            let response = try await client.execute(uri: "/v1/models", method: .get)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+            let ids = Set(((object["data"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String })
+            #expect(ids == ["conclave/single", "conclave/planner-responder", "conclave/planner-retriever-responder", "conclave/full"])
+        }
+    }
+
+    @Test func healthReadinessAndMetricsRespond() async throws {
+        try await withApp { client, _ in
+            #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
+            #expect(try await client.execute(uri: "/readyz", method: .get).status == .ok)
+            _ = try await post(client, #"{"model":"conclave/full","messages":[{"role":"user","content":"How many days of paid annual leave?"}]}"#)
+            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(metrics.contains("conclave_step_duration_seconds"))
+            #expect(metrics.contains(#"role="planner""#))
+            #expect(metrics.contains("conclave_model_tokens_total"))
+            #expect(metrics.contains(#"conclave_http_requests_total{route="/v1/chat/completions",method="POST",status="200"}"#))
+            #expect(metrics.contains("conclave_http_request_duration_seconds_bucket"))
+            #expect(metrics.contains("conclave_http_requests_in_flight"))
+        }
+    }
+}

@@ -1,0 +1,124 @@
+"""Fixtures for the Python client tests: a real `conclave serve` on a free loopback port.
+
+The server runs the embedded provider (a supervised llama-server with SmolLM2 from .venv), keeps
+its SQLite store in a temp dir and ingests the Meridian example documents on start.
+Set CONCLAVE_BIN to test a binary other than `.build/debug/conclave`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import openai
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONCLAVE_BIN = os.environ.get("CONCLAVE_BIN") or str(REPO_ROOT / ".build" / "debug" / "conclave")
+READY_TIMEOUT_S = 180
+SHUTDOWN_TIMEOUT_S = 30
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError as error:
+            return f"(no server log: {error})"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ready_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not os.access(CONCLAVE_BIN, os.X_OK):
+        pytest.fail(f"conclave binary not found or not executable: {CONCLAVE_BIN} (build it or set CONCLAVE_BIN)")
+    with tempfile.TemporaryDirectory(prefix="conclave-pytest-") as tmp:
+        tmp_path = Path(tmp)
+        port = _free_port()
+        env = dict(os.environ)
+        env["CONCLAVE_STORAGE__PATH"] = str(tmp_path / "conclave.sqlite")
+        env["CONCLAVE_KNOWLEDGE__INGEST_ON_START"] = f"[{REPO_ROOT / 'examples' / 'meridian' / 'docs'}]"
+        log_path = tmp_path / "server.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [CONCLAVE_BIN, "serve", "--port", str(port)],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        srv = Server(port=port, process=process, log_path=log_path)
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            last_status = None
+            while True:
+                if process.poll() is not None:
+                    pytest.fail(
+                        f"conclave serve exited with {process.returncode} before becoming ready; log tail:\n"
+                        + srv.log_tail()
+                    )
+                last_status = _ready_status(f"{srv.base_url}/readyz")
+                if last_status == 200:
+                    break
+                if time.monotonic() > deadline:
+                    pytest.fail(
+                        f"GET /readyz did not return 200 within {READY_TIMEOUT_S}s (last status: {last_status}); "
+                        "log tail:\n" + srv.log_tail()
+                    )
+                time.sleep(0.5)
+
+            yield srv
+
+            # Graceful shutdown: SIGTERM drains and exits 0.
+            process.send_signal(signal.SIGTERM)
+            try:
+                code = process.wait(timeout=SHUTDOWN_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                pytest.fail(f"conclave serve did not exit within {SHUTDOWN_TIMEOUT_S}s of SIGTERM; log tail:\n"
+                            + srv.log_tail())
+            assert code == 0, f"conclave serve exited with {code} after SIGTERM; log tail:\n{srv.log_tail()}"
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture(scope="module")
+def client(server: Server) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0, timeout=300)
