@@ -115,7 +115,9 @@ let package = Package(
         .target(
             name: "ConclaveTesting",
             dependencies: [
-                "ConclaveCore", "ConclaveInference", "ConclaveStorage", "ConclaveServer",
+                "ConclaveCore", "ConclaveInference", "ConclaveStorage", "ConclaveServer", "ConclaveKnowledge",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -47,6 +47,7 @@ import Testing
         let error = #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(path: path, environment: [:]) }
         #expect(error?.key == "server.prot")
         #expect(error?.expected.contains("port") == true)
+        #expect(error?.description.contains("is not a known key") == true)
     }
 
     @Test func unknownEnumValueListsTheAllowedOnes() throws {
@@ -60,7 +61,7 @@ import Testing
         let path = try write("server:\n  port: 9000\nknowledge:\n  top_k: 3\n")
         let configuration = try ConfigurationLoader.load(
             path: path, environment: ["CONCLAVE_SERVER__PORT": "9100", "CONCLAVE_KNOWLEDGE__INGEST_ON_START": "[a, b]",
-                                      "UNRELATED": "x"])
+                                      "UNRELATED": "x", "CONCLAVE_BIN": "/usr/bin/true"])
         #expect(configuration.server.port == 9100)
         #expect(configuration.knowledge.topK == 3)
         #expect(configuration.knowledge.ingestOnStart == ["a", "b"])

@@ -8,18 +8,27 @@ public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvert
     public var expected: String
     /// Where the value came from (a file path or an environment variable).
     public var origin: String?
+    /// True when the key itself is not a configuration key.
+    public var isUnknownKey: Bool
 
     /// Creates a configuration error.
-    public init(key: String, value: String?, expected: String, origin: String? = nil) {
+    public init(key: String, value: String?, expected: String, origin: String? = nil, isUnknownKey: Bool = false) {
         self.key = key
         self.value = value
         self.expected = expected
         self.origin = origin
+        self.isUnknownKey = isUnknownKey
     }
 
     public var description: String {
         var text = "invalid configuration: key '\(key)'"
-        if let value { text += " has value '\(value)'" } else { text += " is missing or empty" }
+        if isUnknownKey {
+            text += " is not a known key"
+        } else if let value {
+            text += " has value '\(value)'"
+        } else {
+            text += " is missing or empty"
+        }
         text += "; expected \(expected)"
         if let origin { text += " (from \(origin))" }
         return text

@@ -15,7 +15,7 @@ extension Decoder {
             let path = (codingPath + [key]).map(\.stringValue).joined(separator: ".")
             throw ConfigurationError(
                 key: path, value: nil,
-                expected: "one of the known keys here: \(known.sorted().joined(separator: ", "))")
+                expected: "one of the known keys here: \(known.sorted().joined(separator: ", "))", isUnknownKey: true)
         }
     }
 }

@@ -47,6 +47,10 @@ public final class LlamaServerSupervisor: Service, Sendable {
     private let configuration: Configuration
     private let client: HTTPClient
     private let logger: Logger
+    private let runningPID = Mutex<Int32?>(nil)
+
+    /// Process id of the running `llama-server`, if one is running.
+    public var processID: Int32? { runningPID.withLock { $0 } }
 
     /// Creates a supervisor; call ``run()`` (or add it to a `ServiceGroup`) to start the server.
     public init(configuration: Configuration, replicas: ReplicaSet = ReplicaSet(), client: HTTPClient = .shared,
@@ -71,6 +75,8 @@ public final class LlamaServerSupervisor: Service, Sendable {
             let port = try configuration.port ?? FreePort.find()
             let process = try launch(port: port)
             let exit = ProcessExit(process)
+            runningPID.withLock { $0 = process.processIdentifier }
+            defer { runningPID.withLock { $0 = nil } }
             let base = "http://127.0.0.1:\(port)/v1"
             do {
                 try await withGracefulShutdownHandler {

@@ -7,7 +7,9 @@ import Yams
 /// An environment variable names a key path with `__` between levels:
 /// `CONCLAVE_SERVER__PORT=9000` sets `server.port`, `CONCLAVE_INFERENCE__PROVIDER=openai` sets
 /// `inference.provider`. Its value is read as YAML, so `9000` is a number and `[a, b]` a list.
-/// Environment values win over the file.
+/// Environment values win over the file. Only variables whose first segment names a section
+/// (`SERVER`, `STORAGE`, `INFERENCE`, `KNOWLEDGE`, `WORKFLOWS`, `LOGGING`) are configuration;
+/// others such as `CONCLAVE_HOME` are left alone.
 public enum ConfigurationLoader {
     /// Environment variable prefix.
     public static let prefix = "CONCLAVE_"
@@ -35,9 +37,10 @@ public enum ConfigurationLoader {
                 throw ConfigurationError(key: "(file)", value: path, expected: "a YAML mapping at the top level")
             }
         }
-        for (name, raw) in environment where name.hasPrefix(prefix) && name != "CONCLAVE_HOME" {
+        let sections = Set(["server", "storage", "inference", "knowledge", "workflows", "logging"])
+        for (name, raw) in environment where name.hasPrefix(prefix) {
             let path = name.dropFirst(prefix.count).lowercased().components(separatedBy: "__").filter { !$0.isEmpty }
-            guard !path.isEmpty else { continue }
+            guard let section = path.first, sections.contains(section) else { continue }
             let value: Any = (try? Yams.load(yaml: raw)).flatMap { $0 } ?? raw
             set(&tree, path: path, value: value)
             origins[path.joined(separator: ".")] = "environment variable \(name)"
