@@ -28,23 +28,39 @@ public final class BatchingEventWriter: Service, Sendable {
         signalContinuation.yield()
     }
 
-    /// Stores everything queued so far, now.
+    /// Stores everything queued so far, now. On failure the events stay queued for the next
+    /// attempt (appends are idempotent per run and sequence, so a retried batch is stored once).
     public func flush() async throws {
         let batch = pending.withLock { batch -> [RunEvent] in
             defer { batch = [] }
             return batch
         }
         guard !batch.isEmpty else { return }
-        try await store.appendEvents(batch)
+        do {
+            try await store.appendEvents(batch)
+        } catch {
+            pending.withLock { $0.insert(contentsOf: batch, at: 0) }
+            throw error
+        }
     }
+
+    /// Events waiting to be stored.
+    public var pendingCount: Int { pending.withLock { $0.count } }
 
     public func run() async throws {
         await withGracefulShutdownHandler {
+            var failures = 0
             for await _ in signal.cancelOnGracefulShutdown() {
                 do {
                     try await flush()
+                    failures = 0
                 } catch {
-                    logger.error("event log write failed", metadata: ["error": "\(error)"])
+                    failures += 1
+                    logger.error("event log write failed; will retry", metadata: [
+                        "error": "\(error)", "pending": "\(pendingCount)",
+                    ])
+                    try? await Task.sleep(for: .milliseconds(min(5_000, 50 << min(failures, 7))))
+                    signalContinuation.yield()
                 }
             }
         } onGracefulShutdown: {
@@ -53,7 +69,7 @@ public final class BatchingEventWriter: Service, Sendable {
         do {
             try await flush()
         } catch {
-            logger.error("event log final write failed", metadata: ["error": "\(error)"])
+            logger.error("event log final write failed", metadata: ["error": "\(error)", "lost": "\(pendingCount)"])
         }
     }
 }

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The demo: ingest the Meridian sample, start the server with the embedded defaults, run a scripted
+# multi-turn conversation through conclave/full (answers, citations, agent trace), stop everything.
+# Called by `make demo` after setup and the release build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.build/release/conclave
+DB=var/demo.sqlite
+LOG=var/demo-server.log
+mkdir -p var
+
+echo "== ingest examples/meridian/docs"
+CONCLAVE_STORAGE__PATH=$DB "$BIN" ingest examples/meridian/docs
+
+echo "== start conclave serve (embedded llama-server + SmolLM2-135M)"
+CONCLAVE_STORAGE__PATH=$DB "$BIN" serve --port 0 >"$LOG" 2>&1 &
+SERVER=$!
+stop() {
+    if kill -0 "$SERVER" 2>/dev/null; then
+        kill -TERM "$SERVER" 2>/dev/null || true
+        wait "$SERVER" 2>/dev/null || true
+    fi
+}
+trap stop EXIT
+
+URL=""
+for _ in $(seq 1 600); do
+    URL="$(grep -o 'listening on http://[0-9.:]*' "$LOG" | head -1 | sed 's/listening on //')" || true
+    [[ -n "$URL" ]] && break
+    kill -0 "$SERVER" 2>/dev/null || { echo "server exited:"; cat "$LOG"; exit 1; }
+    sleep 0.1
+done
+[[ -n "$URL" ]] || { echo "server did not start"; cat "$LOG"; exit 1; }
+for _ in $(seq 1 1200); do
+    curl -sf "$URL/readyz" >/dev/null && break
+    sleep 0.1
+done
+curl -sf "$URL/readyz" >/dev/null || { echo "model never became ready"; tail -20 "$LOG"; exit 1; }
+echo "   listening on $URL; models: $(curl -s "$URL/v1/models" | grep -o '"id":"[^"]*"' | cut -d'"' -f4 | tr '\n' ' ')"
+
+echo "== scripted conversation through conclave/full"
+"$BIN" chat --url "$URL" --model conclave/full --script examples/demo-conversation.txt
+
+echo
+echo "== stopping (SIGTERM drains in-flight requests)"
+stop
+trap - EXIT
+echo "done. Server log: $LOG"
