@@ -60,9 +60,10 @@ public final class ScriptedChatModel: ChatModel, Sendable {
         return ChatResponse(content: text, usage: Self.usage(request, text))
     }
 
+    /// Token counts estimated as UTF-8 bytes / 4 (cheap: this model must cost next to nothing).
     private static func usage(_ request: ChatRequest, _ text: String) -> TokenUsage {
-        let prompt = request.messages.reduce(0) { $0 + $1.content.split(separator: " ").count }
-        return TokenUsage(promptTokens: prompt, completionTokens: text.split(separator: " ").count)
+        let prompt = request.messages.reduce(0) { $0 + $1.content.utf8.count } / 4
+        return TokenUsage(promptTokens: prompt, completionTokens: max(1, text.utf8.count / 4))
     }
 
     /// Valid JSON for the planner, reasoner and validator schemas; a fixed cited sentence otherwise.
@@ -70,17 +71,28 @@ public final class ScriptedChatModel: ChatModel, Sendable {
         guard let schema = request.jsonSchema else {
             return "According to the sources, here is the answer [1]."
         }
-        let question = request.messages.last?.content ?? ""
-        if schema.contains("sub_questions") {
-            let latest = question.components(separatedBy: "Latest message: ").last ?? question
-            let escaped = latest.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                .replacingOccurrences(of: "\n", with: " ")
-            return #"{"query":"\#(escaped)","sub_questions":[]}"#
+        let schemaBytes = Array(schema.utf8)
+        func mentions(_ key: String) -> Bool { ByteSearch.contains(schemaBytes, Array(key.utf8)) }
+        if mentions("sub_questions") {
+            let question = request.messages.last?.content ?? ""
+            let marker = Array("Latest message: ".utf8)
+            let bytes = Array(question.utf8)
+            let latest = ByteSearch.endOfFirst(marker, in: bytes).map { Array(bytes[$0...]) } ?? bytes
+            var escaped: [UInt8] = []
+            escaped.reserveCapacity(latest.count + 8)
+            for byte in latest {
+                switch byte {
+                case UInt8(ascii: "\\"), UInt8(ascii: "\""): escaped += [UInt8(ascii: "\\"), byte]
+                case UInt8(ascii: "\n"): escaped.append(UInt8(ascii: " "))
+                default: escaped.append(byte)
+                }
+            }
+            return #"{"query":""# + String(decoding: escaped, as: UTF8.self) + #"","sub_questions":[]}"#
         }
-        if schema.contains("answer_form") {
+        if mentions("answer_form") {
             return #"{"answer_form":"text","entities":[],"computation":"none"}"#
         }
-        if schema.contains("answerable") {
+        if mentions("answerable") {
             return #"{"answerable":true,"facts":[1]}"#
         }
         return "{}"

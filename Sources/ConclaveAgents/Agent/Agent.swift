@@ -20,13 +20,22 @@ public struct AgentContext: Sendable {
     public var emitToken: @Sendable (String) async throws -> Void
     /// Logger with the run's metadata.
     public var logger: Logger
+    /// When this attempt of the step must be done; model calls are bounded by it.
+    public var deadline: ContinuousClock.Instant?
 
     /// Creates a context.
-    public init(options: ModelCallOptions = ModelCallOptions(), logger: Logger = Logger(label: "conclave.agent"),
+    public init(options: ModelCallOptions = ModelCallOptions(), deadline: ContinuousClock.Instant? = nil,
+                logger: Logger = Logger(label: "conclave.agent"),
                 emitToken: @escaping @Sendable (String) async throws -> Void = { _ in }) {
         self.options = options
+        self.deadline = deadline
         self.emitToken = emitToken
         self.logger = logger
+    }
+
+    /// Time left before the deadline (nil without one).
+    public var remaining: Duration? {
+        deadline.map { max(.milliseconds(1), $0 - ContinuousClock.now) }
     }
 }
 

@@ -43,7 +43,7 @@ public struct PlannerAgent: Agent {
             messages.append(.user("Latest message: \(state.question)"))
         }
         let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: 160)
-            .request(messages, model: model, options: context.options)
+            .request(messages, model: model, context: context)
         return AgentResult(.plan(Self.plan(from: output, state: state)), usage: usage)
     }
 

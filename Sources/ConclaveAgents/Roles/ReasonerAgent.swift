@@ -38,7 +38,7 @@ public struct ReasonerAgent: Agent {
         let question = FollowUp.contextualize(state.question, previous: state.previousQuestions.last)
         let messages: [ChatMessage] = [.system(Self.instructions), .user("Question: \(question)")]
         let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: 96)
-            .request(messages, model: model, options: context.options)
+            .request(messages, model: model, context: context)
         return AgentResult(.reasoning(Self.reasoning(from: output, question: question)), usage: usage)
     }
 
@@ -59,7 +59,7 @@ public struct ReasonerAgent: Agent {
 
     /// Form, entities and computation read off the question's wording.
     static func ruleBased(_ question: String) -> Reasoning {
-        let q = question.lowercased()
+        let q = Lowercased(question)
         let form: Reasoning.AnswerForm
         if q.contains("how much") || q.contains("cost") || q.contains("price") || q.contains("rate") || q.contains("budget")
             || q.contains("eur") || q.contains("amount") || q.contains("limit") && q.contains("€")
@@ -100,3 +100,4 @@ public struct ReasonerAgent: Agent {
         return Reasoning(answerForm: form, entities: Array(entities.prefix(4)), computation: computation, isFallback: true)
     }
 }
+

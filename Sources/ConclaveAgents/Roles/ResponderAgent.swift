@@ -69,12 +69,13 @@ public struct ResponderAgent: Agent {
         }
         messages.append(.user("\(label):\n\(numbered)\n\nQuestion: \(state.question)"))
         let request = ChatRequest(messages: messages, temperature: context.options.temperature,
-                                  maxTokens: context.options.maxTokens, seed: context.options.seed)
+                                  maxTokens: context.options.maxTokens, seed: context.options.seed,
+                                  timeout: context.remaining)
         let response = try await model.stream(request, onDelta: context.emitToken)
         var text = response.content
         // Every answer carries markers for the sources it was given; add them when the model left them out.
         let citations = Self.citations(for: sources)
-        if !citations.isEmpty, text.range(of: #"\[\d+\]"#, options: .regularExpression) == nil {
+        if !citations.isEmpty, !Lowercased(text).containsCitationMarker {
             let markers = " " + citations.map { "[\($0.index)]" }.joined()
             try await context.emitToken(markers)
             text += markers

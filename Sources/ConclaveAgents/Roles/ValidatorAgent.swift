@@ -54,7 +54,7 @@ public struct ValidatorAgent: Agent {
             .user("Question: \(state.question)\n\nFacts:\n\(numbered)"),
         ]
         let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: 40)
-            .request(messages, model: model, options: context.options)
+            .request(messages, model: model, context: context)
         return AgentResult(.validation(Self.verdict(output, candidates: strong)), usage: usage)
     }
 

@@ -54,11 +54,11 @@ public struct FactExtractor: Sendable {
         var out: [String] = []
         var tableHeader: [String]?
         for line in text.split(separator: "\n") {
-            var line = line.trimmingCharacters(in: .whitespaces)
+            var line = line.trimmed
             if line.hasPrefix("|") {
                 if line.allSatisfy({ "|-: ".contains($0) }) { continue }
                 let cells = line.split(separator: "|", omittingEmptySubsequences: false).dropFirst().dropLast()
-                    .map { $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "**", with: "") }
+                    .map { $0.trimmed.withoutBoldMarkers }
                 guard let header = tableHeader else {
                     tableHeader = cells
                     continue
@@ -69,7 +69,7 @@ public struct FactExtractor: Sendable {
             } else {
                 tableHeader = nil
             }
-            line = line.replacingOccurrences(of: "**", with: "")
+            line = line.withoutBoldMarkers
             if line.hasPrefix("- ") || line.hasPrefix("* ") { line.removeFirst(2) }
             guard line.count >= 12 else { continue }
             if line.count <= 240 {
@@ -81,11 +81,11 @@ public struct FactExtractor: Sendable {
             for character in line {
                 current.append(character)
                 if ".;".contains(character), current.count > 40 {
-                    out.append(current.trimmingCharacters(in: .whitespaces))
+                    out.append(current.trimmed)
                     current = ""
                 }
             }
-            let rest = current.trimmingCharacters(in: .whitespaces)
+            let rest = current.trimmed
             if rest.count >= 12 { out.append(rest) }
         }
         return out
@@ -96,12 +96,14 @@ public struct FactExtractor: Sendable {
         let hasDigit = sentence.contains(where: \.isNumber)
         switch form {
         case .number, .duration, .percentage: return hasDigit
-        case .money: return hasDigit && (sentence.contains("EUR") || sentence.contains("€") || sentence.contains("$"))
+        case .money:
+            let lower = Lowercased(sentence)
+            return hasDigit && (lower.contains("eur") || lower.contains("€") || lower.contains("$"))
         case .date:
             let months = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
                           "october", "november", "december"]
-            let lower = sentence.lowercased()
-            return months.contains(where: lower.contains) || sentence.range(of: #"\d{4}-\d{2}-\d{2}"#, options: .regularExpression) != nil
+            let lower = Lowercased(sentence)
+            return months.contains(where: lower.contains) || lower.containsISODate
         case .list, .yesNo, .text: return true
         }
     }

@@ -8,11 +8,11 @@ struct StructuredOutput<Value: Decodable & Sendable> {
     let schema: String
     let maxTokens: Int
 
-    func request(_ messages: [ChatMessage], model: any ChatModel, options: ModelCallOptions)
+    func request(_ messages: [ChatMessage], model: any ChatModel, context: AgentContext)
         async throws -> (value: Value?, usage: TokenUsage)
     {
-        let request = ChatRequest(messages: messages, temperature: options.temperature, maxTokens: maxTokens,
-                                  seed: options.seed, jsonSchema: schema)
+        let request = ChatRequest(messages: messages, temperature: context.options.temperature, maxTokens: maxTokens,
+                                  seed: context.options.seed, jsonSchema: schema, timeout: context.remaining)
         let response: ChatResponse
         do {
             response = try await model.complete(request)

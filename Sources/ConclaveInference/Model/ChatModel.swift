@@ -30,10 +30,13 @@ public struct ChatRequest: Sendable, Hashable {
     public var jsonSchema: String?
     /// Stop sequences.
     public var stop: [String]
+    /// Upper bound of this call (the provider's own timeout applies when it is shorter).
+    public var timeout: Duration?
 
     /// Creates a request.
     public init(messages: [ChatMessage], temperature: Double? = nil, maxTokens: Int? = nil, seed: Int? = nil,
-                jsonSchema: String? = nil, stop: [String] = []) {
+                jsonSchema: String? = nil, stop: [String] = [], timeout: Duration? = nil) {
+        self.timeout = timeout
         self.messages = messages
         self.temperature = temperature
         self.maxTokens = maxTokens

@@ -58,7 +58,7 @@ public struct OpenAICompatibleChatModel: ChatModel {
 
     public func complete(_ request: ChatRequest) async throws -> ChatResponse {
         let (base, body) = try prepare(request, stream: false)
-        let response = try await send(body, to: base)
+        let response = try await send(body, to: base, timeout: request.timeout)
         let bytes: ByteBuffer
         do {
             bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
@@ -83,7 +83,7 @@ public struct OpenAICompatibleChatModel: ChatModel {
 
     public func stream(_ request: ChatRequest, onDelta: @Sendable (String) async throws -> Void) async throws -> ChatResponse {
         let (base, body) = try prepare(request, stream: true)
-        let response = try await send(body, to: base)
+        let response = try await send(body, to: base, timeout: request.timeout)
         guard response.status == .ok else {
             let bytes = (try? await response.body.collect(upTo: 1024 * 1024)) ?? ByteBuffer()
             throw backendError(response.status, body: bytes)
@@ -161,15 +161,16 @@ public struct OpenAICompatibleChatModel: ChatModel {
         return (base, ByteBuffer(bytes: data))
     }
 
-    private func send(_ body: ByteBuffer, to base: String) async throws -> HTTPClientResponse {
+    private func send(_ body: ByteBuffer, to base: String, timeout: Duration?) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: base + "/chat/completions")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         if let key = configuration.apiKey { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
         request.body = .bytes(body)
         do {
-            let seconds = configuration.timeout.components.seconds
-            return try await client.execute(request, timeout: .seconds(seconds))
+            let limit = min(configuration.timeout, timeout ?? configuration.timeout)
+            let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
+            return try await client.execute(request, timeout: .nanoseconds(max(1_000_000, nanoseconds)))
         } catch {
             throw mapTransportError(error)
         }

@@ -58,11 +58,28 @@ public enum QueryTerms {
     public static func extract(from text: String) -> [String] {
         var seen = Set<String>()
         var terms: [String] = []
-        let words = text.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) })
-        for word in words {
-            let term = String(word)
-            guard term.count > 1 || term.first?.isNumber == true, !stopWords.contains(term), seen.insert(term).inserted else { continue }
+        func add(_ term: String) {
+            guard term.utf8.count > 1 || term.utf8.first.map({ $0 >= 0x30 && $0 <= 0x39 }) == true,
+                  !stopWords.contains(term), seen.insert(term).inserted else { return }
             terms.append(term)
+        }
+        // Fast path for ASCII text (the common case): split and lowercase bytes directly.
+        if text.utf8.allSatisfy({ $0 < 0x80 }) {
+            var word: [UInt8] = []
+            word.reserveCapacity(24)
+            for byte in text.utf8 {
+                switch byte {
+                case 0x41...0x5A: word.append(byte + 0x20)
+                case 0x61...0x7A, 0x30...0x39: word.append(byte)
+                default:
+                    if !word.isEmpty { add(String(decoding: word, as: UTF8.self)); word.removeAll(keepingCapacity: true) }
+                }
+            }
+            if !word.isEmpty { add(String(decoding: word, as: UTF8.self)) }
+            return terms
+        }
+        for word in text.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }) {
+            add(String(word))
         }
         return terms
     }

@@ -33,4 +33,23 @@ final class RunRecorder: Sendable {
 
     /// The events recorded so far.
     var events: [RunEvent] { state.withLock { $0.events } }
+
+    /// The events as stored in the event log: consecutive token deltas of one step are merged into
+    /// one `token_delta` event (keeping the first one's sequence number), so a 300-token answer is
+    /// one row, not 300. Subscribers on the bus still receive every delta.
+    var eventsForLog: [RunEvent] {
+        let all = events
+        var merged: [RunEvent] = []
+        merged.reserveCapacity(all.count)
+        for event in all {
+            if event.kind == .tokenDelta, var last = merged.last, last.kind == .tokenDelta, last.stepID == event.stepID,
+               last.attempt == event.attempt {
+                last.detail = (last.detail ?? "") + (event.detail ?? "")
+                merged[merged.count - 1] = last
+            } else {
+                merged.append(event)
+            }
+        }
+        return merged
+    }
 }

@@ -59,7 +59,7 @@ public struct WorkflowEngine: Sendable {
     {
         let recorder = RunRecorder(runID: runID, bus: bus)
         recorder.record(.runStarted, detail: workflow.name)
-        defer { eventLog?.append(recorder.events) }
+        defer { eventLog?.append(recorder.eventsForLog) }
         do {
             let (state, trace) = try await schedule(workflow, initial: initial, recorder: recorder,
                                                     options: options ?? configuration.options)
@@ -72,66 +72,130 @@ public struct WorkflowEngine: Sendable {
         }
     }
 
+    private enum Outcome: Sendable {
+        case finished(WorkflowState, [StepTrace])
+        case overdue(WorkflowStep, Duration)
+    }
+
+    private typealias StepResult = (step: WorkflowStep, result: AgentResult, trace: StepTrace)
+
+    /// Runs the schedule beside one watchdog (not one timer per step): the watchdog sleeps until
+    /// the earliest deadline of the running attempts, and an attempt that overstays it cancels the
+    /// whole schedule.
     private func schedule(_ workflow: Workflow, initial: WorkflowState, recorder: RunRecorder, options: ModelCallOptions)
-        async throws
-        -> (WorkflowState, [StepTrace])
+        async throws -> (WorkflowState, [StepTrace])
+    {
+        let deadlines = StepDeadlines()
+        let shortest = workflow.steps.map(timeout(of:)).min() ?? configuration.defaultStepTimeout
+        return try await withThrowingTaskGroup(of: Outcome.self) { group in
+            group.addTask {
+                let (state, trace) = try await self.runSteps(workflow, initial: initial, recorder: recorder, options: options,
+                                                             deadlines: deadlines)
+                return .finished(state, trace)
+            }
+            group.addTask { try await Self.watch(deadlines, idle: shortest) }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else {
+                throw ConclaveError(.internal, "workflow '\(workflow.name)' produced no outcome")
+            }
+            switch first {
+            case .finished(let state, let trace):
+                return (state, trace)
+            case .overdue(let step, let limit):
+                group.cancelAll()
+                recorder.record(.stepFailed, step: step, detail: "timed out after \(limit)")
+                throw ConclaveError(.timeout, "Step '\(step.id)' (\(step.role.rawValue)) timed out after \(limit).")
+            }
+        }
+    }
+
+    /// Starts every step whose dependencies are done. A step that is the only one ready while
+    /// nothing else runs executes inline (no task to create or hop to); steps that can overlap run
+    /// as child tasks.
+    private func runSteps(_ workflow: Workflow, initial: WorkflowState, recorder: RunRecorder, options: ModelCallOptions,
+                          deadlines: StepDeadlines) async throws -> (WorkflowState, [StepTrace])
     {
         var state = initial
         var trace: [StepTrace] = []
         var started = Set<String>()
         var done = Set<String>()
-        try await withThrowingTaskGroup(of: (WorkflowStep, AgentResult, StepTrace).self) { group in
-            func startReady() throws {
-                for step in workflow.steps where !started.contains(step.id) && step.dependsOn.allSatisfy(done.contains) {
-                    guard let agent = team.agent(for: step.role) else {
-                        throw ConclaveError(.invalidWorkflow, "no agent plays role '\(step.role.rawValue)'")
-                    }
+        var running = 0
+        func agent(for step: WorkflowStep) throws -> any Agent {
+            guard let agent = team.agent(for: step.role) else {
+                throw ConclaveError(.invalidWorkflow, "no agent plays role '\(step.role.rawValue)'")
+            }
+            return agent
+        }
+        try await withThrowingTaskGroup(of: StepResult.self) { group in
+            while done.count < workflow.steps.count {
+                let ready = workflow.steps.filter { !started.contains($0.id) && $0.dependsOn.allSatisfy(done.contains) }
+                if running == 0 && ready.count == 1, let step = ready.first {
                     started.insert(step.id)
+                    let outcome = try await execute(step, agent: try agent(for: step), state: state, recorder: recorder,
+                                                    options: options, deadlines: deadlines)
+                    state.apply(outcome.result.output)
+                    trace.append(outcome.trace)
+                    done.insert(step.id)
+                    continue
+                }
+                for step in ready {
+                    let stepAgent = try agent(for: step)
+                    started.insert(step.id)
+                    running += 1
                     let snapshot = state
                     group.addTask {
-                        try await self.execute(step, agent: agent, state: snapshot, recorder: recorder, options: options)
+                        try await self.execute(step, agent: stepAgent, state: snapshot, recorder: recorder, options: options,
+                                               deadlines: deadlines)
                     }
                 }
+                guard running > 0, let outcome = try await group.next() else {
+                    throw ConclaveError(.internal, "workflow '\(workflow.name)' stalled", context: "done \(done.sorted())")
+                }
+                running -= 1
+                state.apply(outcome.result.output)
+                trace.append(outcome.trace)
+                done.insert(outcome.step.id)
             }
-            try startReady()
-            while let (step, result, stepTrace) = try await group.next() {
-                state.apply(result.output)
-                trace.append(stepTrace)
-                done.insert(step.id)
-                try startReady()
-            }
-        }
-        guard done.count == workflow.steps.count else {
-            throw ConclaveError(.internal, "workflow '\(workflow.name)' stalled", context: "done \(done.sorted())")
         }
         return (state, trace)
     }
 
+    private func timeout(of step: WorkflowStep) -> Duration {
+        step.timeoutSeconds.map { Duration.milliseconds(Int64($0 * 1000)) } ?? configuration.defaultStepTimeout
+    }
+
+    /// Sleeps until the earliest registered deadline and returns the first overdue attempt.
+    private static func watch(_ deadlines: StepDeadlines, idle: Duration) async throws -> Outcome {
+        while true {
+            let now = ContinuousClock.now
+            if let overdue = deadlines.overdue(at: now) { return .overdue(overdue.step, overdue.limit) }
+            let wake = deadlines.earliest() ?? now + idle
+            try await Task.sleep(until: max(wake, now + .milliseconds(1)), clock: .continuous)
+        }
+    }
+
     private func execute(_ step: WorkflowStep, agent: any Agent, state: WorkflowState, recorder: RunRecorder,
-                         options: ModelCallOptions) async throws
-        -> (WorkflowStep, AgentResult, StepTrace)
+                         options: ModelCallOptions, deadlines: StepDeadlines) async throws -> StepResult
     {
-        let timeout = step.timeoutSeconds.map { Duration.milliseconds(Int64($0 * 1000)) } ?? configuration.defaultStepTimeout
+        let limit = timeout(of: step)
         let clock = ContinuousClock()
         let start = clock.now
         var attempt = 1
         var stepLogger = logger
         stepLogger[metadataKey: "run_id"] = "\(recorder.runID)"
         stepLogger[metadataKey: "step"] = "\(step.id)"
-        let context = AgentContext(options: options, logger: stepLogger) { token in
-            try Task.checkCancellation()
-            recorder.record(.tokenDelta, step: step, detail: token)
-        }
         while true {
             recorder.record(.stepStarted, step: step, attempt: attempt)
             let attemptStart = clock.now
+            let deadline = attemptStart + limit
+            deadlines.register(step, deadline: deadline, limit: limit)
+            let context = AgentContext(options: options, deadline: deadline, logger: stepLogger) { token in
+                try Task.checkCancellation()
+                recorder.record(.tokenDelta, step: step, detail: token)
+            }
             do {
-                let result = try await Self.withDeadline(
-                    timeout,
-                    error: ConclaveError(.timeout, "Step '\(step.id)' (\(step.role.rawValue)) timed out after \(timeout).")
-                ) {
-                    try await agent.run(state, context: context)
-                }
+                let result = try await agent.run(state, context: context)
+                deadlines.remove(step)
                 let elapsed = clock.now - start
                 let ms = Self.milliseconds(clock.now - attemptStart)
                 recorder.record(.stepCompleted, step: step, attempt: attempt, detail: result.output.summary,
@@ -144,6 +208,7 @@ public struct WorkflowEngine: Sendable {
                                       attempts: attempt, usage: result.usage, summary: result.output.summary)
                 return (step, result, entry)
             } catch {
+                deadlines.remove(step)
                 let cancelled = error is CancellationError || Task.isCancelled
                 recorder.record(.stepFailed, step: step, attempt: attempt, detail: cancelled ? "cancelled" : "\(error)",
                                 durationMilliseconds: Self.milliseconds(clock.now - attemptStart))

@@ -1,0 +1,40 @@
+/// Substring search over UTF-8 bytes. Foundation's `range(of:)`/`contains` are locale-aware and
+/// `DataProtocol.firstRange` is generic; both showed up as hot spots in the agents' code.
+public enum ByteSearch {
+    /// True when `needle` occurs in `haystack`.
+    @inlinable
+    public static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        firstIndex(of: needle, in: haystack) != nil
+    }
+
+    /// Index just past the first occurrence of `needle` in `haystack`, or nil.
+    @inlinable
+    public static func endOfFirst(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        firstIndex(of: needle, in: haystack).map { $0 + needle.count }
+    }
+
+    /// Index of the first occurrence of `needle` in `haystack`, or nil.
+    @inlinable
+    public static func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        let n = needle.count
+        let h = haystack.count
+        guard n > 0 else { return 0 }
+        guard n <= h else { return nil }
+        return haystack.withUnsafeBufferPointer { hay in
+            needle.withUnsafeBufferPointer { pin in
+                let first = pin[0]
+                var i = 0
+                let last = h - n
+                while i <= last {
+                    if hay[i] == first {
+                        var j = 1
+                        while j < n && hay[i + j] == pin[j] { j += 1 }
+                        if j == n { return i }
+                    }
+                    i += 1
+                }
+                return nil
+            }
+        }
+    }
+}
