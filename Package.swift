@@ -154,7 +154,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "ConclaveServer", "ConclaveTesting", "ConclaveInference",
+                "ConclaveServer", "ConclaveTesting", "ConclaveInference", "ConclaveAgents",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),

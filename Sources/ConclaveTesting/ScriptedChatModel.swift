@@ -66,10 +66,18 @@ public final class ScriptedChatModel: ChatModel, Sendable {
         return TokenUsage(promptTokens: prompt, completionTokens: max(1, text.utf8.count / 4))
     }
 
-    /// Valid JSON for the planner, reasoner and validator schemas; a fixed cited sentence otherwise.
+    /// Valid JSON for the planner, reasoner and validator schemas; for an answer, the text of the
+    /// first numbered fact or passage in the prompt (`[1] (SOURCE) text`) followed by `[1]`.
     public static let defaultScript: Script = { request in
         guard let schema = request.jsonSchema else {
-            return "According to the sources, here is the answer [1]."
+            let prompt = Array((request.messages.last?.content ?? "").utf8)
+            guard let start = ByteSearch.endOfFirst(Array("[1] (".utf8), in: prompt),
+                  let close = prompt[start...].firstIndex(of: UInt8(ascii: ")")) else {
+                return "I have no sources for this."
+            }
+            let rest = prompt[(close + 1)...]
+            let line = rest.prefix { $0 != UInt8(ascii: "\n") }
+            return String(decoding: line, as: UTF8.self).trimmed + " [1]"
         }
         let schemaBytes = Array(schema.utf8)
         func mentions(_ key: String) -> Bool { ByteSearch.contains(schemaBytes, Array(key.utf8)) }

@@ -58,11 +58,13 @@ public enum FollowUp {
         "one", "ones", "same", "also", "instead", "else", "then",
     ]
 
-    /// True when `question` is short or refers back with a pronoun or ellipsis.
+    /// True when `question` is very short, opens like a continuation ("and …", "what about …")
+    /// or refers back with a pronoun.
     public static func isFollowUp(_ question: String) -> Bool {
         let words = question.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init)
-        if words.count <= 5 { return true }
-        if let first = words.first, ["and", "what", "how", "but", "or"].contains(first), words.count <= 8 { return true }
+        if words.count <= 3 { return true }
+        if let first = words.first, ["and", "but", "or", "also", "then"].contains(first) { return true }
+        if words.count >= 2, ["what about", "how about", "what if"].contains(words[0] + " " + words[1]) { return true }
         return words.contains(where: anaphora.contains)
     }
 

@@ -53,7 +53,9 @@ public struct PlannerAgent: Agent {
         let fallback = Plan(query: fallbackQuery, subQuestions: [], sources: [.documents], isFallback: true)
         guard let output else { return fallback }
         let asked = Set(QueryTerms.extract(from: fallbackQuery))
-        let conversationTerms = asked.union(state.history.flatMap { QueryTerms.extract(from: $0.content) })
+        // Words from earlier turns may enter the rewrite only when the question refers back to them.
+        let followUp = FollowUp.isFollowUp(state.question) && !state.history.isEmpty
+        let conversationTerms = followUp ? asked.union(state.history.flatMap { QueryTerms.extract(from: $0.content) }) : asked
         let query = output.query.trimmingCharacters(in: .whitespacesAndNewlines)
         let queryTerms = Set(QueryTerms.extract(from: query))
         // A plan must keep most of what was asked (the model may not drop the subject) and may only

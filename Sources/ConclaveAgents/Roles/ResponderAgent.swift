@@ -2,6 +2,7 @@ import ConclaveCore
 import ConclaveInference
 import ConclaveKnowledge
 import Foundation
+import Synchronization
 
 /// Phrases the answer and streams it token by token, citing its sources.
 ///
@@ -44,7 +45,8 @@ public struct ResponderAgent: Agent {
                 return AgentResult(.answer(Answer(text: Self.notFoundAnswer, citations: [], isNotFound: true)))
             }
             let sources = validation.facts.map { (text: $0.text, source: $0.source) }
-            return try await answer(state, sources: sources, instructions: Self.factInstructions, label: "Facts", context: context)
+            return try await answer(state, sources: sources, instructions: Self.factInstructions, label: "Facts",
+                                    grounded: true, context: context)
         }
         var evidence = state.evidence ?? []
         if state.evidence == nil {
@@ -56,11 +58,14 @@ public struct ResponderAgent: Agent {
         }
         let sources = evidence.prefix(3).map { (text: String($0.text.prefix(1200)), source: $0.source) }
         return try await answer(state, sources: Array(sources), instructions: Self.passageInstructions, label: "Passages",
-                                context: context)
+                                grounded: false, context: context)
     }
 
+    /// Asks the model for the answer over numbered `sources`. With `grounded`, each sentence is
+    /// checked against the sources before it is streamed, and an answer left with no supported
+    /// sentence becomes the not-found answer.
     private func answer(_ state: WorkflowState, sources: [(text: String, source: SourceRef)], instructions: String,
-                        label: String, context: AgentContext) async throws -> AgentResult {
+                        label: String, grounded: Bool, context: AgentContext) async throws -> AgentResult {
         let numbered = sources.enumerated().map { "[\($0.offset + 1)] (\($0.element.source.id)) \($0.element.text)" }
             .joined(separator: "\n")
         var messages: [ChatMessage] = [.system(instructions)]
@@ -71,8 +76,29 @@ public struct ResponderAgent: Agent {
         let request = ChatRequest(messages: messages, temperature: context.options.temperature,
                                   maxTokens: context.options.maxTokens, seed: context.options.seed,
                                   timeout: context.remaining)
-        let response = try await model.stream(request, onDelta: context.emitToken)
-        var text = response.content
+        let response: ChatResponse
+        var text: String
+        if grounded {
+            let filter = GroundingBox(GroundingFilter(facts: sources.map(\.text), question: state.question))
+            response = try await model.stream(request) { delta in
+                let released = filter.append(delta)
+                if !released.isEmpty { try await context.emitToken(released) }
+            }
+            let rest = filter.finish()
+            if !rest.isEmpty { try await context.emitToken(rest) }
+            text = filter.released
+            if !filter.dropped.isEmpty {
+                context.logger.info("responder dropped unsupported sentences", metadata: ["dropped": "\(filter.dropped)"])
+            }
+            if text.trimmed.isEmpty {
+                try await context.emitToken(Self.notFoundAnswer)
+                return AgentResult(.answer(Answer(text: Self.notFoundAnswer, citations: [], isNotFound: true)),
+                                   usage: response.usage)
+            }
+        } else {
+            response = try await model.stream(request, onDelta: context.emitToken)
+            text = response.content
+        }
         // Every answer carries markers for the sources it was given; add them when the model left them out.
         let citations = Self.citations(for: sources)
         if !citations.isEmpty, !Lowercased(text).containsCitationMarker {
@@ -90,4 +116,16 @@ public struct ResponderAgent: Agent {
             return Citation(index: index + 1, sourceID: item.source.id, title: item.source.title, snippet: snippet)
         }
     }
+}
+
+/// Shares a ``GroundingFilter`` with the streaming callback.
+final class GroundingBox: Sendable {
+    private let filter: Mutex<GroundingFilter>
+
+    init(_ filter: GroundingFilter) { self.filter = Mutex(filter) }
+
+    func append(_ text: String) -> String { filter.withLock { $0.append(text) } }
+    func finish() -> String { filter.withLock { $0.finish() } }
+    var released: String { filter.withLock { $0.released } }
+    var dropped: [String] { filter.withLock { $0.dropped } }
 }

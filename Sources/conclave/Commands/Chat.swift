@@ -1,6 +1,9 @@
 import ArgumentParser
 import AsyncHTTPClient
+import ConclaveCore
 import ConclaveInference
+import ConclaveOrchestrator
+import ConclaveServer
 import Foundation
 import NIOCore
 
@@ -38,17 +41,17 @@ struct Chat: AsyncParsableCommand {
                 .filter { !$0.isEmpty && !$0.hasPrefix("#") }
             var conversation: String?
             for (index, question) in questions.enumerated() {
-                print("\n\u{1B}[1mTurn \(index + 1) — you:\u{1B}[0m \(question)")
+                Terminal.write("\n\u{1B}[1mTurn \(index + 1) — you:\u{1B}[0m \(question)\n")
                 Terminal.write("\u{1B}[1mconclave:\u{1B}[0m ")
                 let turn = try await client.send(question, conversation: conversation)
                 conversation = turn.conversationID
-                print("")
+                Terminal.write("\n")
                 printDetails(turn, trace: true)
             }
             return
         }
         var conversation: String?
-        print("Conclave chat — \(model) at \(url). Empty line or Ctrl-D to quit.")
+        Terminal.write("Conclave chat — \(model) at \(url). Empty line or Ctrl-D to quit.\n")
         while true {
             Terminal.write("\nyou> ")
             guard let line = readLine(), !line.trimmingCharacters(in: .whitespaces).isEmpty else { break }
@@ -56,64 +59,38 @@ struct Chat: AsyncParsableCommand {
             do {
                 let turn = try await client.send(line, conversation: conversation)
                 conversation = turn.conversationID
-                print("")
+                Terminal.write("\n")
                 printDetails(turn, trace: trace)
             } catch {
-                print("\nerror: \(error)")
+                Terminal.write("\nerror: \(error)\n")
             }
         }
     }
 
     private func printDetails(_ turn: ChatClient.Turn, trace: Bool) {
         if turn.citations.isEmpty {
-            print("  (no citations)")
+            Terminal.write("  (no citations)\n")
         }
         for citation in turn.citations {
-            print("  [\(citation.index)] \(citation.sourceID) — \(citation.title)")
+            Terminal.write("  [\(citation.index)] \(citation.sourceID) — \(citation.title)\n")
         }
         if trace {
             let steps = turn.trace.map { step in
-                "\(step.step)(\(step.role)) \(String(format: "%.0f", step.milliseconds)) ms, \(step.promptTokens)+\(step.completionTokens) tok"
+                "\(step.step)(\(step.role.rawValue)) \(String(format: "%.0f", step.milliseconds)) ms, "
+                    + "\(step.usage.promptTokens)+\(step.usage.completionTokens) tok"
             }
-            print("  trace: " + steps.joined(separator: " → "))
+            Terminal.write("  trace: " + steps.joined(separator: " → ") + "\n")
         }
     }
 }
 
-/// A minimal streaming client of Conclave's chat API.
+/// A minimal streaming client of Conclave's chat API, decoding the server's own wire types.
 struct ChatClient {
-    struct Citation: Decodable {
-        var index: Int
-        var sourceID: String
-        var title: String
-        enum CodingKeys: String, CodingKey { case index, title; case sourceID = "source_id" }
-    }
-    struct Step: Decodable {
-        var step: String
-        var role: String
-        var milliseconds: Double
-        var promptTokens: Int
-        var completionTokens: Int
-        enum CodingKeys: String, CodingKey {
-            case step, role, milliseconds
-            case promptTokens = "prompt_tokens"
-            case completionTokens = "completion_tokens"
-        }
-    }
     struct Turn {
         var conversationID: String?
         var text = ""
         var citations: [Citation] = []
-        var trace: [Step] = []
-    }
-    private struct Chunk: Decodable {
-        struct Choice: Decodable { struct Delta: Decodable { var content: String? }; var delta: Delta? }
-        struct Annotations: Decodable { var citations: [Citation]; var trace: [Step] }
-        struct ErrorBody: Decodable { var message: String }
-        var choices: [Choice]?
-        var conversation_id: String?
-        var conclave: Annotations?
-        var error: ErrorBody?
+        var trace: [StepTrace] = []
     }
 
     let baseURL: String
@@ -130,19 +107,23 @@ struct ChatClient {
         request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(600))
         guard response.status == .ok else {
-            let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
-            throw ValidationFailure("server answered \(response.status.code): \(text)")
+            let data = Data(try await response.body.collect(upTo: 1 << 20).readableBytesView)
+            let message = (try? JSONDecoder().decode(OpenAIError.self, from: data))?.error.message ?? String(decoding: data, as: UTF8.self)
+            throw ValidationFailure("server answered \(response.status.code): \(message)")
         }
         var turn = Turn(conversationID: response.headers.first(name: "X-Conclave-Conversation"))
         var splitter = SSELineSplitter()
+        let decoder = JSONDecoder()
         for try await buffer in response.body {
             for line in splitter.append(buffer) where line.hasPrefix("data: ") {
-                let payload = line.dropFirst(6)
-                if payload == "[DONE]" { continue }
-                guard let chunk = try? JSONDecoder().decode(Chunk.self, from: Data(payload.utf8)) else { continue }
-                if let error = chunk.error { throw ValidationFailure("server error: \(error.message)") }
-                if let id = chunk.conversation_id { turn.conversationID = id }
-                if let text = chunk.choices?.first?.delta?.content, !text.isEmpty {
+                let payload = Data(line.dropFirst(6).utf8)
+                if payload == Data("[DONE]".utf8) { continue }
+                if let error = try? decoder.decode(OpenAIError.self, from: payload) {
+                    throw ValidationFailure("server error: \(error.error.message)")
+                }
+                guard let chunk = try? decoder.decode(ChatCompletionChunk.self, from: payload) else { continue }
+                turn.conversationID = chunk.conversationID
+                if let text = chunk.choices.first?.delta.content, !text.isEmpty {
                     Terminal.write(text)
                     turn.text += text
                 }

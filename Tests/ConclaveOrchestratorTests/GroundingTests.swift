@@ -1,0 +1,61 @@
+import ConclaveAgents
+import ConclaveCore
+import ConclaveInference
+import ConclaveMessaging
+import ConclaveOrchestrator
+import ConclaveServer
+import ConclaveTesting
+import Testing
+
+/// The responder after a validator releases only sentences the validated facts support.
+@Suite struct GroundingTests {
+    let full: Workflow
+    let passages = [
+        Evidence(chunkID: "POL-7#0", source: SourceRef(id: "POL-7", title: "Bicycle scheme", section: "Allowance"),
+                 text: "Staff who cycle to work receive a bicycle allowance of EUR 35 per month.", score: 4, subQuestion: ""),
+    ]
+
+    init() throws {
+        full = try #require(try WorkflowRegistry().workflows["full"])
+    }
+
+    private func run(answer: String, question: String) async throws -> Answer {
+        let model = ScriptedChatModel { request in
+            request.jsonSchema == nil ? answer : try ScriptedChatModel.defaultScript(request)
+        }
+        let engine = WorkflowEngine(team: AgentTeam(model: model, retriever: FixedRetriever(passages: passages)),
+                                    bus: InProcessMessageBus(), eventLog: nil)
+        let result = try await engine.run(full, state: WorkflowState(question: question))
+        return try #require(result.state.answer)
+    }
+
+    @Test func supportedSentenceIsReleasedWithItsCitation() async throws {
+        let answer = try await run(answer: "The bicycle allowance is EUR 35 per month [1].",
+                                   question: "How large is the bicycle allowance for staff who cycle?")
+        #expect(answer.text.contains("EUR 35"))
+        #expect(answer.citations.first?.sourceID == "POL-7")
+        #expect(!answer.isNotFound)
+    }
+
+    @Test func inventedNumberIsNeverStreamed() async throws {
+        let answer = try await run(answer: "The bicycle allowance is EUR 50 per month [1].",
+                                   question: "How large is the bicycle allowance for staff who cycle?")
+        #expect(!answer.text.contains("50"))
+        #expect(answer.isNotFound)
+        #expect(answer.citations.isEmpty)
+    }
+
+    @Test func unsupportedSentenceIsDroppedAndSupportedOneKept() async throws {
+        let answer = try await run(
+            answer: "Staff who cycle receive EUR 35 per month [1]. The scheme was founded by Queen Wilhelmina in Utrecht.",
+            question: "How large is the bicycle allowance for staff who cycle?")
+        #expect(answer.text.contains("EUR 35"))
+        #expect(!answer.text.contains("Wilhelmina"))
+    }
+
+    @Test func worldKnowledgeAnswerBecomesNotFound() async throws {
+        let answer = try await run(answer: "The capital of the bicycle country is Amsterdam.",
+                                   question: "What is the capital of the bicycle country?")
+        #expect(answer.isNotFound)
+    }
+}
