@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "ConclaveTelemetry", targets: ["ConclaveTelemetry"]),
         .library(name: "ConclaveServer", targets: ["ConclaveServer"]),
         .library(name: "ConclaveTesting", targets: ["ConclaveTesting"]),
+        .library(name: "ConclaveEval", targets: ["ConclaveEval"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -121,11 +122,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "ConclaveEval",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "conclave",
             dependencies: [
                 "ConclaveCore", "ConclaveServer", "ConclaveKnowledge", "ConclaveStorage",
-                "ConclaveInference", "ConclaveOrchestrator", "ConclaveTelemetry", "ConclaveTesting",
+                "ConclaveInference", "ConclaveOrchestrator", "ConclaveTelemetry", "ConclaveTesting", "ConclaveEval",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,6 +158,10 @@ let package = Package(
                 "ConclaveServer", "ConclaveTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
+        ),
+        .testTarget(
+            name: "ConclaveEvalTests",
+            dependencies: ["ConclaveEval"]
         ),
         .testTarget(
             name: "IntegrationTests",

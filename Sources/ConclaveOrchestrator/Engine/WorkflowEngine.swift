@@ -198,14 +198,15 @@ public struct WorkflowEngine: Sendable {
                 deadlines.remove(step)
                 let elapsed = clock.now - start
                 let ms = Self.milliseconds(clock.now - attemptStart)
-                recorder.record(.stepCompleted, step: step, attempt: attempt, detail: result.output.summary,
+                let summary = result.output.summary
+                recorder.record(.stepCompleted, step: step, attempt: attempt, detail: summary,
                                 durationMilliseconds: ms, usage: result.usage)
                 stepTimers[step.role]?.recordNanoseconds(Int64(elapsed.components.seconds) * 1_000_000_000
                                                          + elapsed.components.attoseconds / 1_000_000_000)
                 if result.usage.promptTokens > 0 { promptTokens.increment(by: result.usage.promptTokens) }
                 if result.usage.completionTokens > 0 { completionTokens.increment(by: result.usage.completionTokens) }
                 let entry = StepTrace(step: step.id, role: step.role, status: "completed", milliseconds: Self.milliseconds(elapsed),
-                                      attempts: attempt, usage: result.usage, summary: result.output.summary)
+                                      attempts: attempt, usage: result.usage, summary: summary)
                 return (step, result, entry)
             } catch {
                 deadlines.remove(step)

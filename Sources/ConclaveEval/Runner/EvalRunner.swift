@@ -1,0 +1,149 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// Runs tasks against a Conclave server over HTTP, like any client: each task is one
+/// conversation, sent turn by turn as the task's user.
+public struct EvalRunner: Sendable {
+    /// The outcome of one task under one workflow.
+    public struct Outcome: Sendable, Codable {
+        public var taskID: String
+        public var type: String
+        public var workflow: String
+        public var group: String?
+        public var answers: [String]
+        public var verdict: Verdict
+        public var turnPasses: [Bool]
+        public var citedSources: [String]
+        public var expectedSources: [String]
+        public var refused: Bool
+        public var saidNotAvailable: Bool
+        public var expectedRefusal: Bool
+        public var latencySeconds: [Double]
+        public var error: String?
+
+        /// Creates an outcome.
+        public init(taskID: String, type: String, workflow: String, group: String?, answers: [String], verdict: Verdict,
+                    turnPasses: [Bool], citedSources: [String], expectedSources: [String], refused: Bool,
+                    saidNotAvailable: Bool, expectedRefusal: Bool, latencySeconds: [Double], error: String?) {
+            self.taskID = taskID
+            self.type = type
+            self.workflow = workflow
+            self.group = group
+            self.answers = answers
+            self.verdict = verdict
+            self.turnPasses = turnPasses
+            self.citedSources = citedSources
+            self.expectedSources = expectedSources
+            self.refused = refused
+            self.saidNotAvailable = saidNotAvailable
+            self.expectedRefusal = expectedRefusal
+            self.latencySeconds = latencySeconds
+            self.error = error
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case taskID = "task_id", type, workflow, group, answers, verdict
+            case turnPasses = "turn_passes", citedSources = "cited_sources", expectedSources = "expected_sources"
+            case refused, saidNotAvailable = "said_not_available", expectedRefusal = "expected_refusal"
+            case latencySeconds = "latency_seconds", error
+        }
+    }
+
+    public var baseURL: String
+    public var seed: Int
+    public var client: HTTPClient
+
+    public init(baseURL: String, seed: Int = 42, client: HTTPClient = .shared) {
+        self.baseURL = baseURL
+        self.seed = seed
+        self.client = client
+    }
+
+    /// Runs `tasks` for `workflow` with up to `concurrency` tasks at a time; `progress` is called
+    /// after each task.
+    public func run(_ tasks: [EvalTask], workflow: String, concurrency: Int,
+                    progress: @Sendable (Int, Int) -> Void = { _, _ in }) async -> [Outcome] {
+        var results: [Int: Outcome] = [:]
+        await withTaskGroup(of: (Int, Outcome).self) { group in
+            var next = 0
+            var done = 0
+            func launch() {
+                guard next < tasks.count else { return }
+                let index = next
+                next += 1
+                group.addTask { (index, await self.run(tasks[index], workflow: workflow)) }
+            }
+            for _ in 0..<max(1, concurrency) { launch() }
+            while let (index, outcome) = await group.next() {
+                results[index] = outcome
+                done += 1
+                progress(done, tasks.count)
+                launch()
+            }
+        }
+        return tasks.indices.compactMap { results[$0] }
+    }
+
+    /// Runs one task.
+    public func run(_ task: EvalTask, workflow: String) async -> Outcome {
+        var answers: [String] = []
+        var latencies: [Double] = []
+        var cited: [String] = []
+        var conversation: String?
+        var failure: String?
+        for turn in task.turns {
+            let start = ContinuousClock.now
+            do {
+                let (answer, sources, id) = try await send(turn.user, user: task.user, workflow: workflow,
+                                                           conversation: conversation)
+                conversation = id
+                answers.append(answer)
+                cited = sources
+            } catch {
+                failure = "\(error)"
+                answers.append("")
+                cited = []
+            }
+            let d = ContinuousClock.now - start
+            latencies.append(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+            if failure != nil { break }
+        }
+        let final = answers.last ?? ""
+        var verdict = Scorer.score(final, expect: task.expect)
+        if let failure { verdict = Verdict(passed: false, reasons: ["request failed: \(failure)"]) }
+        let turnPasses = zip(task.turns, answers).compactMap { turn, answer in
+            turn.expect.map { Scorer.scoreTurn(answer, expect: $0) }
+        }
+        return Outcome(taskID: task.id, type: task.type, workflow: workflow, group: task.group, answers: answers,
+                       verdict: verdict, turnPasses: turnPasses, citedSources: cited,
+                       expectedSources: task.expect.sources, refused: Scorer.isRefusal(final),
+                       saidNotAvailable: Scorer.saysNotAvailable(final), expectedRefusal: task.expect.refusal,
+                       latencySeconds: latencies, error: failure)
+    }
+
+    private func send(_ text: String, user: String, workflow: String, conversation: String?) async throws
+        -> (String, [String], String?)
+    {
+        var request = HTTPClientRequest(url: baseURL + "/v1/chat/completions")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let conversation { request.headers.add(name: "X-Conclave-Conversation", value: conversation) }
+        let body: [String: Any] = [
+            "model": workflow.hasPrefix("conclave/") ? workflow : "conclave/" + workflow,
+            "messages": [["role": "user", "content": text]], "user": user, "temperature": 0, "seed": seed,
+        ]
+        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        let response = try await client.execute(request, timeout: .seconds(600))
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        let json = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
+        guard response.status == .ok else {
+            let message = ((json["error"] as? [String: Any])?["message"] as? String) ?? "HTTP \(response.status.code)"
+            throw EvalError("HTTP \(response.status.code): \(message)")
+        }
+        let answer = (((json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String) ?? ""
+        let citations = ((json["conclave"] as? [String: Any])?["citations"] as? [[String: Any]]) ?? []
+        let sources = Array(Set(citations.compactMap { $0["source_id"] as? String })).sorted()
+        return (answer, sources, json["conversation_id"] as? String)
+    }
+}

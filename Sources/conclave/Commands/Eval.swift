@@ -1,0 +1,64 @@
+import ArgumentParser
+import ConclaveEval
+import Foundation
+
+struct Eval: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a task file (Meridian format) against a server and score it per workflow.",
+        discussion: """
+            Each task is one conversation, sent turn by turn as the task's user, for each workflow given. \
+            Scoring follows examples/meridian/README.md: normalised case-insensitive matching, every \
+            must_include group, no must_not_include string, refusal markers. Writes report.json (every \
+            answer and verdict), tasks.csv and report.md into --output.
+            """)
+
+    @Option(name: .long, help: "Base URL of the server.")
+    var url: String = "http://127.0.0.1:8080"
+
+    @Option(name: .long, help: "Task file (JSONL).")
+    var tasks: String = "examples/meridian/eval/dev.jsonl"
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Workflows to evaluate.")
+    var workflow: [String] = ["single", "full"]
+
+    @Option(name: .long, help: "Tasks run at the same time.")
+    var concurrency: Int = 2
+
+    @Option(name: .long, help: "Only the first N tasks (0: all).")
+    var limit: Int = 0
+
+    @Option(name: .long, help: "Only tasks of these types.", transform: { $0.split(separator: ",").map(String.init) })
+    var types: [String] = []
+
+    @Option(name: .long, help: "Directory for the reports.")
+    var output: String = "var/eval"
+
+    func run() async throws {
+        var list: [EvalTask]
+        do {
+            list = try EvalTask.load(path: tasks)
+        } catch let error as EvalError {
+            throw ValidationFailure(error.description)
+        }
+        if !types.isEmpty { list = list.filter { types.contains($0.type) } }
+        if limit > 0 { list = Array(list.prefix(limit)) }
+        let runner = EvalRunner(baseURL: url)
+        var summaries: [EvalSummary] = []
+        var all: [EvalRunner.Outcome] = []
+        for name in workflow {
+            let interactive = Terminal.stderrIsTerminal
+            let outcomes = await runner.run(list, workflow: name, concurrency: concurrency) { done, total in
+                ProgressBar.draw(done: done, total: total, label: name, interactive: interactive)
+            }
+            ProgressBar.finish(interactive: interactive)
+            let summary = EvalSummary(workflow: name, outcomes: outcomes)
+            summaries.append(summary)
+            all += outcomes
+            Terminal.write(String(format: "%@: accuracy %.1f%% over %d tasks (%d request errors)\n", name,
+                                  summary.accuracy.value * 100, summary.tasks, summary.errors))
+        }
+        try EvalReport.write(summaries: summaries, outcomes: all, taskFile: tasks, to: output)
+        Terminal.write(EvalReport.markdown(summaries: summaries, taskFile: tasks))
+        Terminal.write("wrote \(output)/report.json, tasks.csv, report.md\n")
+    }
+}
