@@ -161,7 +161,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConclaveEvalTests",
-            dependencies: ["ConclaveEval"]
+            dependencies: ["ConclaveEval", "ConclaveServer", "ConclaveTesting"]
         ),
         .testTarget(
             name: "IntegrationTests",

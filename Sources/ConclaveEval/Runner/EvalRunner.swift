@@ -50,14 +50,36 @@ public struct EvalRunner: Sendable {
         }
     }
 
+    /// Base URL of the server.
     public var baseURL: String
+    /// Sampling seed sent with every request.
     public var seed: Int
+    /// Upper bound of one request.
+    public var requestTimeout: TimeAmount
+    /// The HTTP client.
     public var client: HTTPClient
 
-    public init(baseURL: String, seed: Int = 42, client: HTTPClient = .shared) {
+    /// Creates a runner.
+    public init(baseURL: String, seed: Int = 42, requestTimeout: TimeAmount = .seconds(600), client: HTTPClient = .shared) {
         self.baseURL = baseURL
         self.seed = seed
+        self.requestTimeout = requestTimeout
         self.client = client
+    }
+
+    /// Checks that the server answers `/healthz`, so a wrong URL fails at once with a clear error.
+    public func checkReachable() async throws {
+        var request = HTTPClientRequest(url: baseURL + "/healthz")
+        request.method = .GET
+        do {
+            let response = try await client.execute(request, timeout: .seconds(5))
+            _ = try await response.body.collect(upTo: 1 << 16)
+            guard response.status == .ok else { throw EvalError("\(baseURL)/healthz answered \(response.status.code)") }
+        } catch let error as EvalError {
+            throw error
+        } catch {
+            throw EvalError("no Conclave server answers at \(baseURL) (\(error))")
+        }
     }
 
     /// Runs `tasks` for `workflow` with up to `concurrency` tasks at a time; `progress` is called
@@ -134,7 +156,7 @@ public struct EvalRunner: Sendable {
             "messages": [["role": "user", "content": text]], "user": user, "temperature": 0, "seed": seed,
         ]
         request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
-        let response = try await client.execute(request, timeout: .seconds(600))
+        let response = try await client.execute(request, timeout: requestTimeout)
         let bytes = try await response.body.collect(upTo: 16 << 20)
         let json = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
         guard response.status == .ok else {

@@ -43,6 +43,11 @@ struct Eval: AsyncParsableCommand {
         if !types.isEmpty { list = list.filter { types.contains($0.type) } }
         if limit > 0 { list = Array(list.prefix(limit)) }
         let runner = EvalRunner(baseURL: url)
+        do {
+            try await runner.checkReachable()
+        } catch let error as EvalError {
+            throw ValidationFailure(error.description)
+        }
         var summaries: [EvalSummary] = []
         var all: [EvalRunner.Outcome] = []
         for name in workflow {
