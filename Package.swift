@@ -118,6 +118,7 @@ let package = Package(
             dependencies: [
                 "ConclaveCore", "ConclaveInference", "ConclaveStorage", "ConclaveServer", "ConclaveKnowledge",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -158,6 +159,10 @@ let package = Package(
                 "ConclaveServer", "ConclaveTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
+        ),
+        .testTarget(
+            name: "ConclaveInferenceTests",
+            dependencies: ["ConclaveInference", "ConclaveTesting"]
         ),
         .testTarget(
             name: "ConclaveEvalTests",

@@ -59,8 +59,15 @@ public struct EvalRunner: Sendable {
     /// The HTTP client.
     public var client: HTTPClient
 
+    /// A client whose read timeout does not cut off a slow answer before the request's own deadline
+    /// (a busy CPU-only model can be silent for minutes under load).
+    public static let patientClient = HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+        configuration: .init(timeout: .init(connect: .seconds(10), read: .seconds(900))))
+
     /// Creates a runner.
-    public init(baseURL: String, seed: Int = 42, requestTimeout: TimeAmount = .seconds(600), client: HTTPClient = .shared) {
+    public init(baseURL: String, seed: Int = 42, requestTimeout: TimeAmount = .seconds(600),
+                client: HTTPClient = EvalRunner.patientClient) {
         self.baseURL = baseURL
         self.seed = seed
         self.requestTimeout = requestTimeout

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// A ``ChatModel`` that talks to any OpenAI-compatible `/v1/chat/completions` endpoint:
 /// llama.cpp's `llama-server`, vLLM, Ollama or a hosted API.
@@ -18,33 +19,39 @@ public struct OpenAICompatibleChatModel: ChatModel {
         public var timeout: Duration
         /// Ask the server to reuse its KV cache for a shared prompt prefix (llama.cpp).
         public var cachePrompt: Bool
+        /// Attempts per call, each on another replica where there is one (1: no retry).
+        public var maxAttempts: Int
+        /// Backoff before the first retry; doubled per retry, jittered ±50 %, capped at 2 s.
+        public var retryBackoff: Duration
 
         /// Creates a configuration.
         public init(model: String = "default", apiKey: String? = nil, timeout: Duration = .seconds(120),
-                    cachePrompt: Bool = true) {
+                    cachePrompt: Bool = true, maxAttempts: Int = 3, retryBackoff: Duration = .milliseconds(50)) {
             self.model = model
             self.apiKey = apiKey
             self.timeout = timeout
             self.cachePrompt = cachePrompt
+            self.maxAttempts = maxAttempts
+            self.retryBackoff = retryBackoff
         }
     }
 
-    private let replicas: ReplicaSet
+    private let pool: ReplicaPool
     private let client: HTTPClient
     private let configuration: Configuration
     private let logger: Logger
 
-    /// Creates a provider over the replicas in `replicas`.
-    public init(replicas: ReplicaSet, client: HTTPClient = .shared, configuration: Configuration = .init(),
+    /// Creates a provider over the replicas in `pool`.
+    public init(pool: ReplicaPool, client: HTTPClient = .shared, configuration: Configuration = .init(),
                 logger: Logger = Logger(label: "conclave.inference")) {
-        self.replicas = replicas
+        self.pool = pool
         self.client = client
         self.configuration = configuration
         self.logger = logger
     }
 
     public func isReady() async -> Bool {
-        guard let base = replicas.pick() else { return false }
+        guard let base = pool.ready.randomElement() else { return false }
         var request = HTTPClientRequest(url: healthURL(base))
         request.method = .GET
         do {
@@ -57,33 +64,75 @@ public struct OpenAICompatibleChatModel: ChatModel {
     }
 
     public func complete(_ request: ChatRequest) async throws -> ChatResponse {
-        let (base, body) = try prepare(request, stream: false)
-        let response = try await send(body, to: base, timeout: request.timeout)
-        let bytes: ByteBuffer
-        do {
-            bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
-        } catch {
-            throw mapTransportError(error)
-        }
-        guard response.status == .ok else { throw backendError(response.status, body: bytes) }
-        do {
-            let decoded = try JSONDecoder().decode(WireCompletion.self, from: Data(bytes.readableBytesView))
-            guard let choice = decoded.choices.first else {
-                throw ConclaveError(.modelFailed, "The model returned no choices.")
+        let body = try encode(request, stream: false)
+        return try await withRetries(request) { base, remaining in
+            let response = try await send(body, to: base, timeout: remaining)
+            let bytes: ByteBuffer
+            do {
+                bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
+            } catch {
+                throw mapTransportError(error)
             }
-            return ChatResponse(content: choice.message?.content ?? "", usage: decoded.usage?.tokenUsage ?? TokenUsage(),
-                                finishReason: choice.finishReason)
-        } catch let error as ConclaveError {
-            throw error
-        } catch {
-            throw ConclaveError(.modelFailed, "The model returned a response that is not a chat completion.",
-                                context: String(buffer: bytes).prefix(300).description)
+            guard response.status == .ok else { throw backendError(response.status, body: bytes) }
+            do {
+                let decoded = try JSONDecoder().decode(WireCompletion.self, from: Data(bytes.readableBytesView))
+                guard let choice = decoded.choices.first else {
+                    throw ConclaveError(.modelFailed, "The model returned no choices.")
+                }
+                return ChatResponse(content: choice.message?.content ?? "", usage: decoded.usage?.tokenUsage ?? TokenUsage(),
+                                    finishReason: choice.finishReason)
+            } catch let error as ConclaveError {
+                throw error
+            } catch {
+                throw ConclaveError(.modelFailed, "The model returned a response that is not a chat completion.",
+                                    context: String(buffer: bytes).prefix(300).description)
+            }
+        }
+    }
+
+    /// Runs `call` on a leased replica; retries connect errors, 502/503/504 and timeouts with
+    /// jittered exponential backoff on another replica where there is one, while `retryable()`
+    /// allows (a stream is retried only before its first token).
+    private func withRetries<T>(_ request: ChatRequest, retryable: @Sendable () -> Bool = { true },
+                                _ call: (String, Duration) async throws -> T) async throws -> T {
+        var tried = Set<String>()
+        var attempt = 1
+        let deadline = ContinuousClock.now + min(configuration.timeout, request.timeout ?? configuration.timeout)
+        while true {
+            let lease = try await pool.acquire(avoiding: tried)
+            do {
+                // Every attempt shares the call's one deadline.
+                let value = try await call(lease.url, max(.milliseconds(1), deadline - ContinuousClock.now))
+                pool.release(lease, success: true)
+                return value
+            } catch {
+                let replicaFault = (error as? ConclaveError).map { $0.code == .modelUnavailable || $0.code == .timeout } ?? false
+                pool.release(lease, success: !replicaFault)
+                tried.insert(lease.url)
+                guard replicaFault, attempt < configuration.maxAttempts, retryable(), !Task.isCancelled else { throw error }
+                let base = configuration.retryBackoff * (1 << min(attempt - 1, 5))
+                let jittered = min(.seconds(2), base * Double.random(in: 0.5...1.5))
+                guard ContinuousClock.now + jittered < deadline else { throw error }
+                logger.warning("model call failed; retrying", metadata: [
+                    "replica": "\(lease.url)", "attempt": "\(attempt)", "error": "\(error)",
+                ])
+                try await Task.sleep(for: jittered)
+                attempt += 1
+            }
         }
     }
 
     public func stream(_ request: ChatRequest, onDelta: @Sendable (String) async throws -> Void) async throws -> ChatResponse {
-        let (base, body) = try prepare(request, stream: true)
-        let response = try await send(body, to: base, timeout: request.timeout)
+        let body = try encode(request, stream: true)
+        let started = StreamProgress()
+        return try await withRetries(request, retryable: { !started.hasEmitted }) { base, remaining in
+            try await streamOnce(body, to: base, timeout: remaining, progress: started, onDelta: onDelta)
+        }
+    }
+
+    private func streamOnce(_ body: ByteBuffer, to base: String, timeout: Duration, progress: StreamProgress,
+                            onDelta: @Sendable (String) async throws -> Void) async throws -> ChatResponse {
+        let response = try await send(body, to: base, timeout: timeout)
         guard response.status == .ok else {
             let bytes = (try? await response.body.collect(upTo: 1024 * 1024)) ?? ByteBuffer()
             throw backendError(response.status, body: bytes)
@@ -110,6 +159,7 @@ public struct OpenAICompatibleChatModel: ChatModel {
                     if let reason = choice.finishReason { finishReason = reason }
                     if let delta = choice.delta?.content, !delta.isEmpty {
                         content += delta
+                        progress.markEmitted()
                         try await onDelta(delta)
                     }
                 }
@@ -125,17 +175,15 @@ public struct OpenAICompatibleChatModel: ChatModel {
             throw mapTransportError(error)
         }
         guard sawDone || finishReason != nil else {
-            throw ConclaveError(.modelFailed, "The model stream ended before it finished.")
+            // A stream cut short is the replica's fault; it is retried only if nothing was emitted.
+            throw ConclaveError(.modelUnavailable, "The model stream ended before it finished.")
         }
         return ChatResponse(content: content, usage: usage, finishReason: finishReason)
     }
 
     // MARK: - Wire
 
-    private func prepare(_ request: ChatRequest, stream: Bool) throws -> (String, ByteBuffer) {
-        guard let base = replicas.pick() else {
-            throw ConclaveError(.modelUnavailable, "No model backend is ready.")
-        }
+    private func encode(_ request: ChatRequest, stream: Bool) throws -> ByteBuffer {
         var body: [String: Any] = [
             "model": configuration.model,
             "messages": request.messages.map { ["role": $0.role.rawValue, "content": $0.content] },
@@ -158,17 +206,17 @@ public struct OpenAICompatibleChatModel: ChatModel {
             ]
         }
         let data = try JSONSerialization.data(withJSONObject: body)
-        return (base, ByteBuffer(bytes: data))
+        return ByteBuffer(bytes: data)
     }
 
-    private func send(_ body: ByteBuffer, to base: String, timeout: Duration?) async throws -> HTTPClientResponse {
+    private func send(_ body: ByteBuffer, to base: String, timeout: Duration) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: base + "/chat/completions")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         if let key = configuration.apiKey { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
         request.body = .bytes(body)
         do {
-            let limit = min(configuration.timeout, timeout ?? configuration.timeout)
+            let limit = min(configuration.timeout, timeout)
             let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
             return try await client.execute(request, timeout: .nanoseconds(max(1_000_000, nanoseconds)))
         } catch {
@@ -260,4 +308,11 @@ private struct WireChunk: Decodable {
 private struct WireErrorEnvelope: Decodable {
     struct Body: Decodable { var message: String? }
     var error: Body
+}
+
+/// Whether a streamed call has passed a token to its caller (after which it must not be retried).
+final class StreamProgress: Sendable {
+    private let emitted = Mutex(false)
+    var hasEmitted: Bool { emitted.withLock { $0 } }
+    func markEmitted() { emitted.withLock { $0 = true } }
 }

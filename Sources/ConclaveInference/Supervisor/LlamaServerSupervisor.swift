@@ -6,7 +6,7 @@ import Logging
 import ServiceLifecycle
 
 /// Runs a local `llama-server` as a supervised child process: starts it on a free loopback
-/// port, waits for `/health`, publishes it in a ``ReplicaSet``, restarts it if it dies, and stops
+/// port, waits for `/health`, publishes it in a ``ReplicaPool``, restarts it if it dies, and stops
 /// it on shutdown.
 public final class LlamaServerSupervisor: Service, Sendable {
     /// How to start the server.
@@ -43,7 +43,7 @@ public final class LlamaServerSupervisor: Service, Sendable {
     }
 
     /// The replicas this supervisor publishes to.
-    public let replicas: ReplicaSet
+    public let replicas: ReplicaPool
     private let configuration: Configuration
     private let client: HTTPClient
     private let logger: Logger
@@ -53,7 +53,7 @@ public final class LlamaServerSupervisor: Service, Sendable {
     public var processID: Int32? { runningPID.withLock { $0 } }
 
     /// Creates a supervisor; call ``run()`` (or add it to a `ServiceGroup`) to start the server.
-    public init(configuration: Configuration, replicas: ReplicaSet = ReplicaSet(), client: HTTPClient = .shared,
+    public init(configuration: Configuration, replicas: ReplicaPool = ReplicaPool(), client: HTTPClient = .shared,
                 logger: Logger = Logger(label: "conclave.llama-server")) throws {
         guard FileManager.default.isExecutableFile(atPath: configuration.serverPath) else {
             throw ConclaveError(.invalidConfiguration,

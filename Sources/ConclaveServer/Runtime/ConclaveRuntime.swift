@@ -44,7 +44,7 @@ public struct ConclaveRuntime: Sendable {
             model = overrideModel
             supervisor = nil
         } else {
-            let replicas = ReplicaSet()
+            let replicas = ReplicaPool(configuration: .init(maxInFlightPerReplica: max(1, inference.parallelSlots)))
             switch inference.provider {
             case .embedded:
                 let root = EmbeddedModelLocator.projectRoot()
@@ -75,7 +75,7 @@ public struct ConclaveRuntime: Sendable {
             }
             let apiKey = inference.apiKeyEnv.isEmpty ? nil : ProcessInfo.processInfo.environment[inference.apiKeyEnv]
             model = OpenAICompatibleChatModel(
-                replicas: replicas,
+                pool: replicas,
                 configuration: .init(model: inference.model, apiKey: apiKey,
                                      timeout: .milliseconds(Int64(inference.requestTimeoutSeconds * 1000))),
                 logger: logger)

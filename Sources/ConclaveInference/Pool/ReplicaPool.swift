@@ -1,0 +1,229 @@
+import ConclaveCore
+import Synchronization
+
+/// The model replicas behind one model, with admission control, load balancing and a circuit
+/// breaker per replica.
+///
+/// - **Balancing**: power of two choices over the available replicas, by fewest outstanding calls.
+/// - **Admission**: each replica takes at most `maxInFlightPerReplica` calls; beyond that callers
+///   wait in a bounded queue, and past `maxQueued` they are refused at once with
+///   `modelUnavailable` (the API answers 503 with `Retry-After`) instead of queueing forever.
+/// - **Circuit breaker**: `failureThreshold` consecutive failures open a replica's breaker; after
+///   `openDuration` one probe call is let through (half-open); its success closes the breaker, its
+///   failure opens it again.
+public final class ReplicaPool: Sendable {
+    /// Pool settings.
+    public struct Configuration: Sendable, Hashable {
+        /// Calls one replica serves at once.
+        public var maxInFlightPerReplica: Int
+        /// Callers that may wait for a free replica.
+        public var maxQueued: Int
+        /// Consecutive failures that open a breaker.
+        public var failureThreshold: Int
+        /// How long an open breaker stays open before a probe.
+        public var openDuration: Duration
+
+        /// Creates settings.
+        public init(maxInFlightPerReplica: Int = 8, maxQueued: Int = 64, failureThreshold: Int = 3,
+                    openDuration: Duration = .seconds(5)) {
+            self.maxInFlightPerReplica = maxInFlightPerReplica
+            self.maxQueued = maxQueued
+            self.failureThreshold = failureThreshold
+            self.openDuration = openDuration
+        }
+    }
+
+    /// A breaker's state.
+    public enum BreakerState: String, Sendable, Codable, Hashable {
+        case closed, open
+        case halfOpen = "half_open"
+    }
+
+    /// A replica's state, for admin views and tests.
+    public struct ReplicaStatus: Sendable, Hashable, Codable {
+        public var url: String
+        public var inFlight: Int
+        public var consecutiveFailures: Int
+        public var breaker: BreakerState
+    }
+
+    /// The right to make one call to one replica; give it back with ``release(_:success:)``.
+    public struct Lease: Sendable, Hashable {
+        /// Base URL of the replica (ending in `/v1`).
+        public let url: String
+    }
+
+    private struct Replica {
+        var url: String
+        var inFlight = 0
+        var failures = 0
+        var breaker = BreakerState.closed
+        var openedAt: ContinuousClock.Instant?
+        var probing = false
+    }
+
+    private struct Waiter {
+        var id: Int
+        var continuation: CheckedContinuation<Lease, any Error>
+    }
+
+    private struct State {
+        var replicas: [Replica] = []
+        var waiters: [Waiter] = []
+        var nextWaiterID = 0
+        var generator = SystemRandomNumberGenerator()
+    }
+
+    /// The settings.
+    public let configuration: Configuration
+    private let state = Mutex(State())
+
+    /// Creates a pool with the given ready replicas (base URLs ending in `/v1`).
+    public init(_ urls: [String] = [], configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+        state.withLock { $0.replicas = urls.map { Replica(url: $0) } }
+    }
+
+    /// Adds a ready replica (a no-op if present) and lets waiting callers use it.
+    public func add(_ url: String) {
+        let resumed = state.withLock { state -> [(CheckedContinuation<Lease, any Error>, Lease)] in
+            if !state.replicas.contains(where: { $0.url == url }) { state.replicas.append(Replica(url: url)) }
+            return Self.serveWaiters(&state, configuration: configuration)
+        }
+        for (continuation, lease) in resumed { continuation.resume(returning: lease) }
+    }
+
+    /// Removes a replica (it died or is being drained); calls in flight on it finish as they may.
+    public func remove(_ url: String) {
+        state.withLock { $0.replicas.removeAll { $0.url == url } }
+    }
+
+    /// Base URLs of replicas whose breaker is not open.
+    public var ready: [String] {
+        state.withLock { $0.replicas.filter { $0.breaker != .open }.map(\.url) }
+    }
+
+    /// The replicas' states.
+    public var status: [ReplicaStatus] {
+        state.withLock {
+            $0.replicas.map { ReplicaStatus(url: $0.url, inFlight: $0.inFlight, consecutiveFailures: $0.failures, breaker: $0.breaker) }
+        }
+    }
+
+    /// Callers waiting for a free replica.
+    public var queued: Int { state.withLock { $0.waiters.count } }
+
+    /// Takes a slot on the least-loaded of two random available replicas, preferring replicas not in
+    /// `avoiding` (used by retries). Waits when every replica is busy and the queue has room;
+    /// throws `modelUnavailable` when there is no usable replica or the queue is full.
+    public func acquire(avoiding: Set<String> = []) async throws -> Lease {
+        enum Decision { case lease(Lease), wait, refuse(String) }
+        let decision = state.withLock { state -> Decision in
+            if let lease = Self.pick(&state, avoiding: avoiding, configuration: configuration) { return .lease(lease) }
+            let now = ContinuousClock.now
+            let usable = state.replicas.contains { $0.breaker == .closed || Self.probeDue($0, now: now, configuration) }
+            guard usable else {
+                return .refuse(state.replicas.isEmpty ? "No model backend is ready." : "Every model replica is failing.")
+            }
+            guard state.waiters.count < configuration.maxQueued else { return .refuse("Every model replica is busy.") }
+            return .wait
+        }
+        switch decision {
+        case .lease(let lease): return lease
+        case .refuse(let message): throw ConclaveError(.modelUnavailable, message)
+        case .wait: break
+        }
+        let id = state.withLock { state -> Int in
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let immediate = state.withLock { state -> Lease? in
+                    if let lease = Self.pick(&state, avoiding: avoiding, configuration: configuration) { return lease }
+                    state.waiters.append(Waiter(id: id, continuation: continuation))
+                    return nil
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> Waiter? in
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiters.remove(at: index)
+            }
+            waiter?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Gives a slot back, recording whether the call succeeded (for the breaker). A failure is a
+    /// fault of the replica (connection refused, 5xx, timeout), not a bad request.
+    public func release(_ lease: Lease, success: Bool) {
+        let resumed = state.withLock { state -> [(CheckedContinuation<Lease, any Error>, Lease)] in
+            if let index = state.replicas.firstIndex(where: { $0.url == lease.url }) {
+                var replica = state.replicas[index]
+                replica.inFlight = max(0, replica.inFlight - 1)
+                if success {
+                    replica.failures = 0
+                    replica.breaker = .closed
+                    replica.probing = false
+                    replica.openedAt = nil
+                } else {
+                    replica.failures += 1
+                    if replica.breaker == .halfOpen || replica.failures >= configuration.failureThreshold {
+                        replica.breaker = .open
+                        replica.openedAt = .now
+                        replica.probing = false
+                    }
+                }
+                state.replicas[index] = replica
+            }
+            return Self.serveWaiters(&state, configuration: configuration)
+        }
+        for (continuation, lease) in resumed { continuation.resume(returning: lease) }
+    }
+
+    // MARK: - Selection (called with the lock held)
+
+    private static func probeDue(_ replica: Replica, now: ContinuousClock.Instant, _ configuration: Configuration) -> Bool {
+        guard replica.breaker == .open, !replica.probing, let openedAt = replica.openedAt else { return false }
+        return now - openedAt >= configuration.openDuration
+    }
+
+    private static func pick(_ state: inout State, avoiding: Set<String>, configuration: Configuration) -> Lease? {
+        let now = ContinuousClock.now
+        // A due probe goes first: one call decides whether the replica comes back.
+        if let index = state.replicas.firstIndex(where: { probeDue($0, now: now, configuration) && !avoiding.contains($0.url) }) {
+            state.replicas[index].breaker = .halfOpen
+            state.replicas[index].probing = true
+            state.replicas[index].inFlight += 1
+            return Lease(url: state.replicas[index].url)
+        }
+        let open = state.replicas.indices.filter {
+            state.replicas[$0].breaker == .closed && state.replicas[$0].inFlight < configuration.maxInFlightPerReplica
+        }
+        let preferred = open.filter { !avoiding.contains(state.replicas[$0].url) }
+        let candidates = preferred.isEmpty ? open : preferred
+        guard !candidates.isEmpty else { return nil }
+        var chosen = candidates[0]
+        if candidates.count > 1 {
+            let first = Int.random(in: 0..<candidates.count, using: &state.generator)
+            var second = Int.random(in: 0..<(candidates.count - 1), using: &state.generator)
+            if second >= first { second += 1 }
+            let a = candidates[first]
+            let b = candidates[second]
+            chosen = state.replicas[a].inFlight <= state.replicas[b].inFlight ? a : b
+        }
+        state.replicas[chosen].inFlight += 1
+        return Lease(url: state.replicas[chosen].url)
+    }
+
+    private static func serveWaiters(_ state: inout State, configuration: Configuration)
+        -> [(CheckedContinuation<Lease, any Error>, Lease)]
+    {
+        var resumed: [(CheckedContinuation<Lease, any Error>, Lease)] = []
+        while !state.waiters.isEmpty, let lease = pick(&state, avoiding: [], configuration: configuration) {
+            resumed.append((state.waiters.removeFirst().continuation, lease))
+        }
+        return resumed
+    }
+}

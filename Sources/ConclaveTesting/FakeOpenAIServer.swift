@@ -1,0 +1,103 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// A test double of an OpenAI-compatible backend on a free loopback port: answers
+/// `/v1/chat/completions` (whole or streamed) and `/health` as its behaviour says, and counts calls.
+public final class FakeOpenAIServer: Sendable {
+    /// How the fake answers a chat call.
+    public enum Behaviour: Sendable {
+        /// 200 with a completion whose content is the text (streamed as one chunk per word).
+        case answer(String)
+        /// The given HTTP status with an OpenAI error body.
+        case status(Int)
+        /// A stream that sends the words of the text, then closes without finishing.
+        case cutStream(String)
+        /// Accepts the call and never answers.
+        case hang
+    }
+
+    private let behaviour: Mutex<Behaviour>
+    private let calls = Mutex(0)
+
+    /// Creates a fake that behaves as `behaviour` until changed.
+    public init(_ behaviour: Behaviour) {
+        self.behaviour = Mutex(behaviour)
+    }
+
+    /// Chat calls received.
+    public var callCount: Int { calls.withLock { $0 } }
+
+    /// Changes the behaviour.
+    public func set(_ behaviour: Behaviour) { self.behaviour.withLock { $0 = behaviour } }
+
+    /// Runs the fake for the duration of `body`, passing its base URL (ending in `/v1`).
+    public func run<T: Sendable>(_ body: @Sendable (String) async throws -> T) async throws -> T {
+        let router = Router()
+        router.get("/health") { _, _ in "{\"status\":\"ok\"}" }
+        router.post("/v1/chat/completions") { request, _ -> Response in
+            self.calls.withLock { $0 += 1 }
+            let bytes = try await request.body.collect(upTo: 1 << 20)
+            let stream = String(buffer: bytes).contains("\"stream\":true")
+            switch self.behaviour.withLock({ $0 }) {
+            case .answer(let text):
+                return stream ? Self.stream(text, finish: true) : Self.completion(text)
+            case .status(let code):
+                var headers = HTTPFields()
+                headers[.contentType] = "application/json"
+                return Response(status: .init(code: code), headers: headers,
+                                body: .init(byteBuffer: ByteBuffer(string: #"{"error":{"message":"fake failure","type":"server_error"}}"#)))
+            case .cutStream(let text):
+                return Self.stream(text, finish: false)
+            case .hang:
+                try await Task.sleep(for: .seconds(3600))
+                return Response(status: .ok)
+            }
+        }
+        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { channel in
+                                  portContinuation.yield(channel.localAddress?.port ?? 0)
+                                  portContinuation.finish()
+                              })
+        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: app.logger)
+        return try await withThrowingTaskGroup(of: T?.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return nil
+            }
+            var port = 0
+            for await p in portStream { port = p }
+            defer { tasks.cancelAll() }
+            let result = try await body("http://127.0.0.1:\(port)/v1")
+            await group.triggerGracefulShutdown()
+            return result
+        }
+    }
+
+    private static func completion(_ text: String) -> Response {
+        let escaped = text.replacingOccurrences(of: "\"", with: "\\\"")
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        let json = #"{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"\#(escaped)"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json)))
+    }
+
+    private static func stream(_ text: String, finish: Bool) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        let words = text.split(separator: " ").map(String.init)
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            for (index, word) in words.enumerated() {
+                let piece = (index == 0 ? word : " " + word).replacingOccurrences(of: "\"", with: "\\\"")
+                try await writer.write(ByteBuffer(string: #"data: {"choices":[{"index":0,"delta":{"content":"\#(piece)"},"finish_reason":null}]}"# + "\n\n"))
+            }
+            if finish {
+                try await writer.write(ByteBuffer(string: #"data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"# + "\n\ndata: [DONE]\n\n"))
+            }
+            try await writer.finish(nil)
+        })
+    }
+}

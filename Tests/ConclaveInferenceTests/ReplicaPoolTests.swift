@@ -1,0 +1,158 @@
+import ConclaveCore
+import ConclaveInference
+import ConclaveTesting
+import Testing
+
+@Suite struct ReplicaPoolTests {
+    @Test func balancingPicksTheLessLoadedReplica() async throws {
+        let pool = ReplicaPool(["http://a/v1", "http://b/v1"])
+        let first = try await pool.acquire()
+        // With two replicas both are sampled, so the idle one wins every time.
+        for _ in 0..<20 {
+            let next = try await pool.acquire()
+            #expect(next.url != first.url)
+            pool.release(next, success: true)
+        }
+        pool.release(first, success: true)
+        #expect(pool.status.allSatisfy { $0.inFlight == 0 })
+    }
+
+    @Test func breakerOpensHalfOpensAndCloses() async throws {
+        let pool = ReplicaPool(["http://a/v1"], configuration: .init(failureThreshold: 2, openDuration: .milliseconds(100)))
+        for _ in 0..<2 {
+            let lease = try await pool.acquire()
+            pool.release(lease, success: false)
+        }
+        #expect(pool.status.first?.breaker == .open)
+        #expect(pool.ready.isEmpty)
+        let refused = await #expect(throws: ConclaveError.self) { try await pool.acquire() }
+        #expect(refused?.code == .modelUnavailable)
+        try await Task.sleep(for: .milliseconds(150))
+        // One probe is let through; a failed probe opens the breaker again.
+        let probe = try await pool.acquire()
+        #expect(pool.status.first?.breaker == .halfOpen)
+        pool.release(probe, success: false)
+        #expect(pool.status.first?.breaker == .open)
+        try await Task.sleep(for: .milliseconds(150))
+        let second = try await pool.acquire()
+        pool.release(second, success: true)
+        #expect(pool.status.first?.breaker == .closed)
+        #expect(pool.status.first?.consecutiveFailures == 0)
+    }
+
+    @Test func saturatedPoolQueuesThenRefuses() async throws {
+        let pool = ReplicaPool(["http://a/v1"], configuration: .init(maxInFlightPerReplica: 1, maxQueued: 1))
+        let held = try await pool.acquire()
+        let waiting = Task { try await pool.acquire() }
+        while pool.queued == 0 { await Task.yield() }
+        let refused = await #expect(throws: ConclaveError.self) { try await pool.acquire() }
+        #expect(refused?.code == .modelUnavailable)
+        pool.release(held, success: true)
+        let granted = try await waiting.value
+        #expect(granted.url == "http://a/v1")
+        pool.release(granted, success: true)
+    }
+
+    @Test func cancelledWaiterLeavesTheQueue() async throws {
+        let pool = ReplicaPool(["http://a/v1"], configuration: .init(maxInFlightPerReplica: 1, maxQueued: 4))
+        let held = try await pool.acquire()
+        let waiting = Task { try await pool.acquire() }
+        while pool.queued == 0 { await Task.yield() }
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+        #expect(pool.queued == 0)
+        pool.release(held, success: true)
+    }
+
+    @Test func emptyPoolIsUnavailable() async throws {
+        let error = await #expect(throws: ConclaveError.self) { try await ReplicaPool().acquire() }
+        #expect(error?.code == .modelUnavailable)
+    }
+}
+
+@Suite struct OpenAICompatibleChatModelTests {
+    private func request() -> ChatRequest {
+        ChatRequest(messages: [.user("hello")], temperature: 0, maxTokens: 8)
+    }
+
+    @Test func failingReplicaIsRetriedOnAnother() async throws {
+        let bad = FakeOpenAIServer(.status(503))
+        let good = FakeOpenAIServer(.answer("all good"))
+        try await bad.run { badURL in
+            try await good.run { goodURL in
+                let pool = ReplicaPool([badURL, goodURL])
+                let model = OpenAICompatibleChatModel(pool: pool, configuration: .init(retryBackoff: .milliseconds(1)))
+                for _ in 0..<6 {
+                    let response = try await model.complete(request())
+                    #expect(response.content == "all good")
+                }
+                #expect(good.callCount == 6)
+                // The failing replica's breaker opened after three failures, so it stopped being tried.
+                #expect(bad.callCount <= 3)
+                #expect(pool.status.first { $0.url == badURL }?.breaker == .open)
+            }
+        }
+    }
+
+    @Test func badRequestIsNotRetried() async throws {
+        let upstream = FakeOpenAIServer(.status(400))
+        try await upstream.run { url in
+            let model = OpenAICompatibleChatModel(pool: ReplicaPool([url]), configuration: .init(retryBackoff: .milliseconds(1)))
+            let error = await #expect(throws: ConclaveError.self) { try await model.complete(request()) }
+            #expect(error?.code == .modelFailed)
+            #expect(upstream.callCount == 1)
+        }
+    }
+
+    @Test func streamCutAfterItsFirstTokenFailsWithoutRetry() async throws {
+        let cut = FakeOpenAIServer(.cutStream("partial answer here"))
+        try await cut.run { url in
+            let model = OpenAICompatibleChatModel(pool: ReplicaPool([url]), configuration: .init(retryBackoff: .milliseconds(1)))
+            let received = TextBox()
+            await #expect(throws: ConclaveError.self) {
+                _ = try await model.stream(request()) { received.append($0) }
+            }
+            #expect(received.text == "partial answer here")
+            #expect(cut.callCount == 1)
+        }
+    }
+
+    @Test func streamFailingBeforeItsFirstTokenIsRetried() async throws {
+        let bad = FakeOpenAIServer(.status(502))
+        let good = FakeOpenAIServer(.answer("streamed fine"))
+        try await bad.run { badURL in
+            try await good.run { goodURL in
+                let model = OpenAICompatibleChatModel(pool: ReplicaPool([badURL, goodURL]),
+                                                      configuration: .init(retryBackoff: .milliseconds(1)))
+                for _ in 0..<3 {
+                    let received = TextBox()
+                    let response = try await model.stream(request()) { received.append($0) }
+                    #expect(response.content == "streamed fine")
+                    #expect(received.text == "streamed fine")
+                }
+            }
+        }
+    }
+
+    @Test func hangingBackendFailsWithinItsTimeout() async throws {
+        let hang = FakeOpenAIServer(.hang)
+        try await hang.run { url in
+            let model = OpenAICompatibleChatModel(pool: ReplicaPool([url]),
+                                                  configuration: .init(timeout: .milliseconds(300), maxAttempts: 1))
+            let clock = ContinuousClock()
+            let start = clock.now
+            let error = await #expect(throws: ConclaveError.self) { try await model.complete(request()) }
+            #expect(error?.code == .timeout)
+            #expect(clock.now - start < .seconds(5))
+        }
+    }
+}
+
+/// Collects streamed text (test helper).
+final class TextBox: Sendable {
+    private let value = Mutex("")
+    var text: String { value.withLock { $0 } }
+    func append(_ piece: String) { value.withLock { $0 += piece } }
+}
+
+import Synchronization
