@@ -42,9 +42,7 @@ struct ChatCompletionsController: Sendable {
         let (conversationID, history) = try await openConversation(requestedConversation, chat: chat, principal: principal)
         let question = chat.messages.last?.content ?? ""
         let state = WorkflowState(question: question, history: history, principal: principal)
-        var options = ModelCallOptions(temperature: runtime.configuration.inference.temperature,
-                                       seed: runtime.configuration.inference.seed,
-                                       maxTokens: runtime.configuration.inference.maxTokens)
+        var options = runtime.callOptions
         if let t = chat.temperature { options.temperature = t }
         if let s = chat.seed { options.seed = s }
         if let m = chat.maxTokens ?? chat.maxCompletionTokens { options.maxTokens = m }

@@ -30,6 +30,8 @@ public struct ConclaveRuntime: Sendable {
     public let engine: WorkflowEngine
     /// Document retrieval.
     public let retriever: any Retriever
+    /// Sampling settings from `inference` (a request may override them).
+    public let callOptions: ModelCallOptions
     /// Logger.
     public let logger: Logger
 
@@ -85,12 +87,12 @@ public struct ConclaveRuntime: Sendable {
         workflows = try WorkflowRegistry(userDirectory: configuration.workflows.directory,
                                          defaultName: configuration.workflows.defaultWorkflow)
         retriever = BM25Retriever(store: store)
+        callOptions = ModelCallOptions(temperature: inference.temperature, seed: inference.seed, maxTokens: inference.maxTokens)
         let team = AgentTeam(model: model, retriever: retriever, topK: configuration.knowledge.topK)
         engine = WorkflowEngine(
             team: team, bus: bus, eventLog: eventWriter,
             configuration: .init(defaultStepTimeout: .milliseconds(Int64(configuration.workflows.stepTimeoutSeconds * 1000)),
-                                 options: ModelCallOptions(temperature: inference.temperature, seed: inference.seed,
-                                                           maxTokens: inference.maxTokens)),
+                                 options: callOptions),
             logger: logger)
     }
 
