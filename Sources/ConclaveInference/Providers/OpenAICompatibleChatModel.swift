@@ -50,17 +50,11 @@ public struct OpenAICompatibleChatModel: ChatModel {
         self.logger = logger
     }
 
+    /// True when the pool has a replica whose breaker is not open. This reads the pool's state
+    /// instead of probing `/health`: a probe with a short timeout fails spuriously under load, and
+    /// the supervisor (process exits) and the breakers (failed calls) already keep the state current.
     public func isReady() async -> Bool {
-        guard let base = pool.ready.randomElement() else { return false }
-        var request = HTTPClientRequest(url: healthURL(base))
-        request.method = .GET
-        do {
-            let response = try await client.execute(request, timeout: .seconds(2))
-            _ = try? await response.body.collect(upTo: 64 * 1024)
-            return response.status == .ok
-        } catch {
-            return false
-        }
+        !pool.ready.isEmpty
     }
 
     public func complete(_ request: ChatRequest) async throws -> ChatResponse {
@@ -222,12 +216,6 @@ public struct OpenAICompatibleChatModel: ChatModel {
         } catch {
             throw mapTransportError(error)
         }
-    }
-
-    private func healthURL(_ base: String) -> String {
-        var root = base
-        if root.hasSuffix("/v1") { root.removeLast(3) }
-        return root + "/health"
     }
 
     private func mapTransportError(_ error: any Error) -> any Error {
