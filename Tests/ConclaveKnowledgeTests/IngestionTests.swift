@@ -104,7 +104,7 @@ import Testing
 
     @Test func bm25FindsTheDocumentAboutTheQuestion() async throws {
         let retriever = BM25Retriever(store: try await meridian())
-        let hits = try await retriever.retrieve("How many days of paid annual leave per year?", limit: 4)
+        let hits = try await retriever.retrieve("annual leave entitlement for full time staff", limit: 4)
         #expect(hits.first?.source.id == "HR-001")
         #expect(hits.allSatisfy { !$0.source.title.isEmpty })
     }

@@ -101,7 +101,7 @@ import Testing
 
     @Test func nonStreamingCompletionCarriesConversationCitationsAndTrace() async throws {
         try await withApp { client, _ in
-            let response = try await post(client, #"{"model":"conclave/full","messages":[{"role":"user","content":"How many days of paid annual leave does a full-time employee get?"}]}"#)
+            let response = try await post(client, #"{"model":"conclave/full","messages":[{"role":"user","content":"What is the yearly annual leave entitlement for staff working full time?"}]}"#)
             #expect(response.status == .ok)
             let object = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
             #expect(object["object"] as? String == "chat.completion")
@@ -118,7 +118,7 @@ import Testing
 
     @Test func streamingIsFramedAsOpenAIChunksEndingInDone() async throws {
         try await withApp { client, _ in
-            let response = try await post(client, #"{"model":"conclave/single","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"How many days of paid annual leave?"}]}"#)
+            let response = try await post(client, #"{"model":"conclave/single","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"What is the annual leave entitlement?"}]}"#)
             #expect(response.status == .ok)
             #expect(response.headers[.contentType] == "text/event-stream")
             let text = String(buffer: response.body)
@@ -144,7 +144,7 @@ import Testing
     @Test func conversationIdContinuesTheStoredHistory() async throws {
         let model = ScriptedChatModel()
         try await withApp(model: model) { client, runtime in
-            let first = try await post(client, #"{"model":"conclave/single","messages":[{"role":"user","content":"How many days of paid annual leave does a full-time employee get?"}]}"#)
+            let first = try await post(client, #"{"model":"conclave/single","messages":[{"role":"user","content":"What is the yearly annual leave entitlement for staff working full time?"}]}"#)
             let id = try #require(first.headers[HTTPField.Name("X-Conclave-Conversation")!])
             let second = try await post(client, #"{"model":"conclave/single","messages":[{"role":"user","content":"And how many can I carry over?"}]}"#,
                                         headers: [HTTPField.Name("X-Conclave-Conversation")!: id])
@@ -152,7 +152,7 @@ import Testing
             #expect(second.headers[HTTPField.Name("X-Conclave-Conversation")!] == id)
             // The responder saw the first turn as history.
             let last = try #require(model.requests.last)
-            #expect(last.messages.contains { $0.role == .user && $0.content.contains("paid annual leave") })
+            #expect(last.messages.contains { $0.role == .user && $0.content.contains("annual leave entitlement") })
             let stored = try #require(try await runtime.store.conversation(id: id))
             #expect(stored.messages.map(\.role) == [.user, .assistant, .user, .assistant])
             // The same via metadata in the body.
@@ -170,7 +170,7 @@ import Testing
             throw ConclaveError(.modelFailed, "backend broke")
         }
         try await withApp(model: model) { client, runtime in
-            let response = try await post(client, #"{"model":"conclave/single","stream":true,"messages":[{"role":"user","content":"How many days of paid annual leave?"}]}"#)
+            let response = try await post(client, #"{"model":"conclave/single","stream":true,"messages":[{"role":"user","content":"What is the annual leave entitlement?"}]}"#)
             let text = String(buffer: response.body)
             #expect(!text.contains("[DONE]"))
             #expect(text.contains(#"data: {"error":"#))
@@ -196,7 +196,7 @@ import Testing
         try await withApp { client, _ in
             #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
             #expect(try await client.execute(uri: "/readyz", method: .get).status == .ok)
-            _ = try await post(client, #"{"model":"conclave/full","messages":[{"role":"user","content":"How many days of paid annual leave?"}]}"#)
+            _ = try await post(client, #"{"model":"conclave/full","messages":[{"role":"user","content":"What is the annual leave entitlement?"}]}"#)
             let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
             #expect(metrics.contains("conclave_step_duration_seconds"))
             #expect(metrics.contains(#"role="planner""#))

@@ -23,7 +23,7 @@ import Testing
 
     @Test func everyWorkflowAnswersWholeAndStreamed() async throws {
         try await EmbeddedServer.with { server in
-            let question = "How many days of paid annual leave does a full-time employee get per year?"
+            let question = "What is the yearly annual leave entitlement for staff working full time?"
             for workflow in Self.workflows {
                 // Non-streaming.
                 let reply = try await TestHTTP.send(.POST, server.url + "/v1/chat/completions",
@@ -72,7 +72,7 @@ import Testing
         try await EmbeddedServer.with { server in
             let first = try await TestHTTP.send(
                 .POST, server.url + "/v1/chat/completions",
-                json: Self.body("full", "How many days of paid annual leave does a full-time employee get per year?", stream: false))
+                json: Self.body("full", "What is the yearly annual leave entitlement for staff working full time?", stream: false))
             #expect(first.status == 200)
             let conversation = try #require(first.header("X-Conclave-Conversation"))
             // On its own this follow-up names neither leave nor the policy; only the first turn does.

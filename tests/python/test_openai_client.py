@@ -14,7 +14,7 @@ import urllib.request
 import openai
 import pytest
 
-QUESTION = "How many days of paid annual leave does a full-time employee get?"
+QUESTION = "What is the yearly annual leave entitlement for staff working full time?"
 GENERATION = {"temperature": 0, "seed": 42, "max_tokens": 64}
 FULL_STEPS = {"plan", "retrieve", "reason", "validate", "respond"}
 WORKFLOW_MODELS = {
