@@ -1,4 +1,4 @@
-import ConclaveAgents
+@testable import ConclaveAgents
 import ConclaveCore
 import ConclaveInference
 import ConclaveMessaging
@@ -57,5 +57,21 @@ import Testing
         let answer = try await run(answer: "The capital of the bicycle country is Amsterdam.",
                                    question: "What is the capital of the bicycle country?")
         #expect(answer.isNotFound)
+    }
+}
+
+@Suite struct GroundingFilterTests {
+    @Test func sentencesAreJudgedAcrossDeltasAndDecimalsDoNotSplitThem() {
+        var filter = GroundingFilter(facts: ["Mileage is reimbursed at EUR 0.30 per km, up to 1,500 km a month."],
+                                     question: "What is the mileage rate?")
+        var out = filter.append("Mileage is paid at EUR 0.")
+        #expect(out.isEmpty)
+        out += filter.append("30 per km [1]. It was EUR 0.45 in 1999.")
+        #expect(out == "Mileage is paid at EUR 0.30 per km [1].")
+        out += filter.finish()
+        #expect(!out.contains("0.45"))
+        #expect(filter.dropped == ["It was EUR 0.45 in 1999."])
+        #expect(GroundingFilter.numbers(in: "up to 1,500 km, EUR 0.30.") == ["1500", "0.30"])
+        #expect(GroundingFilter.removingMarkers("paid [1][2] at [x]") == "paid  at [x]")
     }
 }

@@ -12,7 +12,8 @@ struct GroundingFilter {
     private let factTerms: Set<String>
     private let factNumbers: Set<String>
     private let questionTerms: Set<String>
-    private var pending = ""
+    private var pending: [UInt8] = []
+    private var scanFrom = 0
     private(set) var released = ""
     private(set) var dropped: [String] = []
 
@@ -25,20 +26,24 @@ struct GroundingFilter {
 
     /// Adds generated text; returns the text of the sentences it completed that are grounded.
     mutating func append(_ text: String) -> String {
-        pending += text
+        pending.append(contentsOf: text.utf8)
         var out = ""
-        while let end = Self.sentenceEnd(in: pending) {
-            let sentence = String(pending[..<end])
-            pending = String(pending[end...])
+        // Only the new bytes (and the one before them) can complete a sentence.
+        while let end = Self.sentenceEnd(in: pending, from: scanFrom) {
+            let sentence = String(decoding: pending[..<end], as: UTF8.self)
+            pending.removeFirst(end)
+            scanFrom = 0
             out += judge(sentence)
         }
+        scanFrom = max(0, pending.count - 1)
         return out
     }
 
     /// Judges what is left at the end of generation.
     mutating func finish() -> String {
-        let rest = pending
-        pending = ""
+        let rest = String(decoding: pending, as: UTF8.self)
+        pending = []
+        scanFrom = 0
         return rest.trimmed.isEmpty ? "" : judge(rest)
     }
 
@@ -63,63 +68,62 @@ struct GroundingFilter {
         return terms.isEmpty || Double(unsupported.count) <= Double(terms.count) * 0.5
     }
 
-    /// Index just past the first sentence end (`.`, `!`, `?` or a newline followed by space or end
-    /// of a line), or nil when no sentence is complete yet. Decimal points are not sentence ends.
-    static func sentenceEnd(in text: String) -> String.Index? {
-        var index = text.startIndex
-        while index < text.endIndex {
-            let c = text[index]
-            let next = text.index(after: index)
-            if c == "\n" { return next }
-            if c == "." || c == "!" || c == "?" {
-                guard next < text.endIndex else { return nil }  // wait: "3." may continue as "3.5"
-                let after = text[next]
-                if after == " " || after == "\n" { return next }
+    /// Index just past the first sentence end at or after `start`: a newline, or `.`, `!` or `?`
+    /// followed by a space or newline (so decimal points are not sentence ends); nil when no
+    /// sentence is complete yet.
+    static func sentenceEnd(in bytes: [UInt8], from start: Int) -> Int? {
+        var i = start
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\n") { return i + 1 }
+            if b == UInt8(ascii: ".") || b == UInt8(ascii: "!") || b == UInt8(ascii: "?"), i + 1 < bytes.count,
+               bytes[i + 1] == UInt8(ascii: " ") || bytes[i + 1] == UInt8(ascii: "\n") {
+                return i + 1
             }
-            index = next
+            i += 1
         }
         return nil
     }
 
+    /// The numbers in `text` (ASCII digits with inner `.` or `,`), thousands separators removed.
     static func numbers(in text: String) -> [String] {
         var out: [String] = []
-        var current = ""
-        var previous: Character = " "
-        for c in text {
-            if c.isNumber || ((c == "." || c == ",") && !current.isEmpty) {
-                current.append(c)
-            } else {
-                if !current.isEmpty { out.append(normalizeNumber(current)) }
-                current = ""
-            }
-            previous = c
+        var current: [UInt8] = []
+        func flush() {
+            while let last = current.last, last == UInt8(ascii: ".") || last == UInt8(ascii: ",") { current.removeLast() }
+            current.removeAll { $0 == UInt8(ascii: ",") }
+            if !current.isEmpty { out.append(String(decoding: current, as: UTF8.self)) }
+            current.removeAll(keepingCapacity: true)
         }
-        _ = previous
-        if !current.isEmpty { out.append(normalizeNumber(current)) }
-        return out.filter { !$0.isEmpty }
+        for b in text.utf8 {
+            if (b >= 0x30 && b <= 0x39) || ((b == UInt8(ascii: ".") || b == UInt8(ascii: ",")) && !current.isEmpty) {
+                current.append(b)
+            } else if !current.isEmpty {
+                flush()
+            }
+        }
+        flush()
+        return out
     }
 
-    private static func normalizeNumber(_ raw: String) -> String {
-        var text = raw
-        while let last = text.last, last == "." || last == "," { text.removeLast() }
-        return text.replacingOccurrences(of: ",", with: "")
-    }
-
+    /// `text` without citation markers such as `[1]`.
     static func removingMarkers(_ text: String) -> String {
-        var out = ""
-        var index = text.startIndex
-        while index < text.endIndex {
-            if text[index] == "[" {
-                var j = text.index(after: index)
-                while j < text.endIndex, text[j].isNumber { j = text.index(after: j) }
-                if j < text.endIndex, text[j] == "]", j > text.index(after: index) {
-                    index = text.index(after: j)
+        let bytes = Array(text.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == UInt8(ascii: "[") {
+                var j = i + 1
+                while j < bytes.count, bytes[j] >= 0x30, bytes[j] <= 0x39 { j += 1 }
+                if j > i + 1, j < bytes.count, bytes[j] == UInt8(ascii: "]") {
+                    i = j + 1
                     continue
                 }
             }
-            out.append(text[index])
-            index = text.index(after: index)
+            out.append(bytes[i])
+            i += 1
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 }
