@@ -29,6 +29,8 @@ import Testing
             "CONCLAVE_STORAGE__PATH": directory.appendingPathComponent("conclave.sqlite").path,
             "CONCLAVE_KNOWLEDGE__INGEST_ON_START": "[\(TestRuntime.meridianDocs)]",
             "CONCLAVE_INFERENCE__PARALLEL_SLOTS": "2", "CONCLAVE_INFERENCE__CONTEXT_SIZE": "4096",
+            // Generous, so that a slow (shared, loaded) machine still finishes the stream inside the grace period.
+            "CONCLAVE_SERVER__SHUTDOWN_GRACE_SECONDS": "180",
         ])
         let port = try await serve.waitForPort()
         let base = "http://127.0.0.1:\(port)"
@@ -40,7 +42,7 @@ import Testing
         var request = HTTPClientRequest(url: base + "/v1/chat/completions")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(string: #"{"model":"conclave/single","stream":true,"max_tokens":128,"messages":[{"role":"user","content":"What are the deployment freeze windows?"}]}"#))
+        request.body = .bytes(ByteBuffer(string: #"{"model":"conclave/single","stream":true,"max_tokens":64,"messages":[{"role":"user","content":"What are the deployment freeze windows?"}]}"#))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
         var body = ""
         var signalled = false
