@@ -172,8 +172,6 @@ final class ProbeAgent: Agent, Sendable {
         let runID = "run_cancel_test"
         let task = Task { try await engine.run(full, state: WorkflowState(question: "q"), runID: runID) }
         // Wait until the slow step has started, then cancel.
-        let bus = InProcessMessageBus()
-        _ = bus
         while slow.attempts.withLock({ $0 }) == 0 { await Task.yield() }
         task.cancel()
         await #expect(throws: CancellationError.self) { try await task.value }

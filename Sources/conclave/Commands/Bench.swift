@@ -63,8 +63,6 @@ struct Bench: AsyncParsableCommand {
                 }
                 group.cancelAll()
             }
-            let persisted = try await store.events(ofRun: "bench-probe").count
-            _ = persisted
             var report: [String: Any] = ["benchmark": "orchestration", "workflow": "full", "model": "ScriptedChatModel (instant test double)",
                                          "event_log": "SQLite, group commit", "cores": ProcessInfo.processInfo.activeProcessorCount,
                                          "results": results]
