@@ -94,6 +94,9 @@ final class ProbeAgent: Agent, Sendable {
         }
         #expect(error?.code == .timeout)
         #expect(clock.now - start < .seconds(5))
+        // The timeout stops the run's steps, not the caller, which must still be able to record
+        // the failure and answer its client.
+        #expect(!Task.isCancelled)
     }
 
     @Test func failedStepIsRetriedUpToItsPolicy() async throws {

@@ -18,19 +18,38 @@ public struct AgentContext: Sendable {
     public var options: ModelCallOptions
     /// Called with each piece of answer text as it is produced (responder only).
     public var emitToken: @Sendable (String) async throws -> Void
-    /// Logger with the run's metadata.
-    public var logger: Logger
+    /// The run this attempt belongs to, for log metadata.
+    public var runID: String?
+    /// The workflow step this attempt executes, for log metadata.
+    public var stepID: String?
+    private var baseLogger: Logger
     /// When this attempt of the step must be done; model calls are bounded by it.
     public var deadline: ContinuousClock.Instant?
 
     /// Creates a context.
     public init(options: ModelCallOptions = ModelCallOptions(), deadline: ContinuousClock.Instant? = nil,
-                logger: Logger = Logger(label: "conclave.agent"),
+                logger: Logger = Logger(label: "conclave.agent"), runID: String? = nil, stepID: String? = nil,
                 emitToken: @escaping @Sendable (String) async throws -> Void = { _ in }) {
         self.options = options
         self.deadline = deadline
         self.emitToken = emitToken
-        self.logger = logger
+        self.baseLogger = logger
+        self.runID = runID
+        self.stepID = stepID
+    }
+
+    /// True when a message at `level` would be logged (check before building costly metadata).
+    public func logs(at level: Logger.Level) -> Bool {
+        baseLogger.logLevel <= level
+    }
+
+    /// Logger with the run's and step's metadata. Built when an agent logs (rarely), not per step:
+    /// setting logger metadata for every step showed up in the engine's profile.
+    public var logger: Logger {
+        var logger = baseLogger
+        if let runID { logger[metadataKey: "run_id"] = "\(runID)" }
+        if let stepID { logger[metadataKey: "step"] = "\(stepID)" }
+        return logger
     }
 
     /// Time left before the deadline (nil without one).

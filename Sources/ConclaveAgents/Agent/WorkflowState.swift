@@ -1,4 +1,5 @@
 import ConclaveCore
+import ConclaveKnowledge
 
 /// Everything a run has produced so far. The engine applies each step's output to it; agents
 /// read what their dependencies produced.
@@ -53,18 +54,21 @@ public struct WorkflowState: Sendable {
 
 /// Detects follow-up questions that depend on the previous turn.
 public enum FollowUp {
-    private static let anaphora: Set<String> = [
+    private static let anaphora: Set<UInt64> = Set([
         "it", "its", "they", "them", "their", "this", "that", "these", "those", "there", "he", "she", "his", "her",
         "one", "ones", "same", "also", "instead", "else", "then",
-    ]
+    ].map(TextWords.hash))
+    private static let openers: Set<UInt64> = Set(["and", "but", "or", "also", "then"].map(TextWords.hash))
+    private static let openingPairs: Set<[UInt64]> = Set(
+        [["what", "about"], ["how", "about"], ["what", "if"]].map { $0.map(TextWords.hash) })
 
     /// True when `question` is very short, opens like a continuation ("and …", "what about …")
     /// or refers back with a pronoun.
     public static func isFollowUp(_ question: String) -> Bool {
-        let words = question.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init)
+        var words: [UInt64] = []
+        TextWords.forEach(in: question) { words.append(TextWords.hash($0)) }
         if words.count <= 3 { return true }
-        if let first = words.first, ["and", "but", "or", "also", "then"].contains(first) { return true }
-        if words.count >= 2, ["what about", "how about", "what if"].contains(words[0] + " " + words[1]) { return true }
+        if openers.contains(words[0]) || openingPairs.contains([words[0], words[1]]) { return true }
         return words.contains(where: anaphora.contains)
     }
 

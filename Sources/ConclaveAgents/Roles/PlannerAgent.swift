@@ -52,21 +52,24 @@ public struct PlannerAgent: Agent {
         let fallbackQuery = FollowUp.contextualize(state.question, previous: state.previousQuestions.last)
         let fallback = Plan(query: fallbackQuery, subQuestions: [], sources: [.documents], isFallback: true)
         guard let output else { return fallback }
-        let asked = Set(QueryTerms.extract(from: fallbackQuery))
+        let asked = TermSet(fallbackQuery, stemmed: false)
         // Words from earlier turns may enter the rewrite only when the question refers back to them.
         let followUp = FollowUp.isFollowUp(state.question) && !state.history.isEmpty
-        let conversationTerms = followUp ? asked.union(state.history.flatMap { QueryTerms.extract(from: $0.content) }) : asked
-        let query = output.query.trimmingCharacters(in: .whitespacesAndNewlines)
-        let queryTerms = Set(QueryTerms.extract(from: query))
+        let conversationTerms = followUp
+            ? asked.union(TermSet(state.history.map(\.content).joined(separator: " "), stemmed: false)) : asked
+        let query = output.query.trimmed
+        let queryTerms = TermSet(query, stemmed: false)
         // A plan must keep most of what was asked (the model may not drop the subject) and may only
         // add words the conversation used (it may not invent a subject, or copy the prompt's example).
-        let kept = asked.isEmpty ? 1 : Double(asked.intersection(queryTerms).count) / Double(asked.count)
-        guard !query.isEmpty, !query.contains("<"), kept >= 0.5, queryTerms.isSubset(of: conversationTerms) else {
+        let kept = asked.isEmpty ? 1 : Double(asked.intersectionCount(queryTerms)) / Double(asked.count)
+        guard !query.isEmpty, !query.utf8.contains(UInt8(ascii: "<")), kept >= 0.5, queryTerms.isSubset(of: conversationTerms) else {
             return fallback
         }
-        let subQuestions = (output.sub_questions ?? []).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-            .filter { !$0.isEmpty && !$0.contains("<") && !Set(QueryTerms.extract(from: $0)).isDisjoint(with: asked)
-                && Set(QueryTerms.extract(from: $0)).isSubset(of: conversationTerms) }
+        let subQuestions = (output.sub_questions ?? []).map(\.trimmed).filter { sub in
+            guard !sub.isEmpty, !sub.utf8.contains(UInt8(ascii: "<")) else { return false }
+            let terms = TermSet(sub, stemmed: false)
+            return !terms.isDisjoint(with: asked) && terms.isSubset(of: conversationTerms)
+        }
         // Keep the literal question's words searchable even when the rewrite paraphrases them.
         let standalone = kept < 1 ? query + " " + fallbackQuery : query
         return Plan(query: standalone, subQuestions: Array(subQuestions.prefix(3)), sources: [.documents])

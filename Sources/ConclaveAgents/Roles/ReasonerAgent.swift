@@ -47,9 +47,9 @@ public struct ReasonerAgent: Agent {
     static func reasoning(from output: Output?, question: String) -> Reasoning {
         let rule = ruleBased(question)
         guard let output, let modelForm = Reasoning.AnswerForm(rawValue: output.answer_form) else { return rule }
-        let questionTerms = Set(QueryTerms.extract(from: question))
+        let questionTerms = TermSet(question, stemmed: false)
         let entities = (output.entities ?? []).filter { entity in
-            !Set(QueryTerms.extract(from: entity)).isDisjoint(with: questionTerms)
+            !TermSet(entity, stemmed: false).isDisjoint(with: questionTerms)
         }
         let form = rule.answerForm != .text ? rule.answerForm : modelForm
         let computation = rule.computation != .none
@@ -92,12 +92,16 @@ public struct ReasonerAgent: Agent {
         } else {
             computation = .none
         }
-        let entities = question.split(separator: " ").map { $0.trimmingCharacters(in: .punctuationCharacters) }
-            .filter { word in
-                guard let first = word.first else { return false }
-                return (first.isUppercase && word.count > 1) || word.contains(where: \.isNumber)
-            }
+        let entities = question.split(separator: " ").map { $0.withoutSurroundingPunctuation }.filter(looksLikeEntity)
         return Reasoning(answerForm: form, entities: Array(entities.prefix(4)), computation: computation, isFallback: true)
     }
-}
 
+    /// A capitalised word of two or more letters, or a word with a digit (grades, codes, amounts).
+    private static func looksLikeEntity(_ word: String) -> Bool {
+        let bytes = word.utf8
+        guard let first = bytes.first else { return false }
+        if bytes.contains(where: { $0 >= 0x30 && $0 <= 0x39 }) { return true }
+        if first < 0x80 { return first >= 0x41 && first <= 0x5A && bytes.count > 1 }
+        return word.first?.isUppercase == true && word.count > 1 || word.contains(where: \.isNumber)
+    }
+}

@@ -87,8 +87,9 @@ public struct ResponderAgent: Agent {
             let rest = filter.finish()
             if !rest.isEmpty { try await context.emitToken(rest) }
             text = filter.released
-            if !filter.dropped.isEmpty {
-                context.logger.info("responder dropped unsupported sentences", metadata: ["dropped": "\(filter.dropped)"])
+            if !filter.dropped.isEmpty && context.logs(at: .debug) {
+                // The count only: the sentences may quote personal data.
+                context.logger.debug("responder dropped unsupported sentences", metadata: ["dropped": "\(filter.dropped.count)"])
             }
             if text.trimmed.isEmpty {
                 try await context.emitToken(Self.notFoundAnswer)

@@ -23,24 +23,23 @@ public struct FactExtractor: Sendable {
 
     /// Candidate facts from `evidence` for `query`, best first.
     public func candidates(for query: String, evidence: [Evidence], reasoning: Reasoning?, limit: Int = 8) -> [Candidate] {
-        let queryTerms = Set(QueryTerms.extract(from: query).map(Self.stem))
+        let queryTerms = TermSet(query)
         guard !queryTerms.isEmpty else { return [] }
-        let entityTerms = Set((reasoning?.entities ?? []).flatMap { QueryTerms.extract(from: $0) }.map(Self.stem))
-        var seen = Set<String>()
+        let entityTerms = TermSet((reasoning?.entities ?? []).joined(separator: " "))
+        var seen = Set<UInt64>()
         var results: [Candidate] = []
         for item in evidence {
-            let sectionTerms = Set(QueryTerms.extract(from: item.source.section ?? "").map(Self.stem))
-                .union(QueryTerms.extract(from: item.source.title).map(Self.stem))
+            let sectionTerms = TermSet((item.source.section ?? "") + " " + item.source.title)
+            let contextualTerms = queryTerms.intersection(sectionTerms)
             for sentence in Self.sentences(in: item.text) {
-                let key = sentence.lowercased()
-                guard seen.insert(key).inserted else { continue }
-                let terms = Set(QueryTerms.extract(from: sentence).map(Self.stem))
-                let direct = Double(queryTerms.intersection(terms).count)
-                let contextual = Double(queryTerms.intersection(sectionTerms).subtracting(terms).count)
-                let coverage = (direct + contextual) / Double(queryTerms.count)
+                guard seen.insert(TextWords.caseFoldedHash(sentence)).inserted else { continue }
+                let terms = TermSet(sentence)
+                let direct = Double(queryTerms.intersectionCount(terms))
                 guard direct > 0 else { continue }
+                let contextual = Double(contextualTerms.subtracting(terms).count)
+                let coverage = (direct + contextual) / Double(queryTerms.count)
                 var score = direct + 0.5 * contextual
-                score += 0.75 * Double(entityTerms.intersection(terms).count)
+                score += 0.75 * Double(entityTerms.intersectionCount(terms))
                 if let form = reasoning?.answerForm, Self.matches(sentence, form: form) { score += 1 }
                 score += 0.1 * min(item.score, 10)
                 results.append(Candidate(text: sentence, evidence: item, score: score, coverage: coverage))
@@ -49,51 +48,81 @@ public struct FactExtractor: Sendable {
         return Array(results.sorted { $0.score > $1.score }.prefix(limit))
     }
 
-    /// Sentences, list items and table rows of a passage, cleaned of Markdown emphasis.
+    /// Sentences, list items and table rows of a passage, cleaned of Markdown emphasis. Works on
+    /// UTF-8 bytes (every marker it looks for is ASCII), which kept it off the validator's profile.
     public static func sentences(in text: String) -> [String] {
         var out: [String] = []
         var tableHeader: [String]?
-        for line in text.split(separator: "\n") {
-            var line = line.trimmed
-            if line.hasPrefix("|") {
-                if line.allSatisfy({ "|-: ".contains($0) }) { continue }
-                let cells = line.split(separator: "|", omittingEmptySubsequences: false).dropFirst().dropLast()
-                    .map { $0.trimmed.withoutBoldMarkers }
+        let bytes = Array(text.utf8)
+        for rawLine in bytes.split(separator: UInt8(ascii: "\n")) {
+            var line = trimmed(rawLine)
+            if line.first == UInt8(ascii: "|") {
+                if line.allSatisfy({ $0 == UInt8(ascii: "|") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: " ") }) {
+                    continue
+                }
+                let cells = line.split(separator: UInt8(ascii: "|"), omittingEmptySubsequences: false).dropFirst().dropLast()
+                    .map { String(decoding: withoutBoldMarkers(trimmed($0)), as: UTF8.self) }
                 guard let header = tableHeader else {
                     tableHeader = cells
                     continue
                 }
                 // A table row becomes a record that names its columns, so it stands alone as a fact.
-                line = zip(header, cells).filter { !$0.1.isEmpty }.map { $0.0.isEmpty ? $0.1 : "\($0.0): \($0.1)" }
+                let record = zip(header, cells).filter { !$0.1.isEmpty }.map { $0.0.isEmpty ? $0.1 : "\($0.0): \($0.1)" }
                     .joined(separator: "; ")
+                line = ArraySlice(record.utf8)
             } else {
                 tableHeader = nil
             }
-            line = line.withoutBoldMarkers
-            if line.hasPrefix("- ") || line.hasPrefix("* ") { line.removeFirst(2) }
+            line = withoutBoldMarkers(line)
+            if line.count >= 2, line[line.startIndex + 1] == UInt8(ascii: " "),
+               line.first == UInt8(ascii: "-") || line.first == UInt8(ascii: "*") {
+                line = line.dropFirst(2)
+            }
             guard line.count >= 12 else { continue }
             if line.count <= 240 {
-                out.append(line)
+                out.append(String(decoding: line, as: UTF8.self))
                 continue
             }
             // Split long lines at sentence boundaries.
-            var current = ""
-            for character in line {
-                current.append(character)
-                if ".;".contains(character), current.count > 40 {
-                    out.append(current.trimmed)
-                    current = ""
-                }
+            var start = line.startIndex
+            for i in line.indices where (line[i] == UInt8(ascii: ".") || line[i] == UInt8(ascii: ";")) && i - start + 1 > 40 {
+                out.append(String(decoding: trimmed(line[start...i]), as: UTF8.self))
+                start = i + 1
             }
-            let rest = current.trimmed
-            if rest.count >= 12 { out.append(rest) }
+            let rest = trimmed(line[start...])
+            if rest.count >= 12 { out.append(String(decoding: rest, as: UTF8.self)) }
         }
         return out
     }
 
+    private static func trimmed(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        func space(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A }
+        var slice = bytes
+        while let first = slice.first, space(first) { slice.removeFirst() }
+        while let last = slice.last, space(last) { slice.removeLast() }
+        return slice
+    }
+
+    /// `bytes` without `**` pairs (a lone `*` stays).
+    private static func withoutBoldMarkers(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        guard bytes.contains(UInt8(ascii: "*")) else { return bytes }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = bytes.startIndex
+        while i < bytes.endIndex {
+            if bytes[i] == UInt8(ascii: "*"), i + 1 < bytes.endIndex, bytes[i + 1] == UInt8(ascii: "*") {
+                i += 2
+                continue
+            }
+            out.append(bytes[i])
+            i += 1
+        }
+        return out[...]
+    }
+
     /// True when `sentence` holds a value of the given form.
     public static func matches(_ sentence: String, form: Reasoning.AnswerForm) -> Bool {
-        let hasDigit = sentence.contains(where: \.isNumber)
+        let hasDigit = sentence.utf8.contains { $0 >= 0x30 && $0 <= 0x39 }
         switch form {
         case .number, .duration, .percentage: return hasDigit
         case .money:
@@ -106,16 +135,5 @@ public struct FactExtractor: Sendable {
             return months.contains(where: lower.contains) || lower.containsISODate
         case .list, .yesNo, .text: return true
         }
-    }
-
-    /// A crude English stem (plural and common suffixes), so "days" meets "day".
-    static func stem(_ word: String) -> String {
-        var w = word
-        for suffix in ["ing", "ies", "es", "s", "ed"] where w.count > suffix.count + 3 && w.hasSuffix(suffix) {
-            w.removeLast(suffix.count)
-            if suffix == "ies" { w += "y" }
-            break
-        }
-        return w
     }
 }

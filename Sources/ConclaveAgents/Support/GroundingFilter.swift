@@ -9,9 +9,10 @@ import ConclaveKnowledge
 /// question. Citation markers (`[1]`) are ignored by the checks and kept in the text. Sentences are
 /// judged as soon as they end, so the answer still streams, a sentence at a time.
 struct GroundingFilter {
-    private let factTerms: Set<String>
+    private let factTerms: TermSet
     private let factNumbers: Set<String>
-    private let questionTerms: Set<String>
+    private let questionTerms: TermSet
+    private let questionNumbers: Set<String>
     private var pending: [UInt8] = []
     private var scanFrom = 0
     private(set) var released = ""
@@ -19,9 +20,10 @@ struct GroundingFilter {
 
     init(facts: [String], question: String) {
         let factText = facts.joined(separator: " ")
-        factTerms = Set(QueryTerms.extract(from: factText).map(FactExtractor.stem))
+        factTerms = TermSet(factText)
         factNumbers = Set(Self.numbers(in: factText))
-        questionTerms = Set(QueryTerms.extract(from: question).map(FactExtractor.stem))
+        questionTerms = TermSet(question)
+        questionNumbers = Set(Self.numbers(in: question))
     }
 
     /// Adds generated text; returns the text of the sentences it completed that are grounded.
@@ -60,9 +62,9 @@ struct GroundingFilter {
         let text = Self.removingMarkers(sentence)
         let numbers = Self.numbers(in: text)
         guard numbers.allSatisfy(factNumbers.contains) else { return false }
-        let terms = Set(QueryTerms.extract(from: text).filter { !$0.allSatisfy(\.isNumber) }.map(FactExtractor.stem))
+        let terms = TermSet(text, includeNumbers: false)
         let informative = terms.intersection(factTerms).subtracting(questionTerms)
-        let newNumbers = Set(numbers).subtracting(Self.numbers(in: questionTerms.joined(separator: " ")))
+        let newNumbers = numbers.filter { !questionNumbers.contains($0) }
         guard !informative.isEmpty || !newNumbers.isEmpty else { return false }
         let unsupported = terms.subtracting(factTerms).subtracting(questionTerms)
         return terms.isEmpty || Double(unsupported.count) <= Double(terms.count) * 0.5

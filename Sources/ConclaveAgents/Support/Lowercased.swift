@@ -10,7 +10,7 @@ struct Lowercased {
     }
 
     func contains(_ needle: String) -> Bool {
-        ByteSearch.contains(bytes, Array(needle.utf8))
+        ByteSearch.contains(bytes, needle)
     }
 
     func hasPrefix(_ prefix: String) -> Bool {

@@ -32,6 +32,16 @@ public enum RandomID {
         let b = generator.next() as UInt32
         return String(a, radix: 16).leftPadded(to: 16) + String(b, radix: 16).leftPadded(to: 8)
     }
+
+    /// 24 lowercase hexadecimal characters that sort by creation time: 12 for the milliseconds
+    /// since 1970, 12 random. Used for run ids, so the event log (keyed by run id) appends at the
+    /// end of its index instead of writing to a random page per event.
+    public static func makeTimeOrdered() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let milliseconds = UInt64(max(0, Date().timeIntervalSince1970 * 1000))
+        let random = (generator.next() as UInt64) & 0xFFFF_FFFF_FFFF
+        return String(milliseconds, radix: 16).leftPadded(to: 12) + String(random, radix: 16).leftPadded(to: 12)
+    }
 }
 
 extension String {

@@ -16,25 +16,36 @@ public enum ByteSearch {
     /// Index of the first occurrence of `needle` in `haystack`, or nil.
     @inlinable
     public static func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        haystack.withUnsafeBufferPointer { hay in
+            needle.withUnsafeBufferPointer { pin in firstIndex(of: pin, in: hay) }
+        }
+    }
+
+    /// True when `needle`'s UTF-8 bytes occur in `haystack`.
+    @inlinable
+    public static func contains(_ haystack: [UInt8], _ needle: String) -> Bool {
+        var needle = needle
+        return needle.withUTF8 { pin in haystack.withUnsafeBufferPointer { hay in firstIndex(of: pin, in: hay) != nil } }
+    }
+
+    /// Index of the first occurrence of `needle` in `haystack`, or nil.
+    @inlinable
+    public static func firstIndex(of needle: UnsafeBufferPointer<UInt8>, in haystack: UnsafeBufferPointer<UInt8>) -> Int? {
         let n = needle.count
         let h = haystack.count
         guard n > 0 else { return 0 }
         guard n <= h else { return nil }
-        return haystack.withUnsafeBufferPointer { hay in
-            needle.withUnsafeBufferPointer { pin in
-                let first = pin[0]
-                var i = 0
-                let last = h - n
-                while i <= last {
-                    if hay[i] == first {
-                        var j = 1
-                        while j < n && hay[i + j] == pin[j] { j += 1 }
-                        if j == n { return i }
-                    }
-                    i += 1
-                }
-                return nil
+        let first = needle[0]
+        var i = 0
+        let last = h - n
+        while i <= last {
+            if haystack[i] == first {
+                var j = 1
+                while j < n && haystack[i + j] == needle[j] { j += 1 }
+                if j == n { return i }
             }
+            i += 1
         }
+        return nil
     }
 }

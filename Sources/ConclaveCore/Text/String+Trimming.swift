@@ -17,6 +17,17 @@ extension StringProtocol {
         return String(self[start..<end])
     }
 
+    /// The text without leading and trailing punctuation (Unicode categories P*, as Foundation's
+    /// `CharacterSet.punctuationCharacters`).
+    @inlinable
+    public var withoutSurroundingPunctuation: String {
+        var start = startIndex
+        var end = endIndex
+        while start < end, self[start].isPunctuation { start = index(after: start) }
+        while end > start, self[index(before: end)].isPunctuation { end = index(before: end) }
+        return String(self[start..<end])
+    }
+
     /// The text with every `**` (Markdown bold) removed.
     @inlinable
     public var withoutBoldMarkers: String {

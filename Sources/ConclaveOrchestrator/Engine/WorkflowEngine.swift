@@ -31,6 +31,7 @@ public struct WorkflowEngine: Sendable {
     private let stepTimers: [AgentRole: Metrics.Timer]
     private let promptTokens: Counter
     private let completionTokens: Counter
+    private let watchdog = Watchdog()
 
     /// Creates an engine.
     public init(team: AgentTeam, bus: any MessageBus, eventLog: BatchingEventWriter?, configuration: Configuration = .init(),
@@ -54,7 +55,7 @@ public struct WorkflowEngine: Sendable {
     /// failure that outlives its retries, or `CancellationError` when the caller is cancelled;
     /// either way the run's events (ending in `run_failed`) are persisted.
     /// `options` replaces the configured sampling settings for this run.
-    public func run(_ workflow: Workflow, state initial: WorkflowState, runID: String = "run_" + RandomID.make(),
+    public func run(_ workflow: Workflow, state initial: WorkflowState, runID: String = "run_" + RandomID.makeTimeOrdered(),
                     options: ModelCallOptions? = nil) async throws -> RunResult
     {
         let recorder = RunRecorder(runID: runID, bus: bus)
@@ -72,40 +73,33 @@ public struct WorkflowEngine: Sendable {
         }
     }
 
-    private enum Outcome: Sendable {
-        case finished(WorkflowState, [StepTrace])
-        case overdue(WorkflowStep, Duration)
-    }
-
     private typealias StepResult = (step: WorkflowStep, result: AgentResult, trace: StepTrace)
 
-    /// Runs the schedule beside one watchdog (not one timer per step): the watchdog sleeps until
-    /// the earliest deadline of the running attempts, and an attempt that overstays it cancels the
-    /// whole schedule.
+    /// Runs the steps in a task of their own that the engine's ``Watchdog`` cancels when a step
+    /// attempt overstays its timeout (the caller's task is never cancelled by a timeout; cancelling
+    /// the caller cancels the steps).
     private func schedule(_ workflow: Workflow, initial: WorkflowState, recorder: RunRecorder, options: ModelCallOptions)
         async throws -> (WorkflowState, [StepTrace])
     {
         let deadlines = StepDeadlines()
-        let shortest = workflow.steps.map(timeout(of:)).min() ?? configuration.defaultStepTimeout
-        return try await withThrowingTaskGroup(of: Outcome.self) { group in
-            group.addTask {
-                let (state, trace) = try await self.runSteps(workflow, initial: initial, recorder: recorder, options: options,
-                                                             deadlines: deadlines)
-                return .finished(state, trace)
+        let steps = Task {
+            try await self.runSteps(workflow, initial: initial, recorder: recorder, options: options, deadlines: deadlines)
+        }
+        deadlines.onExpiry { steps.cancel() }
+        watchdog.watch(deadlines)
+        defer { watchdog.unwatch(deadlines) }
+        do {
+            return try await withTaskCancellationHandler {
+                try await steps.value
+            } onCancel: {
+                steps.cancel()
             }
-            group.addTask { try await Self.watch(deadlines, idle: shortest) }
-            defer { group.cancelAll() }
-            guard let first = try await group.next() else {
-                throw ConclaveError(.internal, "workflow '\(workflow.name)' produced no outcome")
+        } catch {
+            if let expired = deadlines.expired {
+                recorder.record(.stepFailed, step: expired.step, detail: "timed out after \(expired.limit)")
+                throw ConclaveError(.timeout, "Step '\(expired.step.id)' (\(expired.step.role.rawValue)) timed out after \(expired.limit).")
             }
-            switch first {
-            case .finished(let state, let trace):
-                return (state, trace)
-            case .overdue(let step, let limit):
-                group.cancelAll()
-                recorder.record(.stepFailed, step: step, detail: "timed out after \(limit)")
-                throw ConclaveError(.timeout, "Step '\(step.id)' (\(step.role.rawValue)) timed out after \(limit).")
-            }
+            throw error
         }
     }
 
@@ -164,16 +158,6 @@ public struct WorkflowEngine: Sendable {
         step.timeoutSeconds.map { Duration.milliseconds(Int64($0 * 1000)) } ?? configuration.defaultStepTimeout
     }
 
-    /// Sleeps until the earliest registered deadline and returns the first overdue attempt.
-    private static func watch(_ deadlines: StepDeadlines, idle: Duration) async throws -> Outcome {
-        while true {
-            let now = ContinuousClock.now
-            if let overdue = deadlines.overdue(at: now) { return .overdue(overdue.step, overdue.limit) }
-            let wake = deadlines.earliest() ?? now + idle
-            try await Task.sleep(until: max(wake, now + .milliseconds(1)), clock: .continuous)
-        }
-    }
-
     private func execute(_ step: WorkflowStep, agent: any Agent, state: WorkflowState, recorder: RunRecorder,
                          options: ModelCallOptions, deadlines: StepDeadlines) async throws -> StepResult
     {
@@ -181,15 +165,13 @@ public struct WorkflowEngine: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         var attempt = 1
-        var stepLogger = logger
-        stepLogger[metadataKey: "run_id"] = "\(recorder.runID)"
-        stepLogger[metadataKey: "step"] = "\(step.id)"
         while true {
             recorder.record(.stepStarted, step: step, attempt: attempt)
             let attemptStart = clock.now
             let deadline = attemptStart + limit
             deadlines.register(step, deadline: deadline, limit: limit)
-            let context = AgentContext(options: options, deadline: deadline, logger: stepLogger) { token in
+            let context = AgentContext(options: options, deadline: deadline, logger: logger, runID: recorder.runID,
+                                       stepID: step.id) { token in
                 try Task.checkCancellation()
                 recorder.record(.tokenDelta, step: step, detail: token)
             }
@@ -217,7 +199,7 @@ public struct WorkflowEngine: Sendable {
                 let retryable = attempt < step.retry.maxAttempts && !recorder.hasEmittedTokens(step.id)
                     && (error as? ConclaveError)?.code != .invalidRequest
                 guard retryable else { throw error }
-                stepLogger.warning("step failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
+                context.logger.warning("step failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
                 let backoff = step.retry.backoffMilliseconds << (attempt - 1)
                 try await Task.sleep(for: .milliseconds(backoff))
                 attempt += 1
@@ -250,3 +232,4 @@ public struct WorkflowEngine: Sendable {
         Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
     }
 }
+

@@ -46,7 +46,7 @@ struct ChatCompletionsController: Sendable {
         if let t = chat.temperature { options.temperature = t }
         if let s = chat.seed { options.seed = s }
         if let m = chat.maxTokens ?? chat.maxCompletionTokens { options.maxTokens = m }
-        let runID = "run_" + RandomID.make()
+        let runID = "run_" + RandomID.makeTimeOrdered()
         var logger = context.logger
         logger[metadataKey: "conversation_id"] = "\(conversationID)"
         logger[metadataKey: "run_id"] = "\(runID)"

@@ -10,7 +10,8 @@ import Synchronization
 public final class BatchingEventWriter: Service, Sendable {
     private let store: any EventStore
     private let logger: Logger
-    private let pending = Mutex<[RunEvent]>([])
+    /// One array per `append` call (a run's events), so appending is O(1) and copies nothing.
+    private let pending = Mutex<[[RunEvent]]>([])
     private let signal: AsyncStream<Void>
     private let signalContinuation: AsyncStream<Void>.Continuation
 
@@ -24,20 +25,20 @@ public final class BatchingEventWriter: Service, Sendable {
     /// Queues events for the next commit.
     public func append(_ events: [RunEvent]) {
         guard !events.isEmpty else { return }
-        pending.withLock { $0.append(contentsOf: events) }
+        pending.withLock { $0.append(events) }
         signalContinuation.yield()
     }
 
     /// Stores everything queued so far, now. On failure the events stay queued for the next
     /// attempt (appends are idempotent per run and sequence, so a retried batch is stored once).
     public func flush() async throws {
-        let batch = pending.withLock { batch -> [RunEvent] in
+        let batch = pending.withLock { batch -> [[RunEvent]] in
             defer { batch = [] }
             return batch
         }
         guard !batch.isEmpty else { return }
         do {
-            try await store.appendEvents(batch)
+            try await store.appendEvents(batches: batch)
         } catch {
             pending.withLock { $0.insert(contentsOf: batch, at: 0) }
             throw error
@@ -45,7 +46,13 @@ public final class BatchingEventWriter: Service, Sendable {
     }
 
     /// Events waiting to be stored.
-    public var pendingCount: Int { pending.withLock { $0.count } }
+    public var pendingCount: Int { pending.withLock { $0.reduce(0) { $0 + $1.count } } }
+
+    /// Stops the writer after it has stored everything queued (an alternative to graceful
+    /// shutdown for tools that run it outside a service group).
+    public func finish() {
+        signalContinuation.finish()
+    }
 
     public func run() async throws {
         await withGracefulShutdownHandler {
@@ -67,7 +74,9 @@ public final class BatchingEventWriter: Service, Sendable {
             self.signalContinuation.finish()
         }
         do {
-            try await flush()
+            // In a task of its own: when shutdown comes as cancellation, the database refuses
+            // writes from a cancelled task, and the last events would be lost.
+            try await Task.detached { try await self.flush() }.value
         } catch {
             logger.error("event log final write failed", metadata: ["error": "\(error)", "lost": "\(pendingCount)"])
         }

@@ -28,7 +28,7 @@ struct Bench: AsyncParsableCommand {
         var concurrency: [Int] = [1, 64]
 
         @Option(name: .long, help: "Runs per concurrency level.")
-        var runs: Int = 20_000
+        var runs: Int = 40_000
 
         @Option(name: .long, help: "Where to write the JSON results.")
         var output: String = "bench/results/orchestration.json"
@@ -61,7 +61,8 @@ struct Bench: AsyncParsableCommand {
                     results.append(["system": "conclave", "concurrency": level, "runs": runs, "p50_ms": r.p50, "p99_ms": r.p99,
                                     "runs_per_second": r.throughput])
                 }
-                group.cancelAll()
+                writer.finish()
+                try await group.waitForAll()
             }
             var report: [String: Any] = ["benchmark": "orchestration", "workflow": "full", "model": "ScriptedChatModel (instant test double)",
                                          "event_log": "SQLite, group commit", "cores": ProcessInfo.processInfo.activeProcessorCount,

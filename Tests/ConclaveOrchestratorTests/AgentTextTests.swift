@@ -1,0 +1,69 @@
+@testable import ConclaveAgents
+import ConclaveCore
+import Testing
+
+/// The agents' text rules, on cases of our own.
+@Suite struct AgentTextTests {
+    @Test(arguments: [
+        ("And for contractors?", true),
+        ("What about the Rotterdam office?", true),
+        ("How much does it cost per month for part-time staff?", true),
+        ("Only three words", true),
+        ("How many days of annual leave do full-time employees get?", false),
+        ("Which documents describe the expense approval thresholds?", false),
+        ("Wat kost één fiets per maand bij Meridian?", false),
+    ])
+    func followUpDetection(question: String, expected: Bool) {
+        #expect(FollowUp.isFollowUp(question) == expected)
+    }
+
+    @Test func sentencesSplitsListsTablesAndLongLines() {
+        let text = """
+            ## Allowances
+            - **Bicycle** allowance: EUR 35 per month.
+            | Grade | Hotel cap |
+            |---|:---:|
+            | G5 | **EUR 180** |
+            | G6 |  |
+            short line
+            \(String(repeating: "This clause keeps going with more words. ", count: 8))
+            """
+        let sentences = FactExtractor.sentences(in: text)
+        #expect(sentences.contains("Bicycle allowance: EUR 35 per month."))
+        #expect(sentences.contains("Grade: G5; Hotel cap: EUR 180"))
+        #expect(!sentences.contains { $0.contains("**") || $0.hasPrefix("- ") || $0.contains("---") })
+        #expect(!sentences.contains("short line"))
+        #expect(!sentences.contains { $0.contains("G6") })  // "Grade: G6" is shorter than a fact
+        let pieces = sentences.filter { $0.hasPrefix("This clause") }
+        #expect(pieces.count >= 4)
+        #expect(pieces.allSatisfy { $0.utf8.count <= 240 })
+    }
+
+    @Test func candidatesRankTheSentenceThatAnswers() {
+        let evidence = [
+            Evidence(chunkID: "HR-1#0", source: SourceRef(id: "HR-1", title: "Leave policy", section: "Annual leave"),
+                     text: "Full-time employees receive 27 days of annual leave.\nThe office closes at 18:00 on Fridays.",
+                     score: 3, subQuestion: ""),
+        ]
+        let reasoning = Reasoning(answerForm: .number, entities: [], computation: .none)
+        let candidates = FactExtractor().candidates(for: "How many days of annual leave do employees get?",
+                                                    evidence: evidence, reasoning: reasoning)
+        #expect(candidates.first?.text == "Full-time employees receive 27 days of annual leave.")
+        #expect(!candidates.contains { $0.text.contains("Fridays") })
+        #expect((candidates.first?.coverage ?? 0) > 0.9)
+    }
+
+    @Test func ruleBasedEntitiesAreCapitalisedWordsAndCodes() {
+        let reasoning = ReasonerAgent.ruleBased("What is the hotel cap for G5 staff in Zürich, per the Travel Policy?")
+        #expect(reasoning.entities == ["What", "G5", "Zürich", "Travel"])
+    }
+
+    @Test func timeOrderedIDsSortByCreation() async throws {
+        let first = RandomID.makeTimeOrdered()
+        try await Task.sleep(for: .milliseconds(3))
+        let second = RandomID.makeTimeOrdered()
+        #expect(first.count == 24 && second.count == 24)
+        #expect(first < second)
+        #expect(first != RandomID.makeTimeOrdered())
+    }
+}
