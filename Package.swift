@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "ConclaveStorage", targets: ["ConclaveStorage"]),
         .library(name: "ConclaveKnowledge", targets: ["ConclaveKnowledge"]),
         .library(name: "ConclaveMessaging", targets: ["ConclaveMessaging"]),
+        .library(name: "ConclaveGovernance", targets: ["ConclaveGovernance"]),
         .library(name: "ConclaveAgents", targets: ["ConclaveAgents"]),
         .library(name: "ConclaveOrchestrator", targets: ["ConclaveOrchestrator"]),
         .library(name: "ConclaveTelemetry", targets: ["ConclaveTelemetry"]),
@@ -31,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.4.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
     ],
     targets: [
         .target(
@@ -85,6 +87,16 @@ let package = Package(
             ]
         ),
         .target(
+            name: "ConclaveGovernance",
+            dependencies: [
+                "ConclaveCore", "ConclaveStorage",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "ConclaveAgents",
             dependencies: [
                 "ConclaveCore", "ConclaveInference", "ConclaveKnowledge",
@@ -104,7 +116,7 @@ let package = Package(
             name: "ConclaveServer",
             dependencies: [
                 "ConclaveCore", "ConclaveOrchestrator", "ConclaveStorage", "ConclaveInference",
-                "ConclaveKnowledge", "ConclaveAgents", "ConclaveMessaging", "ConclaveTelemetry",
+                "ConclaveKnowledge", "ConclaveAgents", "ConclaveMessaging", "ConclaveTelemetry", "ConclaveGovernance",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -136,6 +148,7 @@ let package = Package(
             dependencies: [
                 "ConclaveCore", "ConclaveServer", "ConclaveKnowledge", "ConclaveStorage",
                 "ConclaveInference", "ConclaveOrchestrator", "ConclaveTelemetry", "ConclaveTesting", "ConclaveEval",
+                "ConclaveGovernance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -151,13 +164,17 @@ let package = Package(
             dependencies: ["ConclaveOrchestrator", "ConclaveAgents", "ConclaveTesting", "ConclaveStorage", "ConclaveMessaging"]
         ),
         .testTarget(
+            name: "ConclaveGovernanceTests",
+            dependencies: ["ConclaveGovernance", "ConclaveCore", .product(name: "JWTKit", package: "jwt-kit")]
+        ),
+        .testTarget(
             name: "ConclaveKnowledgeTests",
             dependencies: ["ConclaveKnowledge", "ConclaveStorage", "ConclaveTesting"]
         ),
         .testTarget(
             name: "ConclaveServerTests",
             dependencies: [
-                "ConclaveServer", "ConclaveTesting",
+                "ConclaveServer", "ConclaveTesting", "ConclaveGovernance",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

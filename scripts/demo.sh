@@ -36,10 +36,12 @@ for _ in $(seq 1 1200); do
     sleep 0.1
 done
 curl -sf "$URL/readyz" >/dev/null || { echo "model never became ready"; tail -20 "$LOG"; exit 1; }
-echo "   listening on $URL; models: $(curl -s "$URL/v1/models" | grep -o '"id":"[^"]*"' | cut -d'"' -f4 | tr '\n' ' ')"
+TOKEN="$("$BIN" token --user u-employee)"
+echo "   listening on $URL; models: $(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v1/models" | grep -o '"id":"[^"]*"' | cut -d'"' -f4 | tr '\n' ' ')"
+echo "   without a token: $(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/models")"
 
-echo "== scripted conversation through conclave/full"
-"$BIN" chat --url "$URL" --model conclave/full --script examples/demo-conversation.txt
+echo "== scripted conversation through conclave/full, as u-employee (operations, role employee)"
+"$BIN" chat --url "$URL" --model conclave/full --token "$TOKEN" --script examples/demo-conversation.txt
 
 echo
 echo "== stopping (SIGTERM drains in-flight requests)"

@@ -66,3 +66,11 @@ if [[ ! -f "$STAMP" ]]; then
     log "llama-server ready: $(echo "$out" | grep -m1 -i version || true)"
     touch "$STAMP"
 fi
+
+# The development signing key for `conclave token` and the default auth.hs256_key_file.
+KEY="$ROOT/var/dev-hs256.key"
+if [[ ! -s "$KEY" ]]; then
+    mkdir -p "$ROOT/var"
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$KEY")
+    log "created the development signing key $KEY"
+fi

@@ -28,7 +28,7 @@ public enum EmbeddedServer {
         configuration.knowledge.ingestOnStart = documents
         var logger = Logger(label: "integration")
         logger.logLevel = .warning
-        let runtime = try ConclaveRuntime(configuration: configuration, logger: logger)
+        let runtime = try await ConclaveRuntime(configuration: configuration, logger: logger)
         try await runtime.ingestOnStart()
         return try await RunningServer.with(runtime) { url in
             let deadline = ContinuousClock.now + readyTimeout

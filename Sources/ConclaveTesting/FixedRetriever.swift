@@ -11,12 +11,17 @@ public struct FixedRetriever: Retriever {
         self.passages = passages
     }
 
-    public func retrieve(_ query: String, limit: Int) async throws -> [Evidence] {
-        passages.prefix(limit).map { passage in
+    public func retrieve(_ query: String, limit: Int, scope: DocumentScope) async throws -> Retrieval {
+        let evidence = passages.filter { scope.allows($0.source.id) }.prefix(limit).map { passage in
             var copy = passage
             copy.subQuestion = query
             return copy
         }
+        let withheld = passages.filter { !scope.allows($0.source.id) }.map {
+            WithheldSource(documentID: $0.source.id, department: nil,
+                           coverage: Coverage.of(query, by: $0.text + " " + ($0.source.section ?? "") + " " + $0.source.title))
+        }
+        return Retrieval(evidence: Array(evidence), withheld: withheld)
     }
 
     /// Two passages about annual leave.

@@ -22,19 +22,36 @@ public enum TestRuntime {
         repositoryRoot.appendingPathComponent("examples/meridian/docs").path
     }
 
-    /// A configuration for tests: in-memory store (unless `storagePath` is given), port 0.
+    /// A configuration for tests of orchestration and the API: in-memory store (unless
+    /// `storagePath` is given), port 0, and explicitly no authentication and no access control
+    /// (governance tests use ``governedConfiguration(directory:)``).
     public static func configuration(storagePath: String = ":memory:") -> ConclaveConfiguration {
         var configuration = ConclaveConfiguration()
         configuration.storage.path = storagePath
         configuration.server.port = 0
         configuration.server.shutdownGraceSeconds = 10
+        configuration.auth.mode = .none
+        configuration.governance.mode = .off
+        return configuration
+    }
+
+    /// A configuration with JWT authentication (a fresh HS256 key in `directory`), the Meridian
+    /// users and policy, and governance `full`.
+    public static func governedConfiguration(directory: URL, storagePath: String = ":memory:") throws -> ConclaveConfiguration {
+        var configuration = configuration(storagePath: storagePath)
+        let key = directory.appendingPathComponent("hs256.key")
+        try (RandomID.make() + RandomID.make()).write(to: key, atomically: true, encoding: .utf8)
+        configuration.auth = AuthConfiguration(mode: .jwt, hs256KeyFile: key.path,
+                                               usersFile: repositoryRoot.appendingPathComponent("examples/meridian/identities/users.yaml").path)
+        configuration.governance = GovernanceConfiguration(
+            mode: .full, policyFile: repositoryRoot.appendingPathComponent("config/policies/meridian.yaml").path)
         return configuration
     }
 
     /// A runtime over `model` with the given documents ingested.
     public static func make(model: any ChatModel, configuration: ConclaveConfiguration = TestRuntime.configuration(),
                             documents: [String] = []) async throws -> ConclaveRuntime {
-        let runtime = try ConclaveRuntime(configuration: configuration, model: model, logger: Logger(label: "test"))
+        let runtime = try await ConclaveRuntime(configuration: configuration, model: model, logger: Logger(label: "test"))
         if !documents.isEmpty {
             try await Ingestor(store: runtime.store).ingest(paths: documents)
         }

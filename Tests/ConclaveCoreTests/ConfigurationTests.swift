@@ -67,6 +67,23 @@ import Testing
         #expect(configuration.knowledge.ingestOnStart == ["a", "b"])
     }
 
+    @Test func authAndGovernanceHaveSafeDefaultsAndEnvironmentOverrides() throws {
+        let defaults = try ConfigurationLoader.load(path: nil, environment: [:])
+        #expect(defaults.auth.mode == .jwt)
+        #expect(defaults.governance.mode == .full)
+        let open = try ConfigurationLoader.load(
+            path: nil, environment: ["CONCLAVE_AUTH__MODE": "none", "CONCLAVE_GOVERNANCE__MODE": "off"])
+        #expect(open.auth.mode == .none && open.governance.mode == .off)
+        let error = #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.load(path: nil, environment: ["CONCLAVE_GOVERNANCE__MODE": "partial"])
+        }
+        #expect(error?.key == "governance.mode")
+        #expect(error?.expected.contains("off, access, audit, full") == true)
+        let path = try write("auth:\n  mode: jwt\n  hs256_key_file: \"\"\n")
+        let missingKey = #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(path: path, environment: [:]) }
+        #expect(missingKey?.key == "auth.hs256_key_file")
+    }
+
     @Test func badEnvironmentValueNamesTheVariable() throws {
         let error = #expect(throws: ConfigurationError.self) {
             try ConfigurationLoader.load(path: nil, environment: ["CONCLAVE_INFERENCE__TEMPERATURE": "7"])

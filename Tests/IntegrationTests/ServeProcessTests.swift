@@ -31,8 +31,12 @@ import Testing
             "CONCLAVE_INFERENCE__PARALLEL_SLOTS": "2", "CONCLAVE_INFERENCE__CONTEXT_SIZE": "4096",
             // Generous, so that a slow (shared, loaded) machine still finishes the stream inside the grace period.
             "CONCLAVE_SERVER__SHUTDOWN_GRACE_SECONDS": "180",
+            // This test is about the process lifecycle; authentication is tested elsewhere. Turning
+            // it off must be explicit, and the server says so at start.
+            "CONCLAVE_AUTH__MODE": "none", "CONCLAVE_GOVERNANCE__MODE": "off",
         ])
         let port = try await serve.waitForPort()
+        #expect(serve.printed.contains("authentication is disabled"))
         let base = "http://127.0.0.1:\(port)"
         let deadline = ContinuousClock.now + .seconds(120)
         while try await TestHTTP.send(.GET, base + "/readyz").status != 200 {

@@ -32,6 +32,7 @@ class Server:
     port: int
     process: subprocess.Popen
     log_path: Path
+    token: str = ""
 
     @property
     def base_url(self) -> str:
@@ -71,6 +72,10 @@ def server():
         env = dict(os.environ)
         env["CONCLAVE_STORAGE__PATH"] = str(tmp_path / "conclave.sqlite")
         env["CONCLAVE_KNOWLEDGE__INGEST_ON_START"] = f"[{REPO_ROOT / 'examples' / 'meridian' / 'docs'}]"
+        # Authentication stays on (the default); the key is a fresh one for this server.
+        key = tmp_path / "hs256.key"
+        key.write_text(os.urandom(32).hex())
+        env["CONCLAVE_AUTH__HS256_KEY_FILE"] = str(key)
         log_path = tmp_path / "server.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
@@ -81,7 +86,10 @@ def server():
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        srv = Server(port=port, process=process, log_path=log_path)
+        token = subprocess.run(
+            [CONCLAVE_BIN, "token", "--user", "u-employee"], cwd=REPO_ROOT, env=env, check=True, capture_output=True, text=True
+        ).stdout.strip()
+        srv = Server(port=port, process=process, log_path=log_path, token=token)
         try:
             deadline = time.monotonic() + READY_TIMEOUT_S
             last_status = None
@@ -121,4 +129,4 @@ def server():
 
 @pytest.fixture(scope="module")
 def client(server: Server) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0, timeout=300)
+    return openai.OpenAI(base_url=f"{server.base_url}/v1", api_key=server.token, max_retries=0, timeout=300)

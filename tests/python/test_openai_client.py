@@ -131,7 +131,7 @@ def test_invalid_json_is_bad_request(server) -> None:
     request = urllib.request.Request(
         f"{server.base_url}/v1/chat/completions",
         data=b'{"model": "conclave/full", "messages": [',
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {server.token}"},
         method="POST",
     )
     with pytest.raises(urllib.error.HTTPError) as excinfo:
@@ -145,3 +145,17 @@ def test_invalid_json_is_bad_request(server) -> None:
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     assert body["error"]["type"] == "invalid_request_error"
     assert body["error"]["code"] == "invalid_request"
+
+
+def test_wrong_api_key_is_unauthorized(server) -> None:
+    intruder = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key=server.token + "x", max_retries=0, timeout=60)
+    with pytest.raises(openai.AuthenticationError) as excinfo:
+        intruder.chat.completions.create(model="conclave/full", messages=[{"role": "user", "content": QUESTION}], **GENERATION)
+    error = excinfo.value
+    assert error.status_code == 401
+    assert isinstance(error.body, dict)
+    # The reason (signature, expiry, issuer, ...) is never revealed.
+    assert error.body.get("message") == "Invalid token."
+    assert error.body.get("type") == "invalid_request_error"
+    with pytest.raises(openai.AuthenticationError):
+        intruder.models.list()

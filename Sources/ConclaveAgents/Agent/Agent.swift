@@ -92,7 +92,7 @@ public struct AgentResult: Sendable {
 /// The typed output of each role.
 public enum AgentOutput: Sendable {
     case plan(Plan)
-    case evidence([Evidence])
+    case evidence([Evidence], withheld: [WithheldSource] = [])
     case reasoning(Reasoning)
     case validation(Validation)
     case answer(Answer)
@@ -102,12 +102,13 @@ public enum AgentOutput: Sendable {
         switch self {
         case .plan(let plan):
             return "query=\(plan.query.prefix(120)) sub_questions=\(plan.subQuestions.count)\(plan.isFallback ? " fallback" : "")"
-        case .evidence(let evidence):
+        case .evidence(let evidence, let withheld):
             return "passages=\(evidence.count) sources=\(Array(Set(evidence.map(\.source.id))).sorted().joined(separator: ","))"
+                + (withheld.isEmpty ? "" : " withheld=\(withheld.map(\.documentID).joined(separator: ","))")
         case .reasoning(let r):
             return "form=\(r.answerForm.rawValue) computation=\(r.computation.rawValue) entities=\(r.entities.count)\(r.isFallback ? " fallback" : "")"
         case .validation(let v):
-            return "answerable=\(v.answerable) facts=\(v.facts.count)\(v.isFallback ? " fallback" : "")"
+            return "answerable=\(v.answerable) facts=\(v.facts.count)\(v.isFallback ? " fallback" : "")\(v.isRestricted ? " restricted" : "")"
         case .answer(let a):
             return "characters=\(a.text.count) citations=\(a.citations.count)"
         }

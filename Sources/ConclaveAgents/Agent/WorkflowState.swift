@@ -10,6 +10,10 @@ public struct WorkflowState: Sendable {
     public var history: [ChatMessage]
     /// Who is asking.
     public var principal: Principal
+    /// The documents the principal may read (the retrieval ACL pre-filter).
+    public var scope: DocumentScope
+    /// Documents that matched but lie outside the scope (identity only).
+    public var withheld: [WithheldSource] = []
     /// The planner's output.
     public var plan: Plan?
     /// The retriever's output.
@@ -22,17 +26,21 @@ public struct WorkflowState: Sendable {
     public var answer: Answer?
 
     /// Creates the initial state of a run.
-    public init(question: String, history: [ChatMessage] = [], principal: Principal = .anonymous) {
+    public init(question: String, history: [ChatMessage] = [], principal: Principal = .anonymous,
+                scope: DocumentScope = .unrestricted) {
         self.question = question
         self.history = history
         self.principal = principal
+        self.scope = scope
     }
 
     /// Records an agent's output.
     public mutating func apply(_ output: AgentOutput) {
         switch output {
         case .plan(let plan): self.plan = plan
-        case .evidence(let evidence): self.evidence = evidence
+        case .evidence(let evidence, let withheld):
+            self.evidence = evidence
+            self.withheld = withheld
         case .reasoning(let reasoning): self.reasoning = reasoning
         case .validation(let validation): self.validation = validation
         case .answer(let answer): self.answer = answer

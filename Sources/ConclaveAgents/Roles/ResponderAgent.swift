@@ -19,6 +19,16 @@ public struct ResponderAgent: Agent {
     /// The answer given when the evidence does not support one.
     public static let notFoundAnswer = "I could not find this information in the available sources, so I cannot answer it reliably."
 
+    /// The refusal when the answer lies in documents the user may not read: it says so and who
+    /// owns the information, and reveals nothing of it (access policy: refuse without leaking).
+    public static func restrictedAnswer(owners: [String]) -> String {
+        var seen = Set<String>()
+        let departments = owners.filter { !$0.isEmpty && seen.insert($0).inserted }.prefix(2)
+        let base = "This information is restricted, and you are not authorised to see it."
+        guard !departments.isEmpty else { return base }
+        return base + " If you need it, please ask the \(departments.joined(separator: " or ")) department."
+    }
+
     /// Creates a responder.
     public init(model: any ChatModel, retriever: any Retriever, limit: Int = 4) {
         self.model = model
@@ -40,6 +50,11 @@ public struct ResponderAgent: Agent {
 
     public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
         if let validation = state.validation {
+            if validation.isRestricted {
+                let text = Self.restrictedAnswer(owners: validation.withheld.compactMap(\.department))
+                try await context.emitToken(text)
+                return AgentResult(.answer(Answer(text: text, citations: [], isNotFound: false, isRefusal: true)))
+            }
             guard validation.answerable, !validation.facts.isEmpty else {
                 try await context.emitToken(Self.notFoundAnswer)
                 return AgentResult(.answer(Answer(text: Self.notFoundAnswer, citations: [], isNotFound: true)))
@@ -50,7 +65,7 @@ public struct ResponderAgent: Agent {
         }
         var evidence = state.evidence ?? []
         if state.evidence == nil {
-            evidence = try await RetrieverAgent.gather(for: state, retriever: retriever, limit: limit)
+            evidence = try await RetrieverAgent.gather(for: state, retriever: retriever, limit: limit).evidence
         }
         guard !evidence.isEmpty else {
             try await context.emitToken(Self.notFoundAnswer)

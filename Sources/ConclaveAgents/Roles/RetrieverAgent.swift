@@ -15,20 +15,27 @@ public struct RetrieverAgent: Agent {
     }
 
     public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
-        AgentResult(.evidence(try await Self.gather(for: state, retriever: retriever, limit: limit)))
+        let retrieval = try await Self.gather(for: state, retriever: retriever, limit: limit)
+        return AgentResult(.evidence(retrieval.evidence, withheld: retrieval.withheld))
     }
 
-    /// Evidence for every query of the state, deduplicated by chunk, best first.
-    static func gather(for state: WorkflowState, retriever: any Retriever, limit: Int) async throws -> [Evidence] {
+    /// Evidence for every query of the state from the documents in the state's scope,
+    /// deduplicated by chunk, best first; and the matching documents outside the scope.
+    static func gather(for state: WorkflowState, retriever: any Retriever, limit: Int) async throws -> Retrieval {
         var queries = [state.searchQuery]
         queries += state.plan?.subQuestions ?? []
         let contextual = FollowUp.contextualize(state.question, previous: state.previousQuestions.last)
         if !queries.contains(contextual) { queries.append(contextual) }
         var best: [String: Evidence] = [:]
         var order: [String] = []
+        var withheld: [String: WithheldSource] = [:]
         for (index, query) in queries.enumerated() {
             let weight = index == 0 ? 1.0 : 0.8
-            for var item in try await retriever.retrieve(query, limit: limit) {
+            let retrieval = try await retriever.retrieve(query, limit: limit, scope: state.scope)
+            for source in retrieval.withheld where source.coverage > (withheld[source.documentID]?.coverage ?? -1) {
+                withheld[source.documentID] = source
+            }
+            for var item in retrieval.evidence {
                 item.score *= weight
                 if let existing = best[item.chunkID] {
                     if item.score > existing.score { best[item.chunkID] = item }
@@ -39,6 +46,6 @@ public struct RetrieverAgent: Agent {
             }
         }
         let merged = order.compactMap { best[$0] }.sorted { $0.score > $1.score }
-        return Array(merged.prefix(limit + 2))
+        return Retrieval(evidence: Array(merged.prefix(limit + 2)), withheld: withheld.values.sorted { $0.coverage > $1.coverage })
     }
 }

@@ -43,6 +43,11 @@ public struct ValidatorAgent: Agent {
         let evidence = state.evidence ?? []
         let candidates = extractor.candidates(for: query, evidence: evidence, reasoning: state.reasoning, limit: 6)
         let strong = candidates.filter { $0.coverage >= minimumCoverage }
+        if let restricted = Self.restricted(state.withheld, bestReadableCoverage: strong.map(\.coverage).max() ?? 0) {
+            let validation = Validation(answerable: false, facts: [], rationale: "the answer lies in documents outside the principal's scope",
+                                        withheld: restricted)
+            return AgentResult(.validation(validation))
+        }
         guard !strong.isEmpty else {
             let validation = Validation(answerable: false, facts: [],
                                         rationale: "no passage covers enough of the question", isFallback: false)
@@ -56,6 +61,14 @@ public struct ValidatorAgent: Agent {
         let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: 40)
             .request(messages, model: model, context: context)
         return AgentResult(.validation(Self.verdict(output, candidates: strong)), usage: usage)
+    }
+
+    /// The withheld documents that hold the answer instead of the readable ones: one covering at
+    /// least 60 % of the question, and a quarter more of it than the best readable candidate.
+    /// Nil when the readable evidence is as good (then the answer comes from it, or is "not found").
+    static func restricted(_ withheld: [WithheldSource], bestReadableCoverage: Double) -> [WithheldSource]? {
+        let relevant = withheld.filter { $0.coverage >= 0.6 && $0.coverage >= bestReadableCoverage + 0.25 }
+        return relevant.isEmpty ? nil : relevant
     }
 
     /// Combines the model's verdict with the code-ranked candidates.

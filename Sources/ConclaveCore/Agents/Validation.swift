@@ -25,12 +25,21 @@ public struct Validation: Sendable, Codable, Hashable {
     public var rationale: String
     /// True when the verdict came from the fallback rather than the model.
     public var isFallback: Bool
+    /// Documents the principal may not read that would answer the question (set only when the
+    /// answer is therefore refused as restricted).
+    public var withheld: [WithheldSource]
 
     /// Creates a validation result.
-    public init(answerable: Bool, facts: [ValidatedFact], rationale: String, isFallback: Bool = false) {
+    public init(answerable: Bool, facts: [ValidatedFact], rationale: String, isFallback: Bool = false,
+                withheld: [WithheldSource] = []) {
         self.answerable = answerable
         self.facts = facts
         self.rationale = rationale
         self.isFallback = isFallback
+        self.withheld = withheld
     }
+
+    /// True when the question is refused because the answer lies in documents the principal may
+    /// not read.
+    public var isRestricted: Bool { !answerable && !withheld.isEmpty }
 }

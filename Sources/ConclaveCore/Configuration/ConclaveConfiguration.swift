@@ -15,22 +15,32 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
     public var workflows: WorkflowsConfiguration
     /// Logging settings.
     public var logging: LoggingConfiguration
+    /// Authentication settings.
+    public var auth: AuthConfiguration
+    /// Governance settings.
+    public var governance: GovernanceConfiguration
 
     /// Creates a configuration; every argument defaults to the embedded default.
     public init(server: ServerConfiguration = .init(), storage: StorageConfiguration = .init(),
                 inference: InferenceConfiguration = .init(), knowledge: KnowledgeConfiguration = .init(),
-                workflows: WorkflowsConfiguration = .init(), logging: LoggingConfiguration = .init()) {
+                workflows: WorkflowsConfiguration = .init(), logging: LoggingConfiguration = .init(),
+                auth: AuthConfiguration = .init(), governance: GovernanceConfiguration = .init()) {
         self.server = server
         self.storage = storage
         self.inference = inference
         self.knowledge = knowledge
         self.workflows = workflows
         self.logging = logging
+        self.auth = auth
+        self.governance = governance
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case server, storage, inference, knowledge, workflows, logging
+        case server, storage, inference, knowledge, workflows, logging, auth, governance
     }
+
+    /// The top-level sections, as named in YAML and in `CONCLAVE_<SECTION>__<KEY>` variables.
+    public static var sectionNames: [String] { CodingKeys.allCases.map(\.stringValue) }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -41,6 +51,8 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         knowledge = try c.value(.knowledge, default: .init())
         workflows = try c.value(.workflows, default: .init())
         logging = try c.value(.logging, default: .init())
+        auth = try c.value(.auth, default: .init())
+        governance = try c.value(.governance, default: .init())
     }
 
     /// Checks ranges and combinations that the types alone cannot express.
@@ -50,6 +62,8 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         try inference.validate()
         try knowledge.validate()
         try workflows.validate()
+        try auth.validate()
+        try governance.validate()
     }
 }
 

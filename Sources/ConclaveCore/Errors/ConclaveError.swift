@@ -23,6 +23,10 @@ public struct ConclaveError: Error, Sendable, Hashable, CustomStringConvertible 
         case cancelled = "cancelled"
         /// The request body is larger than allowed.
         case payloadTooLarge = "payload_too_large"
+        /// The caller's credential is missing or invalid.
+        case unauthorized = "unauthorized"
+        /// The caller is authenticated but not permitted to do this.
+        case forbidden = "forbidden"
         /// A storage operation failed.
         case storage = "storage_error"
         /// Ingestion of a source failed.

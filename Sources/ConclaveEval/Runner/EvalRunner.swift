@@ -58,6 +58,8 @@ public struct EvalRunner: Sendable {
     public var requestTimeout: TimeAmount
     /// The HTTP client.
     public var client: HTTPClient
+    /// The bearer credential for a task's user (nil: send none), e.g. a token from `conclave token`.
+    public var credential: @Sendable (String) async throws -> String?
 
     /// A client whose read timeout does not cut off a slow answer before the request's own deadline
     /// (a busy CPU-only model can be silent for minutes under load).
@@ -67,11 +69,13 @@ public struct EvalRunner: Sendable {
 
     /// Creates a runner.
     public init(baseURL: String, seed: Int = 42, requestTimeout: TimeAmount = .seconds(600),
-                client: HTTPClient = EvalRunner.patientClient) {
+                client: HTTPClient = EvalRunner.patientClient,
+                credential: @escaping @Sendable (String) async throws -> String? = { _ in nil }) {
         self.baseURL = baseURL
         self.seed = seed
         self.requestTimeout = requestTimeout
         self.client = client
+        self.credential = credential
     }
 
     /// Checks that the server answers `/healthz`, so a wrong URL fails at once with a clear error.
@@ -158,6 +162,7 @@ public struct EvalRunner: Sendable {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         if let conversation { request.headers.add(name: "X-Conclave-Conversation", value: conversation) }
+        if let token = try await credential(user) { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         let body: [String: Any] = [
             "model": workflow.hasPrefix("conclave/") ? workflow : "conclave/" + workflow,
             "messages": [["role": "user", "content": text]], "user": user, "temperature": 0, "seed": seed,

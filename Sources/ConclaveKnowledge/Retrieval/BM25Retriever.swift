@@ -12,14 +12,28 @@ public struct BM25Retriever: Retriever {
         self.store = store
     }
 
-    public func retrieve(_ query: String, limit: Int) async throws -> [Evidence] {
-        guard let expression = Self.matchExpression(for: query) else { return [] }
-        let hits = try await store.searchChunks(matching: expression, limit: max(limit * 3, 12))
-        return Self.demoteSuperseded(hits).prefix(limit).map { hit in
+    public func retrieve(_ query: String, limit: Int, scope: DocumentScope) async throws -> Retrieval {
+        guard let expression = Self.matchExpression(for: query) else { return Retrieval(evidence: []) }
+        let hits = try await store.searchChunks(matching: expression, limit: max(limit * 3, 12),
+                                                allowedDocuments: scope.allowedDocumentIDs)
+        let evidence = Self.demoteSuperseded(hits).prefix(limit).map { hit in
             Evidence(chunkID: hit.chunk.id,
                      source: SourceRef(id: hit.chunk.documentID, title: hit.documentTitle, section: hit.chunk.section),
                      text: hit.chunk.text, score: hit.score, subQuestion: query)
         }
+        guard scope.allowedDocumentIDs != nil else { return Retrieval(evidence: Array(evidence)) }
+        // What the scope kept out: the best unfiltered hits outside it, judged by how much of the
+        // question they cover. Their text stops here.
+        var withheld: [String: WithheldSource] = [:]
+        for hit in try await store.searchChunks(matching: expression, limit: limit, allowedDocuments: nil)
+        where !scope.allows(hit.chunk.documentID) {
+            let coverage = Coverage.of(query, by: hit.chunk.text + " " + hit.chunk.section + " " + hit.documentTitle)
+            if coverage > (withheld[hit.chunk.documentID]?.coverage ?? -1) {
+                withheld[hit.chunk.documentID] = WithheldSource(documentID: hit.chunk.documentID, department: hit.documentDepartment,
+                                                                coverage: coverage)
+            }
+        }
+        return Retrieval(evidence: Array(evidence), withheld: withheld.values.sorted { $0.coverage > $1.coverage })
     }
 
     /// Orders hits so that a superseded document's chunks come after every chunk of the document

@@ -37,7 +37,7 @@ public enum ConfigurationLoader {
                 throw ConfigurationError(key: "(file)", value: path, expected: "a YAML mapping at the top level")
             }
         }
-        let sections = Set(["server", "storage", "inference", "knowledge", "workflows", "logging"])
+        let sections = Set(ConclaveConfiguration.sectionNames)
         for (name, raw) in environment where name.hasPrefix(prefix) {
             let path = name.dropFirst(prefix.count).lowercased().components(separatedBy: "__").filter { !$0.isEmpty }
             guard let section = path.first, sections.contains(section) else { continue }

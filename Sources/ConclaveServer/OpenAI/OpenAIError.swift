@@ -51,6 +51,13 @@ public struct OpenAIError: Error, Sendable, Codable {
             case .notFound:
                 return OpenAIError(status: .notFound, message: error.message, type: "invalid_request_error",
                                    code: "not_found", param: error.parameter)
+            case .unauthorized:
+                // Never say why: a client learns nothing about keys, claims or clocks.
+                return OpenAIError(status: .unauthorized, message: "Invalid token.", type: "invalid_request_error",
+                                   code: "invalid_api_key")
+            case .forbidden:
+                return OpenAIError(status: .forbidden, message: error.message, type: "permission_error",
+                                   code: "forbidden", param: error.parameter)
             case .payloadTooLarge:
                 return OpenAIError(status: .contentTooLarge, message: error.message, type: "invalid_request_error",
                                    code: "payload_too_large")

@@ -32,16 +32,18 @@ struct ChatCompletionsController: Sendable {
             throw ConclaveError(.payloadTooLarge,
                                 "The request body is larger than \(runtime.configuration.server.maxBodyBytes) bytes.")
         }
+        let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
         let chat = try ChatCompletionRequest.decode(Data(body.readableBytesView))
         let workflow = try runtime.workflows.resolve(chat.model)
+        try runtime.governance.authorize(workflow: workflow.name, for: principal)
         guard await runtime.model.isReady() else {
             throw ConclaveError(.modelUnavailable, "No model backend is ready.")
         }
-        let principal = Principal(userID: chat.user.flatMap { $0.isEmpty ? nil : $0 } ?? Principal.anonymous.userID)
+        let scope = try await runtime.governance.documentScope(for: principal)
         let requestedConversation = request.headers[Self.conversationHeader] ?? chat.metadata?["conversation_id"]
         let (conversationID, history) = try await openConversation(requestedConversation, chat: chat, principal: principal)
         let question = chat.messages.last?.content ?? ""
-        let state = WorkflowState(question: question, history: history, principal: principal)
+        let state = WorkflowState(question: question, history: history, principal: principal, scope: scope)
         var options = runtime.callOptions
         if let t = chat.temperature { options.temperature = t }
         if let s = chat.seed { options.seed = s }

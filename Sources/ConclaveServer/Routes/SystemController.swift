@@ -29,8 +29,12 @@ struct SystemController: Sendable {
             let text = Telemetry.registry?.emitToString() ?? ""
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         }
-        router.get("/v1/models") { _, _ -> Response in
-            let entries = runtime.workflows.workflows.values.sorted { $0.name < $1.name }.map {
+        router.get("/v1/models") { request, _ -> Response in
+            let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
+            let permitted = runtime.workflows.workflows.values.filter {
+                (try? runtime.governance.authorize(workflow: $0.name, for: principal)) != nil
+            }
+            let entries = permitted.sorted { $0.name < $1.name }.map {
                 ModelList.Entry(id: $0.modelID, created: started, description: $0.description)
             }
             var headers = HTTPFields()

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import ConclaveAgents
 import ConclaveCore
+import ConclaveGovernance
 import ConclaveInference
 import ConclaveKnowledge
 import ConclaveMessaging
@@ -34,10 +35,12 @@ public struct ConclaveRuntime: Sendable {
     public let callOptions: ModelCallOptions
     /// Logger.
     public let logger: Logger
+    /// Authentication and access control.
+    public let governance: Governance
 
     /// Builds a runtime. `model` replaces the configured provider (tests pass a scripted model).
     public init(configuration: ConclaveConfiguration, model overrideModel: (any ChatModel)? = nil,
-                logger: Logger = Logger(label: "conclave")) throws {
+                logger: Logger = Logger(label: "conclave")) async throws {
         self.configuration = configuration
         self.logger = logger
         store = try SQLiteStore(path: configuration.storage.path)
@@ -82,6 +85,8 @@ public struct ConclaveRuntime: Sendable {
                                      timeout: .milliseconds(Int64(inference.requestTimeoutSeconds * 1000))),
                 logger: logger)
         }
+        governance = try await Governance(auth: configuration.auth, configuration: configuration.governance, store: store,
+                                          logger: logger)
         eventWriter = BatchingEventWriter(store: store, logger: logger)
         bus = InProcessMessageBus()
         workflows = try WorkflowRegistry(userDirectory: configuration.workflows.directory,

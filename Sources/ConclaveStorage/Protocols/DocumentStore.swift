@@ -10,8 +10,17 @@ public protocol DocumentStore: Sendable {
     func deleteDocument(id: String) async throws
     /// All stored documents.
     func documents() async throws -> [DocumentRecord]
-    /// Full-text search over chunks with an FTS5 match expression, best first.
-    func searchChunks(matching expression: String, limit: Int) async throws -> [ChunkHit]
+    /// Full-text search over chunks with an FTS5 match expression, best first. With
+    /// `allowedDocuments`, only chunks of those documents are considered (the ACL pre-filter runs
+    /// inside the query, so the best allowed chunks are found however many others rank higher).
+    func searchChunks(matching expression: String, limit: Int, allowedDocuments: Set<String>?) async throws -> [ChunkHit]
     /// Number of stored chunks.
     func chunkCount() async throws -> Int
+}
+
+extension DocumentStore {
+    /// Full-text search over every document.
+    public func searchChunks(matching expression: String, limit: Int) async throws -> [ChunkHit] {
+        try await searchChunks(matching: expression, limit: limit, allowedDocuments: nil)
+    }
 }

@@ -73,12 +73,15 @@ public struct ChunkHit: Sendable, Hashable {
     public var supersededBy: String?
     /// BM25 relevance (higher is better).
     public var score: Double
+    /// The owning department of the chunk's document.
+    public var documentDepartment: String?
 
     /// Creates a hit.
-    public init(chunk: ChunkRecord, documentTitle: String, supersededBy: String?, score: Double) {
+    public init(chunk: ChunkRecord, documentTitle: String, supersededBy: String?, score: Double, documentDepartment: String? = nil) {
         self.chunk = chunk
         self.documentTitle = documentTitle
         self.supersededBy = supersededBy
         self.score = score
+        self.documentDepartment = documentDepartment
     }
 }

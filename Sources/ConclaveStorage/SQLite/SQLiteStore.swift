@@ -185,23 +185,27 @@ public final class SQLiteStore: ConversationStore, DocumentStore, EventStore, Se
         }
     }
 
-    public func searchChunks(matching expression: String, limit: Int) async throws -> [ChunkHit] {
-        try await read { db in
+    public func searchChunks(matching expression: String, limit: Int, allowedDocuments: Set<String>?) async throws -> [ChunkHit] {
+        // The allowed ids travel as one JSON array argument, whatever their number.
+        let allowed = try allowedDocuments.map { String(decoding: try JSONEncoder().encode($0.sorted()), as: UTF8.self) }
+        return try await read { db in
             let rows = try Row.fetchAll(db, sql: """
-                SELECT c.id, c.document_id, c.position, c.section, c.text, d.title,
+                SELECT c.id, c.document_id, c.position, c.section, c.text, d.title, d.department,
                        (SELECT s.id FROM documents s WHERE s.supersedes = d.id LIMIT 1) AS superseded_by,
                        bm25(chunks_fts, 1.0, 0.6, 0.6) AS rank
                 FROM chunks_fts
                 JOIN chunks c ON c.rowid = chunks_fts.rowid
                 JOIN documents d ON d.id = c.document_id
                 WHERE chunks_fts MATCH ?
+                  AND (? IS NULL OR c.document_id IN (SELECT value FROM json_each(?)))
                 ORDER BY rank
                 LIMIT ?
-                """, arguments: [expression, limit])
+                """, arguments: [expression, allowed, allowed, limit])
             return rows.map { row in
                 ChunkHit(chunk: ChunkRecord(id: row["id"], documentID: row["document_id"], position: row["position"],
                                             section: row["section"], text: row["text"]),
-                         documentTitle: row["title"], supersededBy: row["superseded_by"], score: -(row["rank"] as Double))
+                         documentTitle: row["title"], supersededBy: row["superseded_by"], score: -(row["rank"] as Double),
+                         documentDepartment: row["department"])
             }
         }
     }

@@ -31,8 +31,16 @@ struct Chat: AsyncParsableCommand {
     @Option(name: .long, help: "Bearer token sent as Authorization header.")
     var token: String?
 
+    @Option(name: .long, help: "Sign a development token for this user of auth.users_file (e.g. u-employee) instead of --token.")
+    var user: String?
+
+    @Option(name: .long, help: "Configuration whose auth section signs the --user token.")
+    var config: String?
+
     func run() async throws {
-        let client = ChatClient(baseURL: url, model: model, token: token)
+        var bearer = token
+        if bearer == nil, let user { bearer = try await Eval.tokens(config: config)(user) }
+        let client = ChatClient(baseURL: url, model: model, token: bearer)
         if let script {
             guard let text = try? String(contentsOfFile: script, encoding: .utf8) else {
                 throw ValidationFailure("cannot read script '\(script)'")

@@ -1,4 +1,7 @@
 import ArgumentParser
+import ConclaveCore
+import ConclaveGovernance
+import Synchronization
 import ConclaveEval
 import Foundation
 
@@ -33,6 +36,30 @@ struct Eval: AsyncParsableCommand {
     @Option(name: .long, help: "Directory for the reports.")
     var output: String = "var/eval"
 
+    @Option(name: .long, help: "Configuration whose auth section signs a token for each task's user (auth.mode none: no token).")
+    var config: String?
+
+    /// Signs (and caches) one development token per task user with the configured HS256 key.
+    static func tokens(config: String?) async throws -> @Sendable (String) async throws -> String? {
+        let configuration = try loadConfiguration(path: config)
+        guard configuration.auth.mode == .jwt else { return { _ in nil } }
+        do {
+            let directory = try UserDirectory(path: configuration.auth.usersFile)
+            let issuer = try TokenIssuer(authenticator: try await Authenticator(configuration: configuration.auth),
+                                         configuration: configuration.auth)
+            let cache = TokenCache()
+            return { user in
+                if let token = cache.get(user) { return token }
+                guard let entry = directory.user(user) else { throw EvalError("task user '\(user)' is not in \(configuration.auth.usersFile)") }
+                let token = try await issuer.token(for: entry.principal, name: entry.name, lifetime: 24 * 3600)
+                cache.set(user, token)
+                return token
+            }
+        } catch let error as ConfigurationError {
+            throw ValidationFailure(error.description)
+        }
+    }
+
     func run() async throws {
         var list: [EvalTask]
         do {
@@ -42,7 +69,7 @@ struct Eval: AsyncParsableCommand {
         }
         if !types.isEmpty { list = list.filter { types.contains($0.type) } }
         if limit > 0 { list = Array(list.prefix(limit)) }
-        let runner = EvalRunner(baseURL: url)
+        let runner = EvalRunner(baseURL: url, credential: try await Self.tokens(config: config))
         do {
             try await runner.checkReachable()
         } catch let error as EvalError {
@@ -66,4 +93,11 @@ struct Eval: AsyncParsableCommand {
         Terminal.write(EvalReport.markdown(summaries: summaries, taskFile: tasks))
         Terminal.write("wrote \(output)/report.json, tasks.csv, report.md\n")
     }
+}
+
+/// Tokens already issued, per user.
+final class TokenCache: Sendable {
+    private let tokens = Mutex<[String: String]>([:])
+    func get(_ user: String) -> String? { tokens.withLock { $0[user] } }
+    func set(_ user: String, _ token: String) { tokens.withLock { $0[user] = token } }
 }

@@ -36,7 +36,7 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "conclave")
         let runtime: ConclaveRuntime
         do {
-            runtime = try ConclaveRuntime(configuration: configuration, logger: logger)
+            runtime = try await ConclaveRuntime(configuration: configuration, logger: logger)
             try await runtime.ingestOnStart()
         } catch let error as ConfigurationError {
             throw ValidationFailure(error.description)

@@ -1,0 +1,112 @@
+import ConclaveCore
+import ConclaveGovernance
+import ConclaveServer
+import ConclaveTelemetry
+import ConclaveTesting
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+/// Authentication, workflow permissions and the retrieval ACL pre-filter over real HTTP, with the
+/// scripted test model behind the API (it records every prompt, so the tests can check what a
+/// model was shown).
+@Suite struct GovernanceAPITests {
+    private func withApp(model: ScriptedChatModel = ScriptedChatModel(),
+                         configure: (inout ConclaveConfiguration, URL) throws -> Void = { _, _ in },
+                         _ body: @Sendable (any TestClientProtocol, ConclaveRuntime) async throws -> Void) async throws {
+        Telemetry.bootstrap(logLevel: .error)
+        let directory = try TestRuntime.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var configuration = try TestRuntime.governedConfiguration(directory: directory)
+        try configure(&configuration, directory)
+        let runtime = try await TestRuntime.make(model: model, configuration: configuration, documents: [TestRuntime.meridianDocs])
+        try await ConclaveServer.makeApplication(runtime: runtime).test(.live) { client in try await body(client, runtime) }
+    }
+
+    private func token(_ user: String, _ runtime: ConclaveRuntime) async throws -> String {
+        let directory = try UserDirectory(path: runtime.configuration.auth.usersFile)
+        let principal = try #require(directory.user(user)).principal
+        return try await TokenIssuer(authenticator: runtime.governance.authenticator, configuration: runtime.configuration.auth)
+            .token(for: principal)
+    }
+
+    private func ask(_ client: any TestClientProtocol, _ question: String, token: String?, model: String = "conclave/full")
+        async throws -> (status: HTTPResponse.Status, json: [String: Any])
+    {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        let body = try JSONSerialization.data(withJSONObject: ["model": model, "messages": [["role": "user", "content": question]]])
+        let response = try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers,
+                                                body: ByteBuffer(bytes: body))
+        let json = (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))) as? [String: Any] ?? [:]
+        return (response.status, json)
+    }
+
+    private func answer(_ json: [String: Any]) -> String {
+        (((json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String) ?? ""
+    }
+
+    private func retrieved(_ json: [String: Any]) -> String {
+        let trace = ((json["conclave"] as? [String: Any])?["trace"] as? [[String: Any]]) ?? []
+        return trace.first { $0["role"] as? String == "retriever" }?["summary"] as? String ?? ""
+    }
+
+    @Test func missingOrInvalidTokensAre401WithoutDetail() async throws {
+        try await withApp { client, runtime in
+            for token in [nil, "garbage", try await token("u-employee", runtime) + "x"] as [String?] {
+                let (status, json) = try await ask(client, "How many days of annual leave do I get?", token: token)
+                #expect(status == .unauthorized)
+                let error = try #require(json["error"] as? [String: Any])
+                #expect(error["message"] as? String == "Invalid token.")
+                #expect(error["code"] as? String == "invalid_api_key")
+            }
+            let models = try await client.execute(uri: "/v1/models", method: .get)
+            #expect(models.status == .unauthorized)
+            // Health and readiness stay open for probes.
+            #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
+        }
+    }
+
+    @Test func restrictedDocumentsNeverReachTheModelAndTheAnswerIsAPoliteRefusal() async throws {
+        let model = ScriptedChatModel()
+        try await withApp(model: model) { client, runtime in
+            let question = "What is Project Nightjar about?"
+            let (status, json) = try await ask(client, question, token: try await token("u-employee", runtime))
+            #expect(status == .ok)
+            let text = answer(json)
+            #expect(text.contains("restricted"), "answer: \(text)")
+            #expect(!text.contains("Baltic") && !text.contains("Coldchain"))
+            #expect(!retrieved(json).contains("sources=EXEC-001"))
+            #expect(retrieved(json).contains("withheld=EXEC-001"))
+            // No prompt of any agent carried the memo's content.
+            #expect(!model.requests.contains { request in request.messages.contains { $0.content.contains("Supervisory Board") || $0.content.contains("Coldchain") } })
+
+            let executive = try await ask(client, question, token: try await token("u-executive", runtime))
+            #expect(executive.status == .ok)
+            #expect(retrieved(executive.json).contains("EXEC-001"))
+            #expect(!answer(executive.json).contains("restricted"))
+        }
+    }
+
+    @Test func forbiddenWorkflowIs403AndHiddenFromTheModelList() async throws {
+        try await withApp(configure: { configuration, directory in
+            let policy = directory.appendingPathComponent("policy.yaml")
+            var text = try String(contentsOfFile: configuration.governance.policyFile, encoding: .utf8)
+            text = text.replacingOccurrences(of: "workflows:\n  \"*\": [\"*\"]", with: "workflows:\n  full: [executive]\n  \"*\": [\"*\"]")
+            try text.write(to: policy, atomically: true, encoding: .utf8)
+            configuration.governance.policyFile = policy.path
+        }) { client, runtime in
+            let employee = try await token("u-employee", runtime)
+            let (status, json) = try await ask(client, "How many days of annual leave do I get?", token: employee)
+            #expect(status == .forbidden)
+            #expect((json["error"] as? [String: Any])?["code"] as? String == "forbidden")
+            #expect(try await ask(client, "How many days of annual leave do I get?", token: employee, model: "conclave/single").status == .ok)
+            let models = try await client.execute(uri: "/v1/models", method: .get, headers: [.authorization: "Bearer \(employee)"])
+            let body = String(buffer: models.body)
+            #expect(models.status == .ok && !body.contains("conclave/full") && body.contains("conclave/single"))
+        }
+    }
+}
