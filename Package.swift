@@ -94,6 +94,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -165,7 +166,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ConclaveGovernanceTests",
-            dependencies: ["ConclaveGovernance", "ConclaveCore", .product(name: "JWTKit", package: "jwt-kit")]
+            dependencies: ["ConclaveGovernance", "ConclaveCore", "ConclaveStorage", .product(name: "JWTKit", package: "jwt-kit"),
+                           .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "ConclaveKnowledgeTests",

@@ -1,6 +1,7 @@
 import ConclaveCore
 import ConclaveStorage
 import Logging
+import Synchronization
 
 /// The governance layer as the server uses it: who is calling, what they may run, which
 /// documents they may read.
@@ -11,15 +12,21 @@ public final class Governance: Sendable {
     public let authenticator: Authenticator
     /// The policy decision point; nil when `governance.mode` is `off`.
     public let decisions: PolicyDecisionPoint?
+    /// The audit trail; nil unless `governance.mode` is `audit` or `full` and granularity is not `none`.
+    public let audit: AuditLog?
     private let store: any DocumentStore
     private let logger: Logger
+    /// Classification of each document, from the last scope computation (for audit records).
+    private let classifications = Mutex<[String: String]>([:])
 
     /// Loads keys and the policy. Logs a warning when authentication is disabled.
-    public init(auth: AuthConfiguration, configuration: GovernanceConfiguration, store: any DocumentStore,
-                logger: Logger) async throws {
+    public init(auth: AuthConfiguration, configuration: GovernanceConfiguration, audit auditConfiguration: AuditConfiguration = .init(),
+                store: any DocumentStore & AuditStore, logger: Logger) async throws {
         self.configuration = configuration
         self.store = store
         self.logger = logger
+        audit = configuration.keepsAudit && auditConfiguration.granularity != .none
+            ? try AuditLog(store: store, configuration: auditConfiguration, logger: logger) : nil
         authenticator = try await Authenticator(configuration: auth)
         decisions = configuration.enforcesAccess ? PolicyDecisionPoint(policy: try AccessPolicy.load(path: configuration.policyFile)) : nil
         if auth.mode == .none {
@@ -37,24 +44,43 @@ public final class Governance: Sendable {
             return try await authenticator.authenticate(authorization: authorization)
         } catch let failure as AuthenticationFailure {
             logger.notice("authentication failed", metadata: ["reason": "\(failure.reason)"])
+            await audit?.record(AuditEntry(
+                type: "denial", user: "unauthenticated", status: "401",
+                decisions: [.init(point: "authentication", allowed: false, rule: "auth", reason: failure.reason)]))
             throw ConclaveError(.unauthorized, "Invalid token.", context: failure.reason)
         }
     }
 
-    /// Throws `forbidden` when the principal may not run the workflow.
-    public func authorize(workflow: String, for principal: Principal) throws {
+    /// True when the principal may run the workflow.
+    public func mayRun(workflow: String, principal: Principal) -> Bool {
+        decisions?.workflow(workflow, for: principal).allowed ?? true
+    }
+
+    /// Throws `forbidden` (and audits the denial) when the principal may not run the workflow.
+    public func authorize(workflow: String, for principal: Principal) async throws {
         guard let decisions else { return }
         let decision = decisions.workflow(workflow, for: principal)
         guard decision.allowed else {
             logger.notice("workflow denied", metadata: ["user": "\(principal.userID)", "workflow": "\(workflow)", "rule": "\(decision.rule)"])
+            await audit?.record(AuditEntry(
+                type: "denial", user: principal.userID, tenant: principal.tenant, roles: principal.roles, status: "403", workflow: workflow,
+                decisions: [.init(point: "workflow", allowed: false, rule: decision.rule, reason: decision.reason)]))
             throw ConclaveError(.forbidden, "You are not permitted to use the workflow '\(workflow)'.", parameter: "model")
         }
+    }
+
+    /// The classification of a stored document, as last seen.
+    public func classification(of documentID: String) -> String? {
+        classifications.withLock { $0[documentID] }
     }
 
     /// The documents the principal may read (unrestricted when governance is off).
     public func documentScope(for principal: Principal) async throws -> DocumentScope {
         guard let decisions else { return .unrestricted }
         let labels = try await store.documents().map { DocumentLabel(id: $0.id, classification: $0.classification, department: $0.department) }
+        classifications.withLock { map in
+            for label in labels { map[label.id] = label.classification }
+        }
         return decisions.documentScope(for: principal, documents: labels)
     }
 }

@@ -45,6 +45,7 @@ public enum TestRuntime {
                                                usersFile: repositoryRoot.appendingPathComponent("examples/meridian/identities/users.yaml").path)
         configuration.governance = GovernanceConfiguration(
             mode: .full, policyFile: repositoryRoot.appendingPathComponent("config/policies/meridian.yaml").path)
+        configuration.audit.signingKeyFile = directory.appendingPathComponent("audit-ed25519.key").path
         return configuration
     }
 

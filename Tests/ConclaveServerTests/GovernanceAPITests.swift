@@ -65,6 +65,10 @@ import Testing
             }
             let models = try await client.execute(uri: "/v1/models", method: .get)
             #expect(models.status == .unauthorized)
+            // Every denial is audited, without the credential.
+            let denials = try await runtime.store.auditRows(from: 0, limit: 100).filter { $0.type == "denial" }
+            #expect(denials.count == 4)
+            #expect(denials.allSatisfy { $0.body.contains(#""status":"401""#) && !$0.body.contains("garbage") })
             // Health and readiness stay open for probes.
             #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
         }
@@ -88,6 +92,15 @@ import Testing
             #expect(executive.status == .ok)
             #expect(retrieved(executive.json).contains("EXEC-001"))
             #expect(!answer(executive.json).contains("restricted"))
+
+            // One request record each, chained and verifiable; the refusal and what was withheld are in it.
+            let records = try await runtime.store.auditRows(from: 0, limit: 100).filter { $0.type == "request" }
+            #expect(records.count == 2)
+            #expect(records[0].body.contains(#""withheld":["EXEC-001"]"#) && records[0].body.contains("answer refused"))
+            #expect(records[1].body.contains(#""id":"EXEC-001""#) && records[1].body.contains(#""classification":"confidential""#))
+            #expect(!records[0].body.contains("Nightjar"))  // metadata granularity: hashes, not text
+            let audit = try #require(runtime.governance.audit)
+            #expect(try await AuditLog.verify(store: runtime.store, publicKey: audit.publicKey).isValid)
         }
     }
 

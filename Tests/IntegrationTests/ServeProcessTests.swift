@@ -22,6 +22,47 @@ import Testing
         #expect(try await check.waitForExit() != 0)
     }
 
+    @Test func sigkillDuringAuditWritesLeavesAVerifiableChain() async throws {
+        let directory = try TestRuntime.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let key = directory.appendingPathComponent("hs256.key")
+        try (UUID().uuidString + UUID().uuidString).write(to: key, atomically: true, encoding: .utf8)
+        let environment = [
+            "CONCLAVE_STORAGE__PATH": directory.appendingPathComponent("conclave.sqlite").path,
+            // No model process to orphan: an OpenAI-style endpoint nobody listens on.
+            "CONCLAVE_INFERENCE__PROVIDER": "openai", "CONCLAVE_INFERENCE__ENDPOINT": "http://127.0.0.1:9/v1",
+            "CONCLAVE_AUTH__HS256_KEY_FILE": key.path,
+            "CONCLAVE_AUDIT__SIGNING_KEY_FILE": directory.appendingPathComponent("audit.key").path,
+            "CONCLAVE_AUDIT__CHECKPOINT_EVERY": "25",
+        ]
+        let serve = try ServeProcess(arguments: ["serve", "--port", "0"], environment: environment)
+        let base = "http://127.0.0.1:\(try await serve.waitForPort())"
+        // Every rejected credential appends a denial record; eight clients keep the writer busy
+        // while the process is killed.
+        let clients = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for client in 0..<8 {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            _ = try? await TestHTTP.send(.GET, base + "/v1/models", headers: [("Authorization", "Bearer forged-\(client)")],
+                                                         timeout: .seconds(5))
+                        }
+                    }
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(1500))
+        serve.send(SIGKILL)
+        _ = try await serve.waitForExit()
+        clients.cancel()
+        await clients.value
+        let verify = try ServeProcess(arguments: ["audit", "verify"], environment: environment)
+        #expect(try await verify.waitForExit() == 0, "\(verify.printed)")
+        #expect(verify.printed.contains("audit chain valid"))
+        let records = Int(verify.printed.split(separator: ":").last?.split(separator: " ").first ?? "0") ?? 0
+        #expect(records > 25, "\(verify.printed)")
+    }
+
     @Test func sigtermLetsTheInFlightStreamFinishThenExitsZero() async throws {
         let directory = try TestRuntime.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -19,12 +19,15 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
     public var auth: AuthConfiguration
     /// Governance settings.
     public var governance: GovernanceConfiguration
+    /// Audit trail settings.
+    public var audit: AuditConfiguration
 
     /// Creates a configuration; every argument defaults to the embedded default.
     public init(server: ServerConfiguration = .init(), storage: StorageConfiguration = .init(),
                 inference: InferenceConfiguration = .init(), knowledge: KnowledgeConfiguration = .init(),
                 workflows: WorkflowsConfiguration = .init(), logging: LoggingConfiguration = .init(),
-                auth: AuthConfiguration = .init(), governance: GovernanceConfiguration = .init()) {
+                auth: AuthConfiguration = .init(), governance: GovernanceConfiguration = .init(),
+                audit: AuditConfiguration = .init()) {
         self.server = server
         self.storage = storage
         self.inference = inference
@@ -33,10 +36,11 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         self.logging = logging
         self.auth = auth
         self.governance = governance
+        self.audit = audit
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case server, storage, inference, knowledge, workflows, logging, auth, governance
+        case server, storage, inference, knowledge, workflows, logging, auth, governance, audit
     }
 
     /// The top-level sections, as named in YAML and in `CONCLAVE_<SECTION>__<KEY>` variables.
@@ -53,6 +57,7 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         logging = try c.value(.logging, default: .init())
         auth = try c.value(.auth, default: .init())
         governance = try c.value(.governance, default: .init())
+        audit = try c.value(.audit, default: .init())
     }
 
     /// Checks ranges and combinations that the types alone cannot express.
@@ -64,6 +69,7 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         try workflows.validate()
         try auth.validate()
         try governance.validate()
+        try audit.validate()
     }
 }
 

@@ -132,4 +132,74 @@ public struct GovernanceConfiguration: Sendable, Codable, Hashable {
 
     /// True when access control applies.
     public var enforcesAccess: Bool { mode != .off }
+
+    /// True when the audit trail is kept.
+    public var keepsAudit: Bool { mode == .audit || mode == .full }
+}
+
+/// Audit trail settings (`audit`). The trail is kept when `governance.mode` is `audit` or `full`.
+public struct AuditConfiguration: Sendable, Codable, Hashable {
+    /// How much a record holds.
+    public enum Granularity: String, Sendable, Codable, Hashable, CaseIterable {
+        /// No records.
+        case none
+        /// Who, what, sources, decisions, counts and SHA-256 hashes of the prompt and answer.
+        case metadata
+        /// As `metadata`, plus the raw question and answer.
+        case full
+    }
+
+    /// Default `metadata`.
+    public var granularity: Granularity
+    /// Ed25519 private key that signs checkpoints; created (mode 600) when missing.
+    /// Default `var/audit-ed25519.key`.
+    public var signingKeyFile: String
+    /// A signed checkpoint every this many records (and at shutdown). Default 1000.
+    public var checkpointEvery: Int
+    /// Days each record type is kept before `conclave audit purge` may remove it; types not
+    /// listed are kept for `default`. Default: 365 days for everything.
+    public var retentionDays: [String: Int]
+
+    /// Creates audit settings.
+    public init(granularity: Granularity = .metadata, signingKeyFile: String = "var/audit-ed25519.key", checkpointEvery: Int = 1000,
+                retentionDays: [String: Int] = ["default": 365]) {
+        self.granularity = granularity
+        self.signingKeyFile = signingKeyFile
+        self.checkpointEvery = checkpointEvery
+        self.retentionDays = retentionDays
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case granularity
+        case signingKeyFile = "signing_key_file"
+        case checkpointEvery = "checkpoint_every"
+        case retentionDays = "retention_days"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let d = AuditConfiguration()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        granularity = try c.enumValue(.granularity, default: d.granularity)
+        signingKeyFile = try c.value(.signingKeyFile, default: d.signingKeyFile)
+        checkpointEvery = try c.value(.checkpointEvery, default: d.checkpointEvery)
+        retentionDays = try c.value(.retentionDays, default: d.retentionDays)
+    }
+
+    func validate() throws {
+        guard checkpointEvery >= 1 else {
+            throw ConfigurationError(key: "audit.checkpoint_every", value: String(checkpointEvery), expected: "a positive number of records")
+        }
+        for (type, days) in retentionDays where days < 1 {
+            throw ConfigurationError(key: "audit.retention_days.\(type)", value: String(days), expected: "a positive number of days")
+        }
+        guard granularity == .none || !signingKeyFile.isEmpty else {
+            throw ConfigurationError(key: "audit.signing_key_file", value: "", expected: "a path for the Ed25519 checkpoint key")
+        }
+    }
+
+    /// Retention of a record type, in days.
+    public func retention(of type: String) -> Int {
+        retentionDays[type] ?? retentionDays["default"] ?? 365
+    }
 }

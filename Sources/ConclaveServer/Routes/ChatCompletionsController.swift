@@ -1,5 +1,6 @@
 import ConclaveAgents
 import ConclaveCore
+import ConclaveGovernance
 import ConclaveMessaging
 import ConclaveOrchestrator
 import ConclaveStorage
@@ -35,7 +36,7 @@ struct ChatCompletionsController: Sendable {
         let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
         let chat = try ChatCompletionRequest.decode(Data(body.readableBytesView))
         let workflow = try runtime.workflows.resolve(chat.model)
-        try runtime.governance.authorize(workflow: workflow.name, for: principal)
+        try await runtime.governance.authorize(workflow: workflow.name, for: principal)
         guard await runtime.model.isReady() else {
             throw ConclaveError(.modelUnavailable, "No model backend is ready.")
         }
@@ -118,14 +119,47 @@ struct ChatJob: Sendable {
                 try await runtime.engine.run(workflow, state: state, runID: runID, options: options)
             }
             try await record(answer: result.state.answer?.text)
+            await audit(result, error: nil)
             return result
         } catch {
             try? await record(answer: nil)
+            await audit(nil, error: error)
             if !(error is CancellationError) {
                 logger.error("chat run failed", metadata: ["error": "\(error)"])
             }
             throw error
         }
+    }
+
+    /// One audit record for the request: who, which workflow, what was read and withheld, the
+    /// decisions, token counts, and hashes (or text, at granularity `full`) of question and answer.
+    private func audit(_ result: RunResult?, error: (any Error)?) async {
+        let governance = runtime.governance
+        guard let log = governance.audit else { return }
+        let principal = state.principal
+        let final = result?.state
+        var decisions: [AuditEntry.Decision] = [
+            .init(point: "workflow", allowed: true, rule: "workflows", reason: "\(principal.roles.joined(separator: "/")) may run \(workflow.name)"),
+        ]
+        if let allowed = state.scope.allowedDocumentIDs {
+            decisions.append(.init(point: "retrieval", allowed: true, rule: "documents",
+                                   reason: "search limited to \(allowed.count) readable documents"))
+        }
+        if let validation = final?.validation, validation.isRestricted {
+            decisions.append(.init(point: "output", allowed: false, rule: "documents",
+                                   reason: "answer refused: it lies in \(validation.withheld.map(\.documentID).joined(separator: ", "))"))
+        }
+        let sourceIDs = Array(Set((final?.evidence ?? []).map(\.source.id))).sorted()
+        let usage = result?.usage ?? TokenUsage()
+        let status = error.map { OpenAIError.from($0).error.code ?? "error" } ?? "ok"
+        await log.record(AuditEntry(
+            type: "request", user: principal.userID, tenant: principal.tenant, roles: principal.roles, status: status,
+            workflow: workflow.name, runID: runID, conversationID: conversationID, decisions: decisions,
+            sources: sourceIDs.map { AuditEntry.Source(id: $0, classification: governance.classification(of: $0)) },
+            withheld: Array(Set((final?.withheld ?? []).map(\.documentID))).sorted(),
+            models: usage.promptTokens + usage.completionTokens > 0 ? [runtime.configuration.inference.model] : [],
+            promptTokens: usage.promptTokens, completionTokens: usage.completionTokens,
+            prompt: state.question, answer: final?.answer?.text))
     }
 
     /// Appends the turn to the conversation; a failed turn keeps the user's message.

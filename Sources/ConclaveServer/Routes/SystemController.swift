@@ -32,7 +32,7 @@ struct SystemController: Sendable {
         router.get("/v1/models") { request, _ -> Response in
             let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
             let permitted = runtime.workflows.workflows.values.filter {
-                (try? runtime.governance.authorize(workflow: $0.name, for: principal)) != nil
+                runtime.governance.mayRun(workflow: $0.name, principal: principal)
             }
             let entries = permitted.sorted { $0.name < $1.name }.map {
                 ModelList.Entry(id: $0.modelID, created: started, description: $0.description)

@@ -85,8 +85,8 @@ public struct ConclaveRuntime: Sendable {
                                      timeout: .milliseconds(Int64(inference.requestTimeoutSeconds * 1000))),
                 logger: logger)
         }
-        governance = try await Governance(auth: configuration.auth, configuration: configuration.governance, store: store,
-                                          logger: logger)
+        governance = try await Governance(auth: configuration.auth, configuration: configuration.governance,
+                                          audit: configuration.audit, store: store, logger: logger)
         eventWriter = BatchingEventWriter(store: store, logger: logger)
         bus = InProcessMessageBus()
         workflows = try WorkflowRegistry(userDirectory: configuration.workflows.directory,
@@ -116,6 +116,7 @@ public struct ConclaveRuntime: Sendable {
         var services: [any Service] = []
         if let supervisor { services.append(supervisor) }
         services.append(eventWriter)
+        if let audit = governance.audit { services.append(audit) }
         return services
     }
 }

@@ -4,7 +4,7 @@ import GRDB
 
 /// The embedded store: one SQLite database (WAL mode) holding conversations, documents, chunks
 /// with an FTS5 index, and run events. Implements every store protocol.
-public final class SQLiteStore: ConversationStore, DocumentStore, EventStore, Sendable {
+public final class SQLiteStore: ConversationStore, DocumentStore, EventStore, AuditStore, Sendable {
     private let writer: any DatabaseWriter
 
     /// Opens (creating if needed) the database at `path` and migrates it; `:memory:` opens an
@@ -85,6 +85,27 @@ public final class SQLiteStore: ConversationStore, DocumentStore, EventStore, Se
                     timestamp DOUBLE NOT NULL,
                     PRIMARY KEY (run_id, sequence)
                 ) WITHOUT ROWID;
+                """)
+        }
+        migrator.registerMigration("v2-audit") { db in
+            try db.execute(sql: """
+                CREATE TABLE audit_log (
+                    seq INTEGER PRIMARY KEY NOT NULL,
+                    type TEXT NOT NULL,
+                    time DOUBLE NOT NULL,
+                    body TEXT NOT NULL,
+                    prev_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                );
+                CREATE TABLE audit_anchors (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    kind TEXT NOT NULL,
+                    seq INTEGER NOT NULL,
+                    hash TEXT NOT NULL,
+                    from_seq INTEGER,
+                    time DOUBLE NOT NULL,
+                    signature TEXT NOT NULL
+                );
                 """)
         }
         return migrator
@@ -263,6 +284,57 @@ public final class SQLiteStore: ConversationStore, DocumentStore, EventStore, Se
                                 timestamp: Date(timeIntervalSince1970: row["timestamp"]))
             }
         }
+    }
+
+    // MARK: - Audit
+
+    public func appendAudit(_ make: @escaping @Sendable (_ lastSeq: Int64, _ lastHash: String) throws -> [AuditRow]) async throws {
+        try await write { db in
+            var head: (Int64, String) = (0, auditGenesisHash)
+            if let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1") {
+                head = (row["seq"], row["hash"])
+            } else if let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_anchors WHERE kind = 'purge' ORDER BY seq DESC LIMIT 1") {
+                head = (row["seq"], row["hash"])
+            }
+            let statement = try db.cachedStatement(sql: "INSERT INTO audit_log (seq, type, time, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)")
+            for r in try make(head.0, head.1) {
+                try statement.execute(arguments: [r.seq, r.type, r.time, r.body, r.prevHash, r.hash])
+            }
+        }
+    }
+
+    public func auditRows(from seq: Int64, limit: Int) async throws -> [AuditRow] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?", arguments: [seq, limit]).map {
+                AuditRow(seq: $0["seq"], type: $0["type"], time: $0["time"], body: $0["body"], prevHash: $0["prev_hash"], hash: $0["hash"])
+            }
+        }
+    }
+
+    public func auditAnchors() async throws -> [AuditAnchor] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit_anchors ORDER BY id").compactMap { row in
+                guard let kind = AuditAnchor.Kind(rawValue: row["kind"]) else { return nil }
+                return AuditAnchor(kind: kind, seq: row["seq"], hash: row["hash"], fromSeq: row["from_seq"], time: row["time"],
+                                   signature: row["signature"])
+            }
+        }
+    }
+
+    public func addAuditAnchor(_ anchor: AuditAnchor) async throws {
+        try await write { db in try Self.insert(anchor, db) }
+    }
+
+    public func purgeAudit(_ anchor: AuditAnchor) async throws {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM audit_log WHERE seq <= ?", arguments: [anchor.seq])
+            try Self.insert(anchor, db)
+        }
+    }
+
+    private static func insert(_ anchor: AuditAnchor, _ db: Database) throws {
+        try db.execute(sql: "INSERT INTO audit_anchors (kind, seq, hash, from_seq, time, signature) VALUES (?, ?, ?, ?, ?, ?)",
+                       arguments: [anchor.kind.rawValue, anchor.seq, anchor.hash, anchor.fromSeq, anchor.time, anchor.signature])
     }
 
     // MARK: - Access

@@ -52,6 +52,17 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
+/// Runs `body`, turning configuration and Conclave errors into one-line ``ValidationFailure``s.
+func reportingFailures<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as ConfigurationError {
+        throw ValidationFailure(error.description)
+    } catch let error as ConclaveError {
+        throw ValidationFailure(error.description)
+    }
+}
+
 /// A failure reported as one line on stderr with exit code 1, without a stack trace.
 struct ValidationFailure: Error, CustomStringConvertible {
     let description: String

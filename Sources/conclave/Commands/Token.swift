@@ -23,7 +23,7 @@ struct Token: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try loadConfiguration(path: config)
-        do {
+        try await reportingFailures {
             let directory = try UserDirectory(path: configuration.auth.usersFile)
             guard let entry = directory.user(user) else {
                 throw ValidationFailure("unknown user '\(user)'; known: \(directory.users.map(\.id).joined(separator: ", "))")
@@ -33,8 +33,6 @@ struct Token: AsyncParsableCommand {
             let issuer = try TokenIssuer(authenticator: try await Authenticator(configuration: auth), configuration: auth)
             let token = try await issuer.token(for: entry.principal, name: entry.name, lifetime: ttl.map(TimeInterval.init))
             print(token)
-        } catch let error as ConfigurationError {
-            throw ValidationFailure(error.description)
         }
     }
 }

@@ -1,0 +1,326 @@
+import ConclaveCore
+import ConclaveStorage
+import Crypto
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// What one audit record says. Encoded canonically (sorted keys, no insignificant whitespace);
+/// the stored bytes are what the chain hashes.
+public struct AuditEntry: Sendable, Codable, Hashable {
+    public struct Decision: Sendable, Codable, Hashable {
+        public var point: String
+        public var allowed: Bool
+        public var rule: String
+        public var reason: String
+
+        public init(point: String, allowed: Bool, rule: String, reason: String) {
+            self.point = point
+            self.allowed = allowed
+            self.rule = rule
+            self.reason = reason
+        }
+    }
+
+    public struct Source: Sendable, Codable, Hashable {
+        public var id: String
+        public var classification: String?
+
+        public init(id: String, classification: String?) {
+            self.id = id
+            self.classification = classification
+        }
+    }
+
+    /// `request` (one per chat request), `denial` (401/403), `checkpoint`.
+    public var type: String
+    public var user: String
+    public var tenant: String?
+    public var roles: [String]
+    public var status: String
+    public var workflow: String?
+    public var runID: String?
+    public var conversationID: String?
+    public var decisions: [Decision]
+    public var sources: [Source]
+    public var withheld: [String]
+    public var maskedEntities: [String: Int]
+    public var models: [String]
+    public var promptTokens: Int
+    public var completionTokens: Int
+    /// SHA-256 of the question and of the answer, lowercase hex.
+    public var promptSHA256: String?
+    public var answerSHA256: String?
+    /// Raw text, only at granularity `full`.
+    public var prompt: String?
+    public var answer: String?
+
+    public init(type: String, user: String, tenant: String? = nil, roles: [String] = [], status: String, workflow: String? = nil,
+                runID: String? = nil, conversationID: String? = nil, decisions: [Decision] = [], sources: [Source] = [],
+                withheld: [String] = [], maskedEntities: [String: Int] = [:], models: [String] = [], promptTokens: Int = 0,
+                completionTokens: Int = 0, prompt: String? = nil, answer: String? = nil) {
+        self.type = type
+        self.user = user
+        self.tenant = tenant
+        self.roles = roles
+        self.status = status
+        self.workflow = workflow
+        self.runID = runID
+        self.conversationID = conversationID
+        self.decisions = decisions
+        self.sources = sources
+        self.withheld = withheld
+        self.maskedEntities = maskedEntities
+        self.models = models
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.promptSHA256 = prompt.map(AuditLog.sha256)
+        self.answerSHA256 = answer.map(AuditLog.sha256)
+        self.prompt = prompt
+        self.answer = answer
+    }
+}
+
+/// The outcome of ``AuditLog/verify(store:publicKey:)``.
+public enum AuditVerification: Sendable, Hashable, CustomStringConvertible {
+    case valid(records: Int, checkpoints: Int, lastSeq: Int64)
+    /// The first record (or anchor) that does not verify, and why.
+    case invalid(seq: Int64, reason: String)
+
+    public var isValid: Bool { if case .valid = self { true } else { false } }
+
+    public var description: String {
+        switch self {
+        case .valid(let records, let checkpoints, let last):
+            return "audit chain valid: \(records) records up to #\(last), \(checkpoints) signed anchors"
+        case .invalid(let seq, let reason):
+            return "audit chain INVALID at record #\(seq): \(reason)"
+        }
+    }
+}
+
+/// The append-only, hash-chained audit trail.
+///
+/// Each record's hash is SHA-256 over the previous record's hash, a newline and the record's
+/// canonical JSON, so editing, deleting, inserting or reordering a record breaks the chain at that
+/// record. Every `checkpoint_every` records, and at shutdown, an Ed25519-signed checkpoint is
+/// stored apart from the chain; it pins the hash of its record, which also detects a rewritten
+/// chain and a truncated tail. Appends are single SQLite transactions, so a killed process leaves
+/// a chain that verifies.
+public final class AuditLog: Service, Sendable {
+    public let configuration: AuditConfiguration
+    private let store: any AuditStore
+    private let key: Curve25519.Signing.PrivateKey
+    private let logger: Logger
+    private let sinceCheckpoint = Mutex(0)
+
+    /// Opens the log; creates the signing key file (mode 600) when it does not exist.
+    public init(store: any AuditStore, configuration: AuditConfiguration, logger: Logger) throws {
+        self.store = store
+        self.configuration = configuration
+        self.logger = logger
+        key = try Self.loadOrCreateKey(path: configuration.signingKeyFile)
+    }
+
+    /// The public key that verifies this log's anchors.
+    public var publicKey: Curve25519.Signing.PublicKey { key.publicKey }
+
+    /// Appends a record. Never throws to the caller: a failure is logged as an error (the request
+    /// it describes has already been answered).
+    public func record(_ entry: AuditEntry) async {
+        guard configuration.granularity != .none else { return }
+        var entry = entry
+        if configuration.granularity != .full {
+            entry.prompt = nil
+            entry.answer = nil
+        }
+        do {
+            try await append(entry)
+            let due = sinceCheckpoint.withLock { count -> Bool in
+                count += 1
+                guard count >= configuration.checkpointEvery else { return false }
+                count = 0
+                return true
+            }
+            if due { try await checkpoint() }
+        } catch {
+            logger.error("audit append failed", metadata: ["error": "\(error)", "type": "\(entry.type)", "user": "\(entry.user)"])
+        }
+    }
+
+    private func append(_ entry: AuditEntry) async throws {
+        let time = Date().timeIntervalSince1970
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let type = entry.type
+        try await store.appendAudit { lastSeq, lastHash in
+            let seq = lastSeq + 1
+            let envelope = Envelope(seq: seq, time: time, record: entry)
+            let body = String(decoding: try encoder.encode(envelope), as: UTF8.self)
+            return [AuditRow(seq: seq, type: type, time: time, body: body, prevHash: lastHash, hash: Self.chain(lastHash, body))]
+        }
+    }
+
+    private struct Envelope: Codable {
+        var seq: Int64
+        var time: Double
+        var record: AuditEntry
+    }
+
+    /// Signs a checkpoint over the chain's last record.
+    public func checkpoint() async throws {
+        guard let last = try await lastRow() else { return }
+        var anchor = AuditAnchor(kind: .checkpoint, seq: last.seq, hash: last.hash, time: Date().timeIntervalSince1970)
+        anchor.signature = try key.signature(for: Data(anchor.signedText.utf8)).base64EncodedString()
+        try await store.addAuditAnchor(anchor)
+    }
+
+    /// Removes the oldest records whose retention has passed (the longest such prefix of the
+    /// chain) and stores a signed purge summary in their place, so `verify` still passes.
+    /// Returns the number of records removed.
+    @discardableResult
+    public func purge(now: Date = Date()) async throws -> Int {
+        var purgeThrough: AuditRow?
+        var first: Int64?
+        var from: Int64 = 0
+        scan: while true {
+            let rows = try await store.auditRows(from: from, limit: 1000)
+            guard !rows.isEmpty else { break }
+            for row in rows {
+                let expires = row.time + Double(configuration.retention(of: row.type)) * 86400
+                guard expires <= now.timeIntervalSince1970 else { break scan }
+                if first == nil { first = row.seq }
+                purgeThrough = row
+            }
+            from = rows[rows.count - 1].seq + 1
+        }
+        guard let last = purgeThrough, let first else { return 0 }
+        var anchor = AuditAnchor(kind: .purge, seq: last.seq, hash: last.hash, fromSeq: first, time: now.timeIntervalSince1970)
+        anchor.signature = try key.signature(for: Data(anchor.signedText.utf8)).base64EncodedString()
+        try await store.purgeAudit(anchor)
+        logger.notice("audit records purged", metadata: ["from": "\(first)", "through": "\(last.seq)"])
+        return Int(last.seq - first + 1)
+    }
+
+    private func lastRow() async throws -> AuditRow? {
+        var from: Int64 = 0
+        var last: AuditRow?
+        while true {
+            let rows = try await store.auditRows(from: from, limit: 5000)
+            guard let tail = rows.last else { return last }
+            last = tail
+            from = tail.seq + 1
+        }
+    }
+
+    /// Checks the whole chain and every anchor; names the first record that fails.
+    public static func verify(store: any AuditStore, publicKey: Curve25519.Signing.PublicKey) async throws -> AuditVerification {
+        let anchors = try await store.auditAnchors()
+        for anchor in anchors {
+            guard let signature = Data(base64Encoded: anchor.signature),
+                  publicKey.isValidSignature(signature, for: Data(anchor.signedText.utf8)) else {
+                return .invalid(seq: anchor.seq, reason: "the \(anchor.kind.rawValue) anchor's signature does not verify")
+            }
+        }
+        let purge = anchors.filter { $0.kind == .purge }.max { $0.seq < $1.seq }
+        var expectedSeq = (purge?.seq ?? 0) + 1
+        var previous = purge?.hash ?? auditGenesisHash
+        var hashes: [Int64: String] = [:]
+        var count = 0
+        var from: Int64 = 0
+        while true {
+            let rows = try await store.auditRows(from: from, limit: 5000)
+            guard !rows.isEmpty else { break }
+            for row in rows {
+                if row.seq < expectedSeq {
+                    return .invalid(seq: row.seq, reason: "record survives inside a purged range")
+                }
+                if row.seq > expectedSeq {
+                    return .invalid(seq: expectedSeq, reason: "record is missing (deleted)")
+                }
+                if row.prevHash != previous {
+                    return .invalid(seq: row.seq, reason: "its previous-hash does not match the record before it (inserted or reordered)")
+                }
+                if chain(row.prevHash, row.body) != row.hash {
+                    return .invalid(seq: row.seq, reason: "its content does not match its hash (modified)")
+                }
+                hashes[row.seq] = row.hash
+                previous = row.hash
+                expectedSeq += 1
+                count += 1
+            }
+            from = rows[rows.count - 1].seq + 1
+        }
+        let lastSeq = expectedSeq - 1
+        for anchor in anchors where anchor.kind == .checkpoint && anchor.seq > (purge?.seq ?? 0) {
+            guard anchor.seq <= lastSeq else {
+                return .invalid(seq: lastSeq + 1, reason: "records up to #\(anchor.seq), covered by a signed checkpoint, are missing (truncated)")
+            }
+            guard hashes[anchor.seq] == anchor.hash else {
+                return .invalid(seq: anchor.seq, reason: "does not match the signed checkpoint (the chain was rewritten)")
+            }
+        }
+        return .valid(records: count, checkpoints: anchors.count, lastSeq: lastSeq)
+    }
+
+    /// Writes a checkpoint when the process shuts down.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        do {
+            try await Task.detached { try await self.checkpoint() }.value
+        } catch {
+            logger.error("audit checkpoint at shutdown failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    static func chain(_ previous: String, _ body: String) -> String {
+        sha256(previous + "\n" + body)
+    }
+
+    static func sha256(_ text: String) -> String {
+        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Reads the raw 32-byte key (hex) or creates it.
+    static func loadOrCreateKey(path: String) throws -> Curve25519.Signing.PrivateKey {
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            let hex = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let bytes = Data(hex: hex), let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: bytes) else {
+                throw ConfigurationError(key: "audit.signing_key_file", value: path, expected: "a 32-byte Ed25519 private key in hex")
+            }
+            return key
+        }
+        let key = Curve25519.Signing.PrivateKey()
+        let url = URL(fileURLWithPath: path)
+        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let hex = key.rawRepresentation.map { String(format: "%02x", $0) }.joined()
+        guard FileManager.default.createFile(atPath: path, contents: Data(hex.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ConfigurationError(key: "audit.signing_key_file", value: path, expected: "a writable path for the new checkpoint key")
+        }
+        return key
+    }
+
+    /// The public key for a private key file (for `conclave audit verify`).
+    public static func publicKey(keyFile: String) throws -> Curve25519.Signing.PublicKey {
+        guard FileManager.default.fileExists(atPath: keyFile) else {
+            throw ConfigurationError(key: "audit.signing_key_file", value: keyFile, expected: "the checkpoint key the server signed with")
+        }
+        return try loadOrCreateKey(path: keyFile).publicKey
+    }
+}
+
+extension Data {
+    init?(hex: String) {
+        guard hex.utf8.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
+            bytes.append(byte)
+            index = next
+        }
+        self.init(bytes)
+    }
+}

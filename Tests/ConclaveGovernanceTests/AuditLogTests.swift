@@ -1,0 +1,142 @@
+import ConclaveCore
+import ConclaveGovernance
+import ConclaveStorage
+import Foundation
+import Crypto
+import GRDB
+import Logging
+import Testing
+
+/// The audit chain detects every kind of tampering and survives retention purges.
+@Suite struct AuditLogTests {
+    let directory: URL
+    let databasePath: String
+    let store: SQLiteStore
+    let log: AuditLog
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("conclave-audit-\(RandomID.make())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        databasePath = directory.appendingPathComponent("audit.sqlite").path
+        store = try SQLiteStore(path: databasePath)
+        log = try AuditLog(store: store, configuration: AuditConfiguration(granularity: .metadata,
+                                                                           signingKeyFile: directory.appendingPathComponent("k").path,
+                                                                           checkpointEvery: 4),
+                           logger: Logger(label: "test"))
+    }
+
+    private func fill(_ count: Int) async {
+        for i in 1...count {
+            await log.record(AuditEntry(type: i % 3 == 0 ? "denial" : "request", user: "u-\(i)", roles: ["employee"], status: "ok",
+                                        workflow: "full", prompt: "question \(i)", answer: "answer \(i)"))
+        }
+    }
+
+    /// Tampers with the database directly, as an attacker with file access would.
+    private func tamper(_ sql: String) throws {
+        let queue = try DatabaseQueue(path: databasePath)
+        try queue.write { try $0.execute(sql: sql) }
+    }
+
+    private func verify() async throws -> AuditVerification {
+        try await AuditLog.verify(store: store, publicKey: log.publicKey)
+    }
+
+    @Test func intactChainVerifiesAndHoldsHashesNotText() async throws {
+        await fill(10)
+        #expect(try await verify() == .valid(records: 10, checkpoints: 2, lastSeq: 10))
+        let rows = try await store.auditRows(from: 0, limit: 100)
+        #expect(rows.allSatisfy { !$0.body.contains("question") && $0.body.contains("promptSHA256") })
+    }
+
+    @Test func modifiedRecordIsNamed() async throws {
+        await fill(10)
+        try tamper("UPDATE audit_log SET body = replace(body, 'u-6', 'u-x') WHERE seq = 6")
+        #expect(try await verify() == .invalid(seq: 6, reason: "its content does not match its hash (modified)"))
+    }
+
+    @Test func deletedRecordIsNamed() async throws {
+        await fill(10)
+        try tamper("DELETE FROM audit_log WHERE seq = 5")
+        #expect(try await verify() == .invalid(seq: 5, reason: "record is missing (deleted)"))
+    }
+
+    @Test func insertedRecordIsNamed() async throws {
+        await fill(10)
+        // Shift records 7… up by one and insert a forged record 7 that chains onto record 6.
+        try tamper("UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 7")
+        try tamper("UPDATE audit_log SET seq = seq - 999 WHERE seq >= 1000")
+        try tamper("""
+            INSERT INTO audit_log (seq, type, time, body, prev_hash, hash)
+            SELECT 7, 'request', time, '{"forged":true}', hash, hash FROM audit_log WHERE seq = 6
+            """)
+        let result = try await verify()
+        guard case .invalid(let seq, _) = result else { Issue.record("forgery not detected"); return }
+        #expect(seq == 7)
+    }
+
+    @Test func rewrittenChainIsCaughtByTheSignedCheckpoint() async throws {
+        await fill(8)
+        // Rewrite record 2 and recompute every later hash: the chain is self-consistent again,
+        // but checkpoint 4 (signed) pins the old hash.
+        let rows = try await store.auditRows(from: 0, limit: 100)
+        let queue = try DatabaseQueue(path: databasePath)
+        try await queue.write { db in
+            var previous = String(repeating: "0", count: 64)
+            for row in rows {
+                let body = row.seq == 2 ? row.body.replacingOccurrences(of: "u-2", with: "u-z") : row.body
+                let hash = SHA256Hex.of(previous + "\n" + body)
+                try db.execute(sql: "UPDATE audit_log SET body = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                               arguments: [body, previous, hash, row.seq])
+                previous = hash
+            }
+        }
+        #expect(try await verify() == .invalid(seq: 4, reason: "does not match the signed checkpoint (the chain was rewritten)"))
+    }
+
+    @Test func truncatedTailUpToACheckpointIsDetected() async throws {
+        await fill(9)
+        try tamper("DELETE FROM audit_log WHERE seq >= 7")
+        let result = try await verify()
+        guard case .invalid(let seq, let reason) = result else { Issue.record("truncation not detected"); return }
+        #expect(seq == 7 && reason.contains("truncated"))
+    }
+
+    @Test func forgedAnchorIsRejected() async throws {
+        await fill(4)
+        try tamper("UPDATE audit_anchors SET hash = 'ab' || substr(hash, 3)")
+        let result = try await verify()
+        guard case .invalid(_, let reason) = result else { Issue.record("forged anchor accepted"); return }
+        #expect(reason.contains("signature"))
+    }
+
+    @Test func purgeKeepsTheChainVerifiable() async throws {
+        await fill(10)
+        // Age records 1-6 past their retention.
+        try tamper("UPDATE audit_log SET time = time - 400 * 86400 WHERE seq <= 6")
+        #expect(try await log.purge() == 6)
+        #expect(try await store.auditRows(from: 0, limit: 100).first?.seq == 7)
+        #expect(try await verify().isValid)
+        await fill(3)
+        // Anchors: checkpoints after records 4, 8 and 12, and the purge summary.
+        #expect(try await verify() == .valid(records: 7, checkpoints: 4, lastSeq: 13))
+        // Deleting a record after the purged range is still caught.
+        try tamper("DELETE FROM audit_log WHERE seq = 8")
+        #expect(try await verify() == .invalid(seq: 8, reason: "record is missing (deleted)"))
+    }
+
+    @Test func fullGranularityKeepsTheText() async throws {
+        let full = try AuditLog(store: store, configuration: AuditConfiguration(granularity: .full,
+                                                                                signingKeyFile: directory.appendingPathComponent("k").path),
+                                logger: Logger(label: "test"))
+        await full.record(AuditEntry(type: "request", user: "u-1", status: "ok", prompt: "the question", answer: "the answer"))
+        let body = try #require(try await store.auditRows(from: 0, limit: 1).first?.body)
+        #expect(body.contains("the question") && body.contains("the answer"))
+    }
+}
+
+enum SHA256Hex {
+    static func of(_ text: String) -> String {
+        Crypto.SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}
