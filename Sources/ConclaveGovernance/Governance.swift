@@ -69,6 +69,14 @@ public final class Governance: Sendable {
         }
     }
 
+    /// The evidence and output guard for one request (governance `full` only): injection removal
+    /// and PII masking.
+    public func textGuard(for principal: Principal) -> RequestGuard? {
+        guard configuration.mode == .full, let decisions else { return nil }
+        return RequestGuard(masker: PIIMasker(detector: PIIDetector(workDomains: decisions.policy.emailDomains), decisions: decisions,
+                                              principal: principal))
+    }
+
     /// The classification of a stored document, as last seen.
     public func classification(of documentID: String) -> String? {
         classifications.withLock { $0[documentID] }

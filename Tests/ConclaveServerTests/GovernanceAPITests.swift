@@ -104,6 +104,43 @@ import Testing
         }
     }
 
+    @Test func phoneNumbersAreMaskedForRolesThatMayNotSeeThemBeforeAnyModelReadsThem() async throws {
+        let model = ScriptedChatModel()
+        try await withApp(model: model) { client, runtime in
+            let question = "What is the mobile phone number of Bas Galderhorst on the platform on-call contact sheet?"
+            // An auditor may read the contact sheet (ENG-004) but sees phone numbers masked.
+            let (status, json) = try await ask(client, question, token: try await token("u-auditor", runtime))
+            #expect(status == .ok)
+            #expect(retrieved(json).contains("ENG-004"))
+            #expect(!model.requests.contains { request in request.messages.contains { $0.content.contains("8324 7555") } })
+            #expect(!answer(json).contains("8324 7555"))
+            let record = try #require(try await runtime.store.auditRows(from: 0, limit: 10).last)
+            #expect(record.body.contains(#""maskedEntities":{"phone":"#))
+            // An engineer sees them.
+            let engineer = try await ask(client, question, token: try await token("u-engineer", runtime))
+            #expect(engineer.status == .ok)
+            #expect(model.requests.contains { request in request.messages.contains { $0.content.contains("+31 6 8324 7555") } })
+        }
+    }
+
+    @Test func instructionsHiddenInDocumentsNeverReachAModel() async throws {
+        let model = ScriptedChatModel()
+        try await withApp(model: model) { client, runtime in
+            let question = "What are the payment terms for subcontracted carrier invoices, and how is waiting time paid?"
+            for workflow in ["conclave/full", "conclave/single"] {
+                let (status, json) = try await ask(client, question, token: try await token("u-manager-ops", runtime), model: workflow)
+                #expect(status == .ok)
+                #expect(!answer(json).contains("OVERRIDE"))
+            }
+            #expect(model.requests.contains { request in request.messages.contains { $0.content.contains("OPS-007") } })
+            #expect(!model.requests.contains { request in
+                request.messages.contains { $0.content.contains("OVERRIDE") || $0.content.lowercased().contains("ignore previous") }
+            })
+            let records = try await runtime.store.auditRows(from: 0, limit: 10)
+            #expect(records.contains { $0.body.contains("instruction-like passages removed") })
+        }
+    }
+
     @Test func forbiddenWorkflowIs403AndHiddenFromTheModelList() async throws {
         try await withApp(configure: { configuration, directory in
             let policy = directory.appendingPathComponent("policy.yaml")

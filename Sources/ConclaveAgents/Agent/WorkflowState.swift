@@ -14,6 +14,8 @@ public struct WorkflowState: Sendable {
     public var scope: DocumentScope
     /// Documents that matched but lie outside the scope (identity only).
     public var withheld: [WithheldSource] = []
+    /// Masks what the principal may not see in evidence and in the answer; nil for none.
+    public var textGuard: (any TextGuard)?
     /// The planner's output.
     public var plan: Plan?
     /// The retriever's output.
@@ -27,11 +29,12 @@ public struct WorkflowState: Sendable {
 
     /// Creates the initial state of a run.
     public init(question: String, history: [ChatMessage] = [], principal: Principal = .anonymous,
-                scope: DocumentScope = .unrestricted) {
+                scope: DocumentScope = .unrestricted, textGuard: (any TextGuard)? = nil) {
         self.question = question
         self.history = history
         self.principal = principal
         self.scope = scope
+        self.textGuard = textGuard
     }
 
     /// Records an agent's output.

@@ -49,6 +49,21 @@ public struct ResponderAgent: Agent {
         """
 
     public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
+        guard let textGuard = state.textGuard else { return try await respond(state, context: context) }
+        // Everything streamed passes the guard's stream filter; the answer is what was streamed.
+        let shield = OutputShield(filter: textGuard.outputStream(), emit: context.emitToken)
+        var shielded = context
+        shielded.emitToken = { try await shield.emit($0) }
+        var result = try await respond(state, context: shielded)
+        try await shield.finish()
+        if case .answer(var answer) = result.output {
+            answer.text = shield.emitted
+            result.output = .answer(answer)
+        }
+        return result
+    }
+
+    private func respond(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
         if let validation = state.validation {
             if validation.isRestricted {
                 let text = Self.restrictedAnswer(owners: validation.withheld.compactMap(\.department))
@@ -132,6 +147,37 @@ public struct ResponderAgent: Agent {
             return Citation(index: index + 1, sourceID: item.source.id, title: item.source.title, snippet: snippet)
         }
     }
+}
+
+/// Passes a responder's emitted text through an output filter.
+final class OutputShield: Sendable {
+    private let state: Mutex<(filter: any OutputStreamFilter, emitted: String)>
+    private let downstream: @Sendable (String) async throws -> Void
+
+    init(filter: any OutputStreamFilter, emit: @escaping @Sendable (String) async throws -> Void) {
+        state = Mutex((filter, ""))
+        downstream = emit
+    }
+
+    func emit(_ text: String) async throws {
+        let released = state.withLock { state -> String in
+            let out = state.filter.append(text)
+            state.emitted += out
+            return out
+        }
+        if !released.isEmpty { try await downstream(released) }
+    }
+
+    func finish() async throws {
+        let rest = state.withLock { state -> String in
+            let out = state.filter.finish()
+            state.emitted += out
+            return out
+        }
+        if !rest.isEmpty { try await downstream(rest) }
+    }
+
+    var emitted: String { state.withLock { $0.emitted } }
 }
 
 /// Shares a ``GroundingFilter`` with the streaming callback.

@@ -36,6 +36,7 @@ public struct RetrieverAgent: Agent {
                 withheld[source.documentID] = source
             }
             for var item in retrieval.evidence {
+                if let textGuard = state.textGuard { item.text = textGuard.evidence(item.text) }
                 item.score *= weight
                 if let existing = best[item.chunkID] {
                     if item.score > existing.score { best[item.chunkID] = item }

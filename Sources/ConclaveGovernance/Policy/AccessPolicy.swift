@@ -50,6 +50,8 @@ public struct AccessPolicy: Sendable, Hashable {
     public var pii: [String: PIIRule]
     public var api: [String: RoleSet]
     public var workflows: [String: RoleSet]
+    /// E-mail domains of work addresses.
+    public var emailDomains: [String] = []
 
     /// Parses a policy; errors name the file and what is wrong.
     public static func load(yaml: String, origin: String = "(policy)") throws -> AccessPolicy {
@@ -59,9 +61,10 @@ public struct AccessPolicy: Sendable, Hashable {
         } catch {
             throw ConfigurationError(key: "governance.policy_file", value: origin, expected: "a valid access policy (\(error))")
         }
-        let policy = AccessPolicy(
+        var policy = AccessPolicy(
             roles: file.roles, matrix: file.documents.matrix, grants: file.documents.grants ?? [], tables: file.tables ?? [:],
             columns: file.columns ?? [:], pii: file.pii ?? [:], api: file.api ?? [:], workflows: file.workflows ?? [:])
+        policy.emailDomains = file.organisation?.emailDomains ?? []
         try policy.check(origin: origin)
         return policy
     }
@@ -114,6 +117,12 @@ public struct AccessPolicy: Sendable, Hashable {
         var pii: [String: PIIRule]?
         var api: [String: RoleSet]?
         var workflows: [String: RoleSet]?
+        var organisation: Organisation?
+
+        struct Organisation: Decodable {
+            var emailDomains: [String]?
+            enum CodingKeys: String, CodingKey { case emailDomains = "email_domains" }
+        }
     }
 }
 

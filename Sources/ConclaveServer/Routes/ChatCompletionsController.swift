@@ -44,7 +44,8 @@ struct ChatCompletionsController: Sendable {
         let requestedConversation = request.headers[Self.conversationHeader] ?? chat.metadata?["conversation_id"]
         let (conversationID, history) = try await openConversation(requestedConversation, chat: chat, principal: principal)
         let question = chat.messages.last?.content ?? ""
-        let state = WorkflowState(question: question, history: history, principal: principal, scope: scope)
+        let masker = runtime.governance.textGuard(for: principal)
+        let state = WorkflowState(question: question, history: history, principal: principal, scope: scope, textGuard: masker)
         var options = runtime.callOptions
         if let t = chat.temperature { options.temperature = t }
         if let s = chat.seed { options.seed = s }
@@ -145,6 +146,14 @@ struct ChatJob: Sendable {
             decisions.append(.init(point: "retrieval", allowed: true, rule: "documents",
                                    reason: "search limited to \(allowed.count) readable documents"))
         }
+        if let guardian = state.textGuard as? RequestGuard, guardian.removedInstructions > 0 {
+            decisions.append(.init(point: "evidence", allowed: false, rule: "injection",
+                                   reason: "\(guardian.removedInstructions) instruction-like passages removed from retrieved text"))
+        }
+        if InjectionFilter.isInstructionLike(state.question) {
+            decisions.append(.init(point: "input", allowed: true, rule: "injection",
+                                   reason: "the question contains instruction-like text; it is answered as a question"))
+        }
         if let validation = final?.validation, validation.isRestricted {
             decisions.append(.init(point: "output", allowed: false, rule: "documents",
                                    reason: "answer refused: it lies in \(validation.withheld.map(\.documentID).joined(separator: ", "))"))
@@ -157,6 +166,7 @@ struct ChatJob: Sendable {
             workflow: workflow.name, runID: runID, conversationID: conversationID, decisions: decisions,
             sources: sourceIDs.map { AuditEntry.Source(id: $0, classification: governance.classification(of: $0)) },
             withheld: Array(Set((final?.withheld ?? []).map(\.documentID))).sorted(),
+            maskedEntities: (state.textGuard as? RequestGuard)?.masker.maskedCounts ?? [:],
             models: usage.promptTokens + usage.completionTokens > 0 ? [runtime.configuration.inference.model] : [],
             promptTokens: usage.promptTokens, completionTokens: usage.completionTokens,
             prompt: state.question, answer: final?.answer?.text))

@@ -1,0 +1,18 @@
+/// What a request's principal may see of text, applied where text enters and leaves the agents:
+/// evidence before any agent or model reads it, and the answer as it streams out. The governance
+/// layer implements it (PII masking by the access policy); agents only call it.
+public protocol TextGuard: Sendable {
+    /// Evidence text with what the principal may not see masked.
+    func evidence(_ text: String) -> String
+    /// A stream filter for one answer: masks across chunk boundaries, holding back only a
+    /// suffix that could still become personal data.
+    func outputStream() -> any OutputStreamFilter
+}
+
+/// Filters one streamed answer.
+public protocol OutputStreamFilter: Sendable {
+    /// Adds generated text; returns what can be released now.
+    mutating func append(_ text: String) -> String
+    /// Releases the rest at the end of the stream.
+    mutating func finish() -> String
+}
