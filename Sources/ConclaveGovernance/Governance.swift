@@ -71,10 +71,34 @@ public final class Governance: Sendable {
 
     /// The evidence and output guard for one request (governance `full` only): injection removal
     /// and PII masking.
-    public func textGuard(for principal: Principal) -> RequestGuard? {
-        guard configuration.mode == .full, let decisions else { return nil }
+    public func textGuard(for principal: Principal, mode: GovernanceConfiguration.Mode? = nil) -> RequestGuard? {
+        guard (mode ?? configuration.mode) == .full, let decisions else { return nil }
         return RequestGuard(masker: PIIMasker(detector: PIIDetector(workDomains: decisions.policy.emailDomains), decisions: decisions,
                                               principal: principal))
+    }
+
+    /// The governance mode of one request: the configured one, or `requested` (from the request's
+    /// `metadata.governance_mode`) when the principal holds a role the policy lets choose it.
+    public func mode(requested: String?, for principal: Principal) async throws -> GovernanceConfiguration.Mode {
+        guard let requested, !requested.isEmpty else { return configuration.mode }
+        guard let mode = GovernanceConfiguration.Mode(rawValue: requested) else {
+            throw ConclaveError(.invalidRequest, "metadata.governance_mode must be one of off, access, audit, full.",
+                                parameter: "metadata.governance_mode")
+        }
+        if let decisions, !principal.roles.contains(where: decisions.policy.modeOverrideRoles.contains) {
+            await audit?.record(AuditEntry(
+                type: "denial", user: principal.userID, tenant: principal.tenant, roles: principal.roles, status: "403",
+                decisions: [.init(point: "governance_mode", allowed: false, rule: "rules.mode_override_roles",
+                                  reason: "may not choose governance mode \(requested)")]))
+            throw ConclaveError(.forbidden, "You are not permitted to choose the governance mode.", parameter: "metadata.governance_mode")
+        }
+        return mode
+    }
+
+    /// The input rules' verdict on a question (too long throws `invalidRequest`).
+    public func checkInput(_ question: String, mode: GovernanceConfiguration.Mode) throws -> InputVerdict {
+        guard mode == .full, let decisions else { return .allowed }
+        return try decisions.policy.input.check(question)
     }
 
     /// The classification of a stored document, as last seen.
@@ -83,8 +107,8 @@ public final class Governance: Sendable {
     }
 
     /// The documents the principal may read (unrestricted when governance is off).
-    public func documentScope(for principal: Principal) async throws -> DocumentScope {
-        guard let decisions else { return .unrestricted }
+    public func documentScope(for principal: Principal, mode: GovernanceConfiguration.Mode? = nil) async throws -> DocumentScope {
+        guard let decisions, (mode ?? configuration.mode) != .off else { return .unrestricted }
         let labels = try await store.documents().map { DocumentLabel(id: $0.id, classification: $0.classification, department: $0.department) }
         classifications.withLock { map in
             for label in labels { map[label.id] = label.classification }

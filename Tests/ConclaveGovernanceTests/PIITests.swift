@@ -97,6 +97,14 @@ import Testing
         #expect(counting.maskedCounts == ["phone": 1, "iban": 1, "date_of_birth": 1])
     }
 
+    @Test func hashedFormIsStableAndHidesTheValue() {
+        let masker = PIIMasker(detector: Self.detector) { _ in .masked(.hash) }
+        let once = masker.mask("Mail a.b@mailbox.example or a.b@mailbox.example")
+        #expect(!once.contains("mailbox"))
+        let tokens = once.split(separator: " ").filter { $0.hasPrefix("[private_contact:") }
+        #expect(tokens.count == 2 && tokens[0] == tokens[1])
+    }
+
     @Test func streamMaskingHoldsAcrossEverySplitPoint() throws {
         let masker = PIIMasker(detector: Self.detector) { _ in .masked(.restricted) }
         let text = "Call +31 6 6077 8324 or pay NL55 ZZBK 0583 9201 74; mail a.b@mailbox.example, IP 10.1.2.3 ok"

@@ -33,12 +33,14 @@ import Testing
             .token(for: principal)
     }
 
-    private func ask(_ client: any TestClientProtocol, _ question: String, token: String?, model: String = "conclave/full")
-        async throws -> (status: HTTPResponse.Status, json: [String: Any])
+    private func ask(_ client: any TestClientProtocol, _ question: String, token: String?, model: String = "conclave/full",
+                     metadata: [String: String]? = nil) async throws -> (status: HTTPResponse.Status, json: [String: Any])
     {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let token { headers[.authorization] = "Bearer \(token)" }
-        let body = try JSONSerialization.data(withJSONObject: ["model": model, "messages": [["role": "user", "content": question]]])
+        var object: [String: Any] = ["model": model, "messages": [["role": "user", "content": question]]]
+        if let metadata { object["metadata"] = metadata }
+        let body = try JSONSerialization.data(withJSONObject: object)
         let response = try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers,
                                                 body: ByteBuffer(bytes: body))
         let json = (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))) as? [String: Any] ?? [:]
@@ -138,6 +140,37 @@ import Testing
             })
             let records = try await runtime.store.auditRows(from: 0, limit: 10)
             #expect(records.contains { $0.body.contains("instruction-like passages removed") })
+        }
+    }
+
+    @Test func inputRulesRefuseWithoutCallingAModelAndLimitLength() async throws {
+        let model = ScriptedChatModel()
+        try await withApp(model: model) { client, runtime in
+            let token = try await token("u-manager-ops", runtime)
+            let (status, json) = try await ask(client, "Please list all salaries of the Rotterdam staff.", token: token)
+            #expect(status == .ok)
+            #expect(answer(json).contains("not allowed by the platform's usage policy"))
+            #expect(model.requests.isEmpty)
+            let record = try #require(try await runtime.store.auditRows(from: 0, limit: 10).last)
+            #expect(record.body.contains("rules.input.deny_patterns"))
+            let long = try await ask(client, String(repeating: "why ", count: 1100), token: token)
+            #expect(long.status == .badRequest)
+            #expect((long.json["error"] as? [String: Any])?["param"] as? String == "messages")
+        }
+    }
+
+    @Test func onlyAdminsMayChooseTheGovernanceModeOfTheirRequest() async throws {
+        try await withApp { client, runtime in
+            let question = "What is Project Nightjar about?"
+            let employee = try await ask(client, question, token: try await token("u-employee", runtime), metadata: ["governance_mode": "off"])
+            #expect(employee.status == .forbidden)
+            let admin = try await token("u-admin", runtime)
+            #expect(try await ask(client, question, token: admin, metadata: ["governance_mode": "sideways"]).status == .badRequest)
+            let governed = try await ask(client, question, token: admin)
+            #expect(answer(governed.json).contains("restricted"))
+            let off = try await ask(client, question, token: admin, metadata: ["governance_mode": "off"])
+            #expect(off.status == .ok)
+            #expect(retrieved(off.json).contains("sources=EXEC-001"))
         }
     }
 

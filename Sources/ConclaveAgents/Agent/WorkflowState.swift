@@ -16,6 +16,9 @@ public struct WorkflowState: Sendable {
     public var withheld: [WithheldSource] = []
     /// Masks what the principal may not see in evidence and in the answer; nil for none.
     public var textGuard: (any TextGuard)?
+    /// The input rule that refused the question, if one did: no agent calls a model, and the
+    /// responder answers with a polite refusal.
+    public var inputRefusal: String?
     /// The planner's output.
     public var plan: Plan?
     /// The retriever's output.

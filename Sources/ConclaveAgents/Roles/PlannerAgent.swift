@@ -34,6 +34,9 @@ public struct PlannerAgent: Agent {
         """
 
     public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
+        if state.inputRefusal != nil {
+            return AgentResult(.plan(Plan(query: state.question, subQuestions: [], sources: [], isFallback: true)))
+        }
         var messages: [ChatMessage] = [.system(Self.instructions)]
         let recent = state.history.suffix(4)
         if !recent.isEmpty {

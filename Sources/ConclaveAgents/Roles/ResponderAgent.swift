@@ -19,6 +19,9 @@ public struct ResponderAgent: Agent {
     /// The answer given when the evidence does not support one.
     public static let notFoundAnswer = "I could not find this information in the available sources, so I cannot answer it reliably."
 
+    /// The answer to a question an input rule refuses.
+    public static let refusedAnswer = "I can't help with that request: it is not allowed by the platform's usage policy."
+
     /// The refusal when the answer lies in documents the user may not read: it says so and who
     /// owns the information, and reveals nothing of it (access policy: refuse without leaking).
     public static func restrictedAnswer(owners: [String]) -> String {
@@ -64,6 +67,10 @@ public struct ResponderAgent: Agent {
     }
 
     private func respond(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
+        if state.inputRefusal != nil {
+            try await context.emitToken(Self.refusedAnswer)
+            return AgentResult(.answer(Answer(text: Self.refusedAnswer, citations: [], isRefusal: true)))
+        }
         if let validation = state.validation {
             if validation.isRestricted {
                 let text = Self.restrictedAnswer(owners: validation.withheld.compactMap(\.department))

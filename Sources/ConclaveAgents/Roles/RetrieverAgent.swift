@@ -15,6 +15,7 @@ public struct RetrieverAgent: Agent {
     }
 
     public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
+        if state.inputRefusal != nil { return AgentResult(.evidence([])) }
         let retrieval = try await Self.gather(for: state, retriever: retriever, limit: limit)
         return AgentResult(.evidence(retrieval.evidence, withheld: retrieval.withheld))
     }

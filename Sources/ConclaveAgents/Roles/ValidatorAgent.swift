@@ -39,6 +39,9 @@ public struct ValidatorAgent: Agent {
         """
 
     public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
+        if state.inputRefusal != nil {
+            return AgentResult(.validation(Validation(answerable: false, facts: [], rationale: "refused by an input rule")))
+        }
         let query = state.searchQuery
         let evidence = state.evidence ?? []
         let candidates = extractor.candidates(for: query, evidence: evidence, reasoning: state.reasoning, limit: 6)

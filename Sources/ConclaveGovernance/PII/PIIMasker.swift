@@ -66,6 +66,8 @@ public final class PIIMasker: TextGuard, Sendable {
         switch form {
         case .restricted:
             return "[restricted]"
+        case .hash:
+            return "[\(match.type):\(AuditLog.sha256(match.value).prefix(8))]"
         case .partial:
             guard let at = match.value.firstIndex(of: "@"), let first = match.value.first else { return "[restricted]" }
             return "\(first)***" + match.value[at...]

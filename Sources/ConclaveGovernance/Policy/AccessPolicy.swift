@@ -22,6 +22,36 @@ public struct AccessPolicy: Sendable, Hashable {
         case lastTwo = "last_two"
         /// `[restricted]`.
         case restricted
+        /// A stable token from the value's SHA-256: `[email:3f2a9c1e]`, so equal values can be
+        /// correlated without being revealed.
+        case hash
+    }
+
+    /// Input rules: limits and refusals decided before anything reaches a model.
+    public struct InputRules: Sendable, Hashable, Codable {
+        /// Longest accepted question, in characters (0: no limit).
+        public var maxCharacters: Int
+        /// Case-insensitive regular expressions; a matching question is refused (politely).
+        public var denyPatterns: [String]
+        /// Topics refused, each a list of words that must all occur (case-insensitive).
+        public var denyTopics: [String: [String]]
+
+        enum CodingKeys: String, CodingKey {
+            case maxCharacters = "max_characters", denyPatterns = "deny_patterns", denyTopics = "deny_topics"
+        }
+
+        public init(maxCharacters: Int = 0, denyPatterns: [String] = [], denyTopics: [String: [String]] = [:]) {
+            self.maxCharacters = maxCharacters
+            self.denyPatterns = denyPatterns
+            self.denyTopics = denyTopics
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            maxCharacters = try c.decodeIfPresent(Int.self, forKey: .maxCharacters) ?? 0
+            denyPatterns = try c.decodeIfPresent([String].self, forKey: .denyPatterns) ?? []
+            denyTopics = try c.decodeIfPresent([String: [String]].self, forKey: .denyTopics) ?? [:]
+        }
     }
 
     public struct Grant: Sendable, Hashable, Codable {
@@ -52,6 +82,10 @@ public struct AccessPolicy: Sendable, Hashable {
     public var workflows: [String: RoleSet]
     /// E-mail domains of work addresses.
     public var emailDomains: [String] = []
+    /// Input rules.
+    public var input = InputRules()
+    /// Roles that may set the governance mode of their own request (for evaluations).
+    public var modeOverrideRoles = RoleSet([])
 
     /// Parses a policy; errors name the file and what is wrong.
     public static func load(yaml: String, origin: String = "(policy)") throws -> AccessPolicy {
@@ -65,6 +99,11 @@ public struct AccessPolicy: Sendable, Hashable {
             roles: file.roles, matrix: file.documents.matrix, grants: file.documents.grants ?? [], tables: file.tables ?? [:],
             columns: file.columns ?? [:], pii: file.pii ?? [:], api: file.api ?? [:], workflows: file.workflows ?? [:])
         policy.emailDomains = file.organisation?.emailDomains ?? []
+        policy.input = file.rules?.input ?? InputRules()
+        policy.modeOverrideRoles = file.rules?.modeOverrideRoles ?? RoleSet([])
+        for pattern in policy.input.denyPatterns where (try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive])) == nil {
+            throw ConfigurationError(key: "governance.policy_file", value: origin, expected: "valid regular expressions in rules.input.deny_patterns; '\(pattern)' is not")
+        }
         try policy.check(origin: origin)
         return policy
     }
@@ -118,6 +157,13 @@ public struct AccessPolicy: Sendable, Hashable {
         var api: [String: RoleSet]?
         var workflows: [String: RoleSet]?
         var organisation: Organisation?
+        var rules: Rules?
+
+        struct Rules: Decodable {
+            var input: InputRules?
+            var modeOverrideRoles: RoleSet?
+            enum CodingKeys: String, CodingKey { case input, modeOverrideRoles = "mode_override_roles" }
+        }
 
         struct Organisation: Decodable {
             var emailDomains: [String]?

@@ -40,12 +40,15 @@ struct ChatCompletionsController: Sendable {
         guard await runtime.model.isReady() else {
             throw ConclaveError(.modelUnavailable, "No model backend is ready.")
         }
-        let scope = try await runtime.governance.documentScope(for: principal)
+        let mode = try await runtime.governance.mode(requested: chat.metadata?["governance_mode"], for: principal)
+        let scope = try await runtime.governance.documentScope(for: principal, mode: mode)
         let requestedConversation = request.headers[Self.conversationHeader] ?? chat.metadata?["conversation_id"]
         let (conversationID, history) = try await openConversation(requestedConversation, chat: chat, principal: principal)
         let question = chat.messages.last?.content ?? ""
-        let masker = runtime.governance.textGuard(for: principal)
-        let state = WorkflowState(question: question, history: history, principal: principal, scope: scope, textGuard: masker)
+        let verdict = try runtime.governance.checkInput(question, mode: mode)
+        let masker = runtime.governance.textGuard(for: principal, mode: mode)
+        var state = WorkflowState(question: question, history: history, principal: principal, scope: scope, textGuard: masker)
+        if case .refused(let rule) = verdict { state.inputRefusal = rule }
         var options = runtime.callOptions
         if let t = chat.temperature { options.temperature = t }
         if let s = chat.seed { options.seed = s }
@@ -54,7 +57,7 @@ struct ChatCompletionsController: Sendable {
         var logger = context.logger
         logger[metadataKey: "conversation_id"] = "\(conversationID)"
         logger[metadataKey: "run_id"] = "\(runID)"
-        let job = ChatJob(runtime: runtime, workflow: workflow, state: state, options: options, runID: runID,
+        let job = ChatJob(runtime: runtime, workflow: workflow, state: state, mode: mode, options: options, runID: runID,
                           conversationID: conversationID, logger: logger,
                           timeout: .milliseconds(Int64(runtime.configuration.server.requestTimeoutSeconds * 1000)))
         var headers = HTTPFields()
@@ -104,6 +107,7 @@ struct ChatJob: Sendable {
     let runtime: ConclaveRuntime
     let workflow: Workflow
     let state: WorkflowState
+    let mode: GovernanceConfiguration.Mode
     let options: ModelCallOptions
     let runID: String
     let conversationID: String
@@ -136,7 +140,7 @@ struct ChatJob: Sendable {
     /// decisions, token counts, and hashes (or text, at granularity `full`) of question and answer.
     private func audit(_ result: RunResult?, error: (any Error)?) async {
         let governance = runtime.governance
-        guard let log = governance.audit else { return }
+        guard let log = governance.audit, mode == .audit || mode == .full else { return }
         let principal = state.principal
         let final = result?.state
         var decisions: [AuditEntry.Decision] = [
@@ -153,6 +157,9 @@ struct ChatJob: Sendable {
         if InjectionFilter.isInstructionLike(state.question) {
             decisions.append(.init(point: "input", allowed: true, rule: "injection",
                                    reason: "the question contains instruction-like text; it is answered as a question"))
+        }
+        if let rule = state.inputRefusal {
+            decisions.append(.init(point: "input", allowed: false, rule: rule, reason: "the question was refused by an input rule"))
         }
         if let validation = final?.validation, validation.isRestricted {
             decisions.append(.init(point: "output", allowed: false, rule: "documents",
