@@ -16,8 +16,18 @@ public final class Governance: Sendable {
     public let audit: AuditLog?
     private let store: any DocumentStore
     private let logger: Logger
-    /// Classification of each document, from the last scope computation (for audit records).
-    private let classifications = Mutex<[String: String]>([:])
+    /// Document labels and scopes per role set, reloaded when the documents change in this
+    /// process (ingestion) and at least every `labelLifetime` (ingestion by another process).
+    private let cache = Mutex<LabelCache>(LabelCache())
+    static let labelLifetime: Duration = .seconds(2)
+
+    private struct LabelCache {
+        var loaded: ContinuousClock.Instant?
+        var generation = -1
+        var classifications: [String: String] = [:]
+        var labels: [DocumentLabel] = []
+        var scopes: [String: DocumentScope] = [:]
+    }
 
     /// Loads keys and the policy. Logs a warning when authentication is disabled.
     public init(auth: AuthConfiguration, configuration: GovernanceConfiguration, audit auditConfiguration: AuditConfiguration = .init(),
@@ -103,16 +113,30 @@ public final class Governance: Sendable {
 
     /// The classification of a stored document, as last seen.
     public func classification(of documentID: String) -> String? {
-        classifications.withLock { $0[documentID] }
+        cache.withLock { $0.classifications[documentID] }.flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// The documents the principal may read (unrestricted when governance is off).
     public func documentScope(for principal: Principal, mode: GovernanceConfiguration.Mode? = nil) async throws -> DocumentScope {
         guard let decisions, (mode ?? configuration.mode) != .off else { return .unrestricted }
-        let labels = try await store.documents().map { DocumentLabel(id: $0.id, classification: $0.classification, department: $0.department) }
-        classifications.withLock { map in
-            for label in labels { map[label.id] = label.classification }
+        let key = principal.roles.sorted().joined(separator: ",") + "|" + (principal.department ?? "")
+        let now = ContinuousClock.now
+        let generation = store.documentsGeneration
+        let cached = cache.withLock { cache -> DocumentScope? in
+            guard let loaded = cache.loaded, now - loaded < Self.labelLifetime, cache.generation == generation else { return nil }
+            return cache.scopes[key]
         }
-        return decisions.documentScope(for: principal, documents: labels)
+        if let cached { return cached }
+        let labels = try await store.documents().map { DocumentLabel(id: $0.id, classification: $0.classification, department: $0.department) }
+        let scope = decisions.documentScope(for: principal, documents: labels)
+        cache.withLock { cache in
+            if cache.generation != generation || cache.loaded.map({ now - $0 >= Self.labelLifetime }) ?? true {
+                cache = LabelCache(loaded: now, generation: generation,
+                                   classifications: Dictionary(labels.map { ($0.id, $0.classification ?? "") }, uniquingKeysWith: { a, _ in a }),
+                                   labels: labels, scopes: [:])
+            }
+            cache.scopes[key] = scope
+        }
+        return scope
     }
 }

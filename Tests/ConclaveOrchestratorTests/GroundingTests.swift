@@ -29,6 +29,20 @@ import Testing
         return try #require(result.state.answer)
     }
 
+    @Test func aValueShownOnlyMaskedIsRefusedAsRestricted() async throws {
+        let masked = [Evidence(chunkID: "HR-9#0", source: SourceRef(id: "HR-9", title: "Case note", section: "Employee details"),
+                               text: "| Salary account | [restricted] |\n| Work e-mail | j.doe@example.com |", score: 4, subQuestion: "")]
+        let model = ScriptedChatModel()
+        let engine = WorkflowEngine(team: AgentTeam(model: model, retriever: FixedRetriever(passages: masked)),
+                                    bus: InProcessMessageBus(), eventLog: nil)
+        let result = try await engine.run(full, state: WorkflowState(question: "What is the salary account in the case note?"))
+        let answer = try #require(result.state.answer)
+        #expect(answer.isRefusal && answer.text.contains("restricted"))
+        // Another field of the same row is answered normally.
+        let other = try await engine.run(full, state: WorkflowState(question: "What is the work e-mail in the case note?"))
+        #expect(other.state.answer?.isRefusal == false)
+    }
+
     @Test func supportedSentenceIsReleasedWithItsCitation() async throws {
         let answer = try await run(answer: "The bicycle allowance is EUR 35 per month [1].",
                                    question: "How large is the bicycle allowance for staff who cycle?")

@@ -56,6 +56,12 @@ public struct ValidatorAgent: Agent {
                                         rationale: "no passage covers enough of the question", isFallback: false)
             return AgentResult(.validation(validation))
         }
+        if Self.asksForMaskedValue(state.question, best: strong[0]) {
+            // The best fact holds the asked-for value only in masked form: the answer is restricted.
+            let source = WithheldSource(documentID: strong[0].evidence.source.id, department: nil, coverage: strong[0].coverage)
+            return AgentResult(.validation(Validation(answerable: false, facts: [], rationale: "the asked-for value is masked for this user",
+                                                      withheld: [source])))
+        }
         let numbered = strong.enumerated().map { "[\($0.offset + 1)] \($0.element.text)" }.joined(separator: "\n")
         let messages: [ChatMessage] = [
             .system(Self.instructions),
@@ -64,6 +70,18 @@ public struct ValidatorAgent: Agent {
         let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: 40)
             .request(messages, model: model, context: context)
         return AgentResult(.validation(Self.verdict(output, candidates: strong)), usage: usage)
+    }
+
+    /// Words of questions that ask for a kind of personal data.
+    static let personalDataCues = ["iban", "bank account", "account number", "salary", "salaries", "date of birth", "birthday",
+                                   "born", "national id", "bsn", "social security", "home address", "private e-mail",
+                                   "private email", "phone", "mobile"]
+
+    /// True when the question asks for personal data and the best fact shows it only masked.
+    static func asksForMaskedValue(_ question: String, best: FactExtractor.Candidate) -> Bool {
+        guard best.text.contains(MaskedValue.restricted) else { return false }
+        let lower = Lowercased(question)
+        return personalDataCues.contains { lower.contains($0) }
     }
 
     /// The withheld documents that hold the answer instead of the readable ones: one covering at

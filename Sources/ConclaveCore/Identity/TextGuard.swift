@@ -9,6 +9,12 @@ public protocol TextGuard: Sendable {
     func outputStream() -> any OutputStreamFilter
 }
 
+/// How masked values read: the governance layer writes it, agents recognise it.
+public enum MaskedValue {
+    /// A value the principal may not see at all.
+    public static let restricted = "[restricted]"
+}
+
 /// Filters one streamed answer.
 public protocol OutputStreamFilter: Sendable {
     /// Adds generated text; returns what can be released now.

@@ -1,3 +1,4 @@
+import ConclaveCore
 import Foundation
 
 /// A span of personal data found in a text.
@@ -29,6 +30,7 @@ public struct PIIDetector: Sendable {
     /// Every match, sorted by position, overlaps resolved in favour of the earlier, longer one.
     public func matches(in text: String) -> [PIIMatch] {
         let bytes = Array(text.utf8)
+        let lower = bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
         var found: [PIIMatch] = []
         func add(_ type: String, _ range: Range<Int>) {
             found.append(PIIMatch(type: type, range: range, value: String(decoding: bytes[range], as: UTF8.self)))
@@ -37,9 +39,9 @@ public struct PIIDetector: Sendable {
         ibans(bytes, add)
         digitRuns(bytes, add)
         codiceFiscale(bytes, add)
-        datesOfBirth(bytes, add)
+        datesOfBirth(bytes, lower, add)
         ipAddresses(bytes, add)
-        salaries(bytes, add)
+        salaries(bytes, lower, add)
         for name in names {
             let needle = Array(name.utf8)
             var from = 0
@@ -164,8 +166,7 @@ public struct PIIDetector: Sendable {
     }
 
     /// A date within 40 bytes after "date of birth", "born" or "DOB".
-    private func datesOfBirth(_ b: [UInt8], _ add: (String, Range<Int>) -> Void) {
-        let lower = b.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
+    private func datesOfBirth(_ b: [UInt8], _ lower: [UInt8], _ add: (String, Range<Int>) -> Void) {
         for cue in ["date of birth", "born on", "born", "dob"] {
             let needle = Array(cue.utf8)
             var from = 0
@@ -209,8 +210,7 @@ public struct PIIDetector: Sendable {
     }
 
     /// An amount within 40 bytes after "salary" (the word, any case).
-    private func salaries(_ b: [UInt8], _ add: (String, Range<Int>) -> Void) {
-        let lower = b.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
+    private func salaries(_ b: [UInt8], _ lower: [UInt8], _ add: (String, Range<Int>) -> Void) {
         let needle = Array("salary".utf8)
         var from = 0
         while let hit = Self.find(needle, in: lower, from: from) {
@@ -317,12 +317,11 @@ public struct PIIDetector: Sendable {
 
     static func find(_ needle: [UInt8], in hay: [UInt8], from: Int) -> Int? {
         guard !needle.isEmpty, hay.count >= needle.count, from <= hay.count - needle.count else { return nil }
-        var i = from
-        while i <= hay.count - needle.count {
-            if hay[i] == needle[0] && hay[i..<(i + needle.count)].elementsEqual(needle) { return i }
-            i += 1
+        return hay.withUnsafeBufferPointer { h in
+            needle.withUnsafeBufferPointer { n in
+                ByteSearch.firstIndex(of: n, in: UnsafeBufferPointer(rebasing: h[from...])).map { $0 + from }
+            }
         }
-        return nil
     }
 
     static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }

@@ -65,7 +65,7 @@ public final class PIIMasker: TextGuard, Sendable {
     static func masked(_ match: PIIMatch, _ form: AccessPolicy.MaskedForm) -> String {
         switch form {
         case .restricted:
-            return "[restricted]"
+            return MaskedValue.restricted
         case .hash:
             return "[\(match.type):\(AuditLog.sha256(match.value).prefix(8))]"
         case .partial:

@@ -20,10 +20,12 @@ public enum InjectionFilter {
 
     /// True when `text` reads as an instruction to the assistant.
     public static func isInstructionLike(_ text: String) -> Bool {
-        let lower = text.lowercased()
-        if cues.contains(where: lower.contains) { return true }
+        let lower = Array(text.utf8).map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
+        if cueBytes.contains(where: { ByteSearch.contains(lower, $0) }) { return true }
         return containsOverrideCode(text)
     }
+
+    private static let cueBytes = cues.map { Array($0.utf8) }
 
     /// `UPPER-OVERRIDE-1234`-style codes.
     static func containsOverrideCode(_ text: String) -> Bool {

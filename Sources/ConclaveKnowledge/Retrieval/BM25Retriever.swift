@@ -14,8 +14,14 @@ public struct BM25Retriever: Retriever {
 
     public func retrieve(_ query: String, limit: Int, scope: DocumentScope) async throws -> Retrieval {
         guard let expression = Self.matchExpression(for: query) else { return Retrieval(evidence: []) }
-        let hits = try await store.searchChunks(matching: expression, limit: max(limit * 3, 12),
-                                                allowedDocuments: scope.allowedDocumentIDs)
+        let breadth = max(limit * 3, 12)
+        // One search over everything; the ACL-filtered search runs only when too few of its hits
+        // are readable. Either way no unreadable chunk goes further than this function.
+        let all = try await store.searchChunks(matching: expression, limit: breadth, allowedDocuments: nil)
+        var hits = all.filter { scope.allows($0.chunk.documentID) }
+        if scope.allowedDocumentIDs != nil, hits.count < breadth, all.count == breadth {
+            hits = try await store.searchChunks(matching: expression, limit: breadth, allowedDocuments: scope.allowedDocumentIDs)
+        }
         let evidence = Self.demoteSuperseded(hits).prefix(limit).map { hit in
             Evidence(chunkID: hit.chunk.id,
                      source: SourceRef(id: hit.chunk.documentID, title: hit.documentTitle, section: hit.chunk.section),
@@ -25,8 +31,7 @@ public struct BM25Retriever: Retriever {
         // What the scope kept out: the best unfiltered hits outside it, judged by how much of the
         // question they cover. Their text stops here.
         var withheld: [String: WithheldSource] = [:]
-        for hit in try await store.searchChunks(matching: expression, limit: limit, allowedDocuments: nil)
-        where !scope.allows(hit.chunk.documentID) {
+        for hit in all.prefix(limit) where !scope.allows(hit.chunk.documentID) {
             let coverage = Coverage.of(query, by: hit.chunk.text + " " + hit.chunk.section + " " + hit.documentTitle)
             if coverage > (withheld[hit.chunk.documentID]?.coverage ?? -1) {
                 withheld[hit.chunk.documentID] = WithheldSource(documentID: hit.chunk.documentID, department: hit.documentDepartment,

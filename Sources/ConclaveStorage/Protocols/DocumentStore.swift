@@ -16,6 +16,8 @@ public protocol DocumentStore: Sendable {
     func searchChunks(matching expression: String, limit: Int, allowedDocuments: Set<String>?) async throws -> [ChunkHit]
     /// Number of stored chunks.
     func chunkCount() async throws -> Int
+    /// A number that changes whenever this store instance changes a document (for caches).
+    var documentsGeneration: Int { get }
 }
 
 extension DocumentStore {

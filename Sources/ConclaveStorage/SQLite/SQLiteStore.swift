@@ -1,11 +1,15 @@
 import ConclaveCore
 import Foundation
 import GRDB
+import Synchronization
 
 /// The embedded store: one SQLite database (WAL mode) holding conversations, documents, chunks
 /// with an FTS5 index, and run events. Implements every store protocol.
 public final class SQLiteStore: ConversationStore, DocumentStore, EventStore, AuditStore, Sendable {
     private let writer: any DatabaseWriter
+    private let generation = Mutex(0)
+
+    public var documentsGeneration: Int { generation.withLock { $0 } }
 
     /// Opens (creating if needed) the database at `path` and migrates it; `:memory:` opens an
     /// in-memory database.
@@ -160,6 +164,7 @@ public final class SQLiteStore: ConversationStore, DocumentStore, EventStore, Au
     }
 
     public func replaceDocument(_ document: DocumentRecord, chunks: [ChunkRecord]) async throws {
+        defer { generation.withLock { $0 += 1 } }
         let metadata = String(decoding: try JSONEncoder().encode(document.metadata), as: UTF8.self)
         try await write { db in
             try Self.delete(documentID: document.id, db)
@@ -178,6 +183,7 @@ public final class SQLiteStore: ConversationStore, DocumentStore, EventStore, Au
     }
 
     public func deleteDocument(id: String) async throws {
+        defer { generation.withLock { $0 += 1 } }
         try await write { db in try Self.delete(documentID: id, db) }
     }
 
