@@ -81,10 +81,30 @@ public final class Governance: Sendable {
 
     /// The evidence and output guard for one request (governance `full` only): injection removal
     /// and PII masking.
-    public func textGuard(for principal: Principal, mode: GovernanceConfiguration.Mode? = nil) -> RequestGuard? {
+    public func textGuard(for principal: Principal, mode: GovernanceConfiguration.Mode? = nil,
+                          conversation: String? = nil) -> RequestGuard? {
         guard (mode ?? configuration.mode) == .full, let decisions else { return nil }
         return RequestGuard(masker: PIIMasker(detector: PIIDetector(workDomains: decisions.policy.emailDomains), decisions: decisions,
-                                              principal: principal))
+                                              principal: principal),
+                            vault: conversation.map(vault(for:)) ?? PseudonymVault())
+    }
+
+    /// Pseudonym vaults of recent conversations, in memory (at most `maximumVaults`; the oldest
+    /// goes first). A restarted process starts new vaults: pseudonyms are per process lifetime.
+    private let vaults = Mutex<(byConversation: [String: PseudonymVault], order: [String])>(([:], []))
+    static let maximumVaults = 10_000
+
+    func vault(for conversation: String) -> PseudonymVault {
+        vaults.withLock { state in
+            if let vault = state.byConversation[conversation] { return vault }
+            let vault = PseudonymVault()
+            state.byConversation[conversation] = vault
+            state.order.append(conversation)
+            if state.order.count > Self.maximumVaults {
+                state.byConversation[state.order.removeFirst()] = nil
+            }
+            return vault
+        }
     }
 
     /// The governance mode of one request: the configured one, or `requested` (from the request's

@@ -105,6 +105,23 @@ import Testing
         #expect(tokens.count == 2 && tokens[0] == tokens[1])
     }
 
+    @Test func pseudonymsHideTypedValuesAndComeBackOnlyForThoseAllowed() {
+        let vault = PseudonymVault()
+        let typed = "My IBAN is NL91 ABNA 0417 1643 00 and my phone +31 6 1234 5678; again NL91 ABNA 0417 1643 00."
+        let pseudonymized = vault.pseudonymize(typed, detector: Self.detector)
+        #expect(pseudonymized == "My IBAN is IBAN_1 and my phone PHONE_1; again IBAN_1.")
+        let hr = PIIMasker(detector: Self.detector) { _ in .unmasked }
+        let support = PIIMasker(detector: Self.detector) { $0 == "phone" ? .masked(.lastTwo) : .masked(.restricted) }
+        let answer = "Noted: IBAN_1 and PHONE_1 (not IBAN_12)."
+        #expect(vault.restore(answer) { hr.reveal($0, type: $1) } == "Noted: NL91 ABNA 0417 1643 00 and +31 6 1234 5678 (not IBAN_12).")
+        #expect(vault.restore(answer) { support.reveal($0, type: $1) } == "Noted: [restricted] and +31 6 **** **78 (not IBAN_12).")
+        // Streamed, a pseudonym split across chunks still comes back whole.
+        let guardian = RequestGuard(masker: hr, vault: vault)
+        var stream = guardian.outputStream()
+        let out = stream.append("Noted: IB") + stream.append("AN_1 thanks") + stream.finish()
+        #expect(out == "Noted: NL91 ABNA 0417 1643 00 thanks")
+    }
+
     @Test func streamMaskingHoldsAcrossEverySplitPoint() throws {
         let masker = PIIMasker(detector: Self.detector) { _ in .masked(.restricted) }
         let text = "Call +31 6 6077 8324 or pay NL55 ZZBK 0583 9201 74; mail a.b@mailbox.example, IP 10.1.2.3 ok"

@@ -143,6 +143,19 @@ import Testing
         }
     }
 
+    @Test func personalDataTheUserTypesReachesModelsOnlyAsPseudonyms() async throws {
+        let model = ScriptedChatModel { request in
+            request.jsonSchema == nil ? "Salary payments go to IBAN_1 from now on [1]." : try ScriptedChatModel.defaultScript(request)
+        }
+        try await withApp(model: model) { client, runtime in
+            let question = "Can my salary account be changed to NL91 ABNA 0417 1643 00 in PeopleHub?"
+            _ = try await ask(client, question, token: try await token("u-employee", runtime))
+            #expect(!model.requests.isEmpty)
+            #expect(!model.requests.contains { request in request.messages.contains { $0.content.contains("0417 1643") } })
+            #expect(model.requests.contains { request in request.messages.contains { $0.content.contains("IBAN_1") } })
+        }
+    }
+
     @Test func inputRulesRefuseWithoutCallingAModelAndLimitLength() async throws {
         let model = ScriptedChatModel()
         try await withApp(model: model) { client, runtime in

@@ -4,7 +4,7 @@ import Synchronization
 /// Masks personal data a principal may not see, as the access policy's PII rules say, and counts
 /// what it masked (for the audit trail). One per request.
 public final class PIIMasker: TextGuard, Sendable {
-    private let detector: PIIDetector
+    let detector: PIIDetector
     private let visibility: @Sendable (String) -> FieldAccess
     private let masked = Mutex<[String: Int]>([:])
 
@@ -29,6 +29,12 @@ public final class PIIMasker: TextGuard, Sendable {
 
     public func outputStream() -> any OutputStreamFilter {
         PIIStreamFilter(masker: self)
+    }
+
+    /// A value of `type` as the principal may see it: itself, or its masked form.
+    public func reveal(_ value: String, type: String) -> String {
+        guard case .masked(let form) = visibility(type) else { return value }
+        return Self.masked(PIIMatch(type: type, range: 0..<value.utf8.count, value: value), form)
     }
 
     /// `text` with every value the principal may not see replaced by its masked form.

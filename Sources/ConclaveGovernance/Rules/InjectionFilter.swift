@@ -84,10 +84,18 @@ public enum InjectionFilter {
 /// evidence, then personal data masked; the answer streams through the PII stream filter.
 public final class RequestGuard: TextGuard, Sendable {
     public let masker: PIIMasker
+    /// The conversation's pseudonyms for personal data the user typed.
+    public let vault: PseudonymVault
     private let removed = Mutex(0)
 
-    public init(masker: PIIMasker) {
+    public init(masker: PIIMasker, vault: PseudonymVault = PseudonymVault()) {
         self.masker = masker
+        self.vault = vault
+    }
+
+    /// The user's text with personal data replaced by pseudonyms, before any model reads it.
+    public func input(_ text: String) -> String {
+        vault.pseudonymize(text, detector: masker.detector)
     }
 
     /// Instruction-like passages removed from evidence so far.
@@ -100,6 +108,9 @@ public final class RequestGuard: TextGuard, Sendable {
     }
 
     public func outputStream() -> any OutputStreamFilter {
-        masker.outputStream()
+        let masker = self.masker
+        return RestoringStreamFilter(inner: masker.outputStream(), vault: vault) { value, type in
+            masker.reveal(value, type: type)
+        }
     }
 }

@@ -46,8 +46,11 @@ struct ChatCompletionsController: Sendable {
         let (conversationID, history) = try await openConversation(requestedConversation, chat: chat, principal: principal)
         let question = chat.messages.last?.content ?? ""
         let verdict = try runtime.governance.checkInput(question, mode: mode)
-        let masker = runtime.governance.textGuard(for: principal, mode: mode)
-        var state = WorkflowState(question: question, history: history, principal: principal, scope: scope, textGuard: masker)
+        let masker = runtime.governance.textGuard(for: principal, mode: mode, conversation: conversationID)
+        // Personal data the user typed reaches the models only as pseudonyms.
+        let modelQuestion = masker?.input(question) ?? question
+        let modelHistory = masker.map { guardian in history.map { ChatMessage(role: $0.role, content: guardian.input($0.content)) } } ?? history
+        var state = WorkflowState(question: modelQuestion, history: modelHistory, principal: principal, scope: scope, textGuard: masker)
         if case .refused(let rule) = verdict { state.inputRefusal = rule }
         var options = runtime.callOptions
         if let t = chat.temperature { options.temperature = t }
@@ -57,7 +60,7 @@ struct ChatCompletionsController: Sendable {
         var logger = context.logger
         logger[metadataKey: "conversation_id"] = "\(conversationID)"
         logger[metadataKey: "run_id"] = "\(runID)"
-        let job = ChatJob(runtime: runtime, workflow: workflow, state: state, mode: mode, options: options, runID: runID,
+        let job = ChatJob(runtime: runtime, workflow: workflow, state: state, question: question, mode: mode, options: options, runID: runID,
                           conversationID: conversationID, logger: logger,
                           timeout: .milliseconds(Int64(runtime.configuration.server.requestTimeoutSeconds * 1000)))
         var headers = HTTPFields()
@@ -107,6 +110,8 @@ struct ChatJob: Sendable {
     let runtime: ConclaveRuntime
     let workflow: Workflow
     let state: WorkflowState
+    /// The question as the user wrote it (the state's may carry pseudonyms).
+    let question: String
     let mode: GovernanceConfiguration.Mode
     let options: ModelCallOptions
     let runID: String
@@ -176,12 +181,12 @@ struct ChatJob: Sendable {
             maskedEntities: (state.textGuard as? RequestGuard)?.masker.maskedCounts ?? [:],
             models: usage.promptTokens + usage.completionTokens > 0 ? [runtime.configuration.inference.model] : [],
             promptTokens: usage.promptTokens, completionTokens: usage.completionTokens,
-            prompt: state.question, answer: final?.answer?.text))
+            prompt: question, answer: final?.answer?.text))
     }
 
     /// Appends the turn to the conversation; a failed turn keeps the user's message.
     private func record(answer: String?) async throws {
-        var messages = [ChatMessage.user(state.question)]
+        var messages = [ChatMessage.user(question)]
         if let answer { messages.append(.assistant(answer)) }
         try await runtime.store.appendMessages(messages, toConversation: conversationID)
     }
