@@ -86,7 +86,8 @@ public final class Governance: Sendable {
         guard (mode ?? configuration.mode) == .full, let decisions else { return nil }
         return RequestGuard(masker: PIIMasker(detector: PIIDetector(workDomains: decisions.policy.emailDomains), decisions: decisions,
                                               principal: principal),
-                            vault: conversation.map(vault(for:)) ?? PseudonymVault())
+                            vault: conversation.map(vault(for:)) ?? PseudonymVault(),
+                            outputDenyPatterns: decisions.policy.outputDenyPatterns)
     }
 
     /// Pseudonym vaults of recent conversations, in memory (at most `maximumVaults`; the oldest

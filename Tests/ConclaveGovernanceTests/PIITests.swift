@@ -122,6 +122,18 @@ import Testing
         #expect(out == "Noted: NL91 ABNA 0417 1643 00 thanks")
     }
 
+    @Test func outputRulesReplaceMatchingSentencesOnly() {
+        let guardian = RequestGuard(masker: PIIMasker(detector: Self.detector) { _ in .unmasked },
+                                    outputDenyPatterns: ["service[ _-]?token"])
+        var stream = guardian.outputStream()
+        var out = ""
+        for piece in ["The API is at /tracking. Use the serv", "ice token abc to call it. Ask IT", " for access."] {
+            out += stream.append(piece)
+        }
+        out += stream.finish()
+        #expect(out == "The API is at /tracking. [removed by the platform's output policy] Ask IT for access.")
+    }
+
     @Test func streamMaskingHoldsAcrossEverySplitPoint() throws {
         let masker = PIIMasker(detector: Self.detector) { _ in .masked(.restricted) }
         let text = "Call +31 6 6077 8324 or pay NL55 ZZBK 0583 9201 74; mail a.b@mailbox.example, IP 10.1.2.3 ok"

@@ -84,6 +84,8 @@ public struct AccessPolicy: Sendable, Hashable {
     public var emailDomains: [String] = []
     /// Input rules.
     public var input = InputRules()
+    /// Case-insensitive patterns no sentence of an answer may match.
+    public var outputDenyPatterns: [String] = []
     /// Roles that may set the governance mode of their own request (for evaluations).
     public var modeOverrideRoles = RoleSet([])
 
@@ -101,7 +103,8 @@ public struct AccessPolicy: Sendable, Hashable {
         policy.emailDomains = file.organisation?.emailDomains ?? []
         policy.input = file.rules?.input ?? InputRules()
         policy.modeOverrideRoles = file.rules?.modeOverrideRoles ?? RoleSet([])
-        for pattern in policy.input.denyPatterns where (try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive])) == nil {
+        policy.outputDenyPatterns = file.rules?.output?.denyPatterns ?? []
+        for pattern in policy.input.denyPatterns + policy.outputDenyPatterns where (try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive])) == nil {
             throw ConfigurationError(key: "governance.policy_file", value: origin, expected: "valid regular expressions in rules.input.deny_patterns; '\(pattern)' is not")
         }
         try policy.check(origin: origin)
@@ -161,8 +164,14 @@ public struct AccessPolicy: Sendable, Hashable {
 
         struct Rules: Decodable {
             var input: InputRules?
+            var output: OutputRules?
             var modeOverrideRoles: RoleSet?
-            enum CodingKeys: String, CodingKey { case input, modeOverrideRoles = "mode_override_roles" }
+            enum CodingKeys: String, CodingKey { case input, output, modeOverrideRoles = "mode_override_roles" }
+
+            struct OutputRules: Decodable {
+                var denyPatterns: [String]?
+                enum CodingKeys: String, CodingKey { case denyPatterns = "deny_patterns" }
+            }
         }
 
         struct Organisation: Decodable {

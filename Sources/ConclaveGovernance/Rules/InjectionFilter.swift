@@ -87,10 +87,12 @@ public final class RequestGuard: TextGuard, Sendable {
     /// The conversation's pseudonyms for personal data the user typed.
     public let vault: PseudonymVault
     private let removed = Mutex(0)
+    private let outputRules: [NSRegularExpressionBox]
 
-    public init(masker: PIIMasker, vault: PseudonymVault = PseudonymVault()) {
+    public init(masker: PIIMasker, vault: PseudonymVault = PseudonymVault(), outputDenyPatterns: [String] = []) {
         self.masker = masker
         self.vault = vault
+        outputRules = outputDenyPatterns.compactMap(NSRegularExpressionBox.init)
     }
 
     /// The user's text with personal data replaced by pseudonyms, before any model reads it.
@@ -109,8 +111,9 @@ public final class RequestGuard: TextGuard, Sendable {
 
     public func outputStream() -> any OutputStreamFilter {
         let masker = self.masker
-        return RestoringStreamFilter(inner: masker.outputStream(), vault: vault) { value, type in
+        let restored = RestoringStreamFilter(inner: masker.outputStream(), vault: vault) { value, type in
             masker.reveal(value, type: type)
         }
+        return outputRules.isEmpty ? restored : OutputRuleFilter(inner: restored, patterns: outputRules)
     }
 }
