@@ -132,6 +132,18 @@ public final class Governance: Sendable {
         return try decisions.policy.input.check(question)
     }
 
+    /// Throws `forbidden` (audited) unless the principal may use the admin routes. Without access
+    /// control (governance off) every authenticated caller may.
+    public func authorizeAdmin(_ principal: Principal, route: String) async throws {
+        guard let decisions else { return }
+        guard principal.roles.contains(where: decisions.policy.adminRoles.contains) else {
+            await audit?.record(AuditEntry(
+                type: "denial", user: principal.userID, tenant: principal.tenant, roles: principal.roles, status: "403",
+                decisions: [.init(point: "admin", allowed: false, rule: "rules.admin_roles", reason: "may not use \(route)")]))
+            throw ConclaveError(.forbidden, "You are not permitted to use the admin routes.")
+        }
+    }
+
     /// The classification of a stored document, as last seen.
     public func classification(of documentID: String) -> String? {
         cache.withLock { $0.classifications[documentID] }.flatMap { $0.isEmpty ? nil : $0 }

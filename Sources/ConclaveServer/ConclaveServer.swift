@@ -12,6 +12,7 @@ public enum ConclaveServer {
         router.add(middleware: OpenAIErrorMiddleware())
         SystemController(runtime: runtime).addRoutes(to: router)
         ChatCompletionsController(runtime: runtime).addRoutes(to: router)
+        AdminController(runtime: runtime).addRoutes(to: router)
         return router
     }
 

@@ -18,7 +18,7 @@ public enum EmbeddedServer {
     /// Starts the server with `documents` ingested into a temporary database, waits until the
     /// model is ready (bounded by `readyTimeout`), runs `body`, and stops everything.
     public static func with<T: Sendable>(documents: [String] = [TestRuntime.meridianDocs],
-                                         readyTimeout: Duration = .seconds(180),
+                                         readyTimeout: Duration = .seconds(180), replicas: Int = 1,
                                          _ body: @Sendable (Handle) async throws -> T) async throws -> T {
         let directory = try TestRuntime.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -26,13 +26,14 @@ public enum EmbeddedServer {
         configuration.inference.parallelSlots = 2
         configuration.inference.contextSize = 4096
         configuration.knowledge.ingestOnStart = documents
+        configuration.inference.replicas = replicas
         var logger = Logger(label: "integration")
         logger.logLevel = .warning
         let runtime = try await ConclaveRuntime(configuration: configuration, logger: logger)
         try await runtime.ingestOnStart()
         return try await RunningServer.with(runtime) { url in
             let deadline = ContinuousClock.now + readyTimeout
-            while !(await runtime.model.isReady()) {
+            while !(await runtime.model.isReady()) || (runtime.pool?.ready.count ?? 0) < replicas {
                 guard ContinuousClock.now < deadline else {
                     throw ConclaveError(.modelUnavailable, "llama-server did not become ready within \(readyTimeout)")
                 }

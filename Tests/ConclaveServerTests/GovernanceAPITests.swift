@@ -187,6 +187,19 @@ import Testing
         }
     }
 
+    @Test func adminRoutesNeedTheAdminRole() async throws {
+        try await withApp { client, runtime in
+            #expect(try await client.execute(uri: "/admin/inference", method: .get).status == .unauthorized)
+            let employee = try await token("u-employee", runtime)
+            #expect(try await client.execute(uri: "/admin/inference", method: .get, headers: [.authorization: "Bearer \(employee)"]).status
+                    == .forbidden)
+            let admin = try await token("u-admin", runtime)
+            let view = try await client.execute(uri: "/admin/inference", method: .get, headers: [.authorization: "Bearer \(admin)"])
+            #expect(view.status == .ok)
+            #expect(String(buffer: view.body).contains(#""queue_depth":0"#))
+        }
+    }
+
     @Test func forbiddenWorkflowIs403AndHiddenFromTheModelList() async throws {
         try await withApp(configure: { configuration, directory in
             let policy = directory.appendingPathComponent("policy.yaml")

@@ -192,6 +192,9 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
     public var maxTokens: Int
     /// Upper bound of one model call. Default 120 s.
     public var requestTimeoutSeconds: Double
+    /// Local `llama-server` processes (provider `embedded`), each with `context_size`,
+    /// `parallel_slots` and `threads`. Default 1. `CONCLAVE_INFERENCE_REPLICAS` overrides it too.
+    public var replicas: Int = 1
 
     /// Creates inference settings.
     public init(provider: Provider = .embedded, llamaServerPath: String = "", modelPath: String = "",
@@ -228,6 +231,7 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
         case temperature, seed
         case maxTokens = "max_tokens"
         case requestTimeoutSeconds = "request_timeout_seconds"
+        case replicas
     }
 
     public init(from decoder: any Decoder) throws {
@@ -248,9 +252,13 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
         seed = try c.value(.seed, default: d.seed)
         maxTokens = try c.value(.maxTokens, default: d.maxTokens)
         requestTimeoutSeconds = try c.value(.requestTimeoutSeconds, default: d.requestTimeoutSeconds)
+        replicas = try c.value(.replicas, default: d.replicas)
     }
 
     func validate() throws {
+        guard (1...16).contains(replicas) else {
+            throw ConfigurationError(key: "inference.replicas", value: String(replicas), expected: "an integer from 1 to 16")
+        }
         guard contextSize >= 512 else {
             throw ConfigurationError(key: "inference.context_size", value: String(contextSize), expected: "at least 512 tokens")
         }

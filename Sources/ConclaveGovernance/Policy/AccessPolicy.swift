@@ -86,6 +86,8 @@ public struct AccessPolicy: Sendable, Hashable {
     public var input = InputRules()
     /// Case-insensitive patterns no sentence of an answer may match.
     public var outputDenyPatterns: [String] = []
+    /// Roles that may use the admin routes (`/admin/...`).
+    public var adminRoles = RoleSet(["admin"])
     /// Roles that may set the governance mode of their own request (for evaluations).
     public var modeOverrideRoles = RoleSet([])
 
@@ -104,6 +106,7 @@ public struct AccessPolicy: Sendable, Hashable {
         policy.input = file.rules?.input ?? InputRules()
         policy.modeOverrideRoles = file.rules?.modeOverrideRoles ?? RoleSet([])
         policy.outputDenyPatterns = file.rules?.output?.denyPatterns ?? []
+        policy.adminRoles = file.rules?.adminRoles ?? RoleSet(["admin"])
         for pattern in policy.input.denyPatterns + policy.outputDenyPatterns where (try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive])) == nil {
             throw ConfigurationError(key: "governance.policy_file", value: origin, expected: "valid regular expressions in rules.input.deny_patterns; '\(pattern)' is not")
         }
@@ -166,7 +169,8 @@ public struct AccessPolicy: Sendable, Hashable {
             var input: InputRules?
             var output: OutputRules?
             var modeOverrideRoles: RoleSet?
-            enum CodingKeys: String, CodingKey { case input, output, modeOverrideRoles = "mode_override_roles" }
+            var adminRoles: RoleSet?
+            enum CodingKeys: String, CodingKey { case input, output, modeOverrideRoles = "mode_override_roles", adminRoles = "admin_roles" }
 
             struct OutputRules: Decodable {
                 var denyPatterns: [String]?

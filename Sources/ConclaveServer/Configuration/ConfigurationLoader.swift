@@ -38,8 +38,11 @@ public enum ConfigurationLoader {
             }
         }
         let sections = Set(ConclaveConfiguration.sectionNames)
+        // Aliases with a single underscore, as deployment manifests commonly spell them.
+        let aliases = ["CONCLAVE_INFERENCE_REPLICAS": "CONCLAVE_INFERENCE__REPLICAS"]
         for (name, raw) in environment where name.hasPrefix(prefix) {
-            let path = name.dropFirst(prefix.count).lowercased().components(separatedBy: "__").filter { !$0.isEmpty }
+            let canonical = aliases[name] ?? name
+            let path = canonical.dropFirst(prefix.count).lowercased().components(separatedBy: "__").filter { !$0.isEmpty }
             guard let section = path.first, sections.contains(section) else { continue }
             let value: Any = (try? Yams.load(yaml: raw)).flatMap { $0 } ?? raw
             set(&tree, path: path, value: value)

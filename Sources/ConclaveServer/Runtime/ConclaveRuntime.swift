@@ -19,8 +19,12 @@ public struct ConclaveRuntime: Sendable {
     public let store: SQLiteStore
     /// The chat model every agent uses.
     public let model: any ChatModel
-    /// The local `llama-server` supervisor, when the provider is `embedded`.
-    public let supervisor: LlamaServerSupervisor?
+    /// The local `llama-server` supervisors (one per replica), when the provider is `embedded`.
+    public let supervisors: [LlamaServerSupervisor]
+    /// The first supervisor, if any.
+    public var supervisor: LlamaServerSupervisor? { supervisors.first }
+    /// The replica pool behind the model (nil when a model is passed in, as tests do).
+    public let pool: ReplicaPool?
     /// Group-commit writer of run events.
     public let eventWriter: BatchingEventWriter
     /// The in-process message bus.
@@ -47,7 +51,8 @@ public struct ConclaveRuntime: Sendable {
         let inference = configuration.inference
         if let overrideModel {
             model = overrideModel
-            supervisor = nil
+            supervisors = []
+            pool = nil
         } else {
             let replicas = ReplicaPool(configuration: .init(maxInFlightPerReplica: max(1, inference.parallelSlots)))
             switch inference.provider {
@@ -66,18 +71,22 @@ public struct ConclaveRuntime: Sendable {
                 let logDirectory = URL(fileURLWithPath: configuration.storage.path == ":memory:" ? "var" : configuration.storage.path)
                     .deletingLastPathComponent()
                 try? FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
-                supervisor = try LlamaServerSupervisor(
-                    configuration: .init(serverPath: serverPath, modelPath: modelPath, contextSize: inference.contextSize,
-                                         parallelSlots: inference.parallelSlots, threads: inference.threads,
-                                         startupTimeout: .milliseconds(Int64(inference.startupTimeoutSeconds * 1000)),
-                                         logPath: logDirectory.appendingPathComponent("llama-server.log").path),
-                    replicas: replicas, logger: logger)
+                supervisors = try (0..<inference.replicas).map { index in
+                    try LlamaServerSupervisor(
+                        configuration: .init(serverPath: serverPath, modelPath: modelPath, contextSize: inference.contextSize,
+                                             parallelSlots: inference.parallelSlots, threads: inference.threads,
+                                             startupTimeout: .milliseconds(Int64(inference.startupTimeoutSeconds * 1000)),
+                                             logPath: logDirectory.appendingPathComponent(
+                                                 index == 0 ? "llama-server.log" : "llama-server-\(index + 1).log").path),
+                        replicas: replicas, logger: logger)
+                }
             case .openai:
                 var base = inference.endpoint
                 while base.hasSuffix("/") { base.removeLast() }
                 replicas.add(base)
-                supervisor = nil
+                supervisors = []
             }
+            pool = replicas
             let apiKey = inference.apiKeyEnv.isEmpty ? nil : ProcessInfo.processInfo.environment[inference.apiKeyEnv]
             model = OpenAICompatibleChatModel(
                 pool: replicas,
@@ -114,7 +123,7 @@ public struct ConclaveRuntime: Sendable {
     /// Background services that must run beside the HTTP server (model supervisor, event writer).
     public var backgroundServices: [any Service] {
         var services: [any Service] = []
-        if let supervisor { services.append(supervisor) }
+        services += supervisors.map { $0 as any Service }
         services.append(eventWriter)
         if let audit = governance.audit { services.append(audit) }
         return services
