@@ -183,12 +183,13 @@ import Testing
         }
     }
 
-    @Test func modelsListsTheFourWorkflows() async throws {
+    @Test func modelsListsTheFourWorkflowsAndTheDirectModel() async throws {
         try await withApp { client, _ in
             let response = try await client.execute(uri: "/v1/models", method: .get)
             let object = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
             let ids = Set(((object["data"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String })
-            #expect(ids == ["conclave/single", "conclave/planner-responder", "conclave/planner-retriever-responder", "conclave/full"])
+            #expect(ids == ["conclave/single", "conclave/planner-responder", "conclave/planner-retriever-responder", "conclave/full",
+                            "smollm2"])
         }
     }
 

@@ -187,6 +187,33 @@ import Testing
         }
     }
 
+    @Test func theDirectModelRouteIsGovernedLikeTheWorkflows() async throws {
+        let model = ScriptedChatModel { request in "You wrote: " + (request.messages.last?.content ?? "") }
+        try await withApp(model: model) { client, runtime in
+            let token = try await token("u-support", runtime)
+            #expect(try await ask(client, "Hello", token: nil, model: "smollm2").status == .unauthorized)
+            let (status, json) = try await ask(client, "My card is 4111 1111 1111 1111, hello", token: token, model: "smollm2")
+            #expect(status == .ok)
+            #expect(json["object"] as? String == "chat.completion" && json["model"] as? String == "smollm2")
+            // The model saw a pseudonym; the client gets the value back masked (cards are shown to nobody).
+            #expect(model.requests.last?.messages.last?.content == "My card is CARD_1, hello")
+            #expect(answer(json) == "You wrote: My card is [restricted], hello")
+            #expect(json["usage"] is [String: Any])
+            let records = try await runtime.store.auditRows(from: 0, limit: 10)
+            #expect(records.last?.body.contains(#""workflow":"smollm2""#) == true)
+            let models = try await client.execute(uri: "/v1/models", method: .get, headers: [.authorization: "Bearer \(token)"])
+            #expect(String(buffer: models.body).contains(#""id":"smollm2""#))
+            // Streaming (last: the stream closes its connection): OpenAI chunks ending in [DONE].
+            var headers: HTTPFields = [.contentType: "application/json", .authorization: "Bearer \(token)"]
+            headers[.accept] = "text/event-stream"
+            let body = #"{"model":"smollm2","stream":true,"messages":[{"role":"user","content":"Stream this please"}]}"#
+            let streamed = try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: ByteBuffer(string: body))
+            let text = String(buffer: streamed.body)
+            #expect(text.contains(#""object":"chat.completion.chunk""#) && text.hasSuffix("data: [DONE]\n\n"))
+            #expect(text.contains("Stream this please"))
+        }
+    }
+
     @Test func adminRoutesNeedTheAdminRole() async throws {
         try await withApp { client, runtime in
             #expect(try await client.execute(uri: "/admin/inference", method: .get).status == .unauthorized)

@@ -159,3 +159,22 @@ def test_wrong_api_key_is_unauthorized(server) -> None:
     assert error.body.get("type") == "invalid_request_error"
     with pytest.raises(openai.AuthenticationError):
         intruder.models.list()
+
+
+def test_direct_model_route(client: openai.OpenAI) -> None:
+    """The model itself, without a workflow: a governed gateway to the replica pool."""
+    response = client.chat.completions.create(
+        model="smollm2", messages=[{"role": "user", "content": "Say hello in one short sentence."}], **GENERATION
+    )
+    assert response.object == "chat.completion"
+    assert response.model == "smollm2"
+    assert response.choices[0].message.content
+    assert response.usage is not None and response.usage.completion_tokens > 0
+    chunks = list(
+        client.chat.completions.create(
+            model="smollm2", messages=[{"role": "user", "content": "Say hello."}], stream=True, **GENERATION
+        )
+    )
+    assert chunks and chunks[-1].choices[0].finish_reason in ("stop", "length")
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "smollm2" in {m.id for m in client.models.list().data}

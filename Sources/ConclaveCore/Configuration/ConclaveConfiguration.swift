@@ -195,6 +195,9 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
     /// Local `llama-server` processes (provider `embedded`), each with `context_size`,
     /// `parallel_slots` and `threads`. Default 1. `CONCLAVE_INFERENCE_REPLICAS` overrides it too.
     public var replicas: Int = 1
+    /// The model id of the direct model route (`model: smollm2` skips the workflows and goes
+    /// straight to the pool); empty disables the route. Default `smollm2`.
+    public var servedModelName: String = "smollm2"
 
     /// Creates inference settings.
     public init(provider: Provider = .embedded, llamaServerPath: String = "", modelPath: String = "",
@@ -232,6 +235,7 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
         case maxTokens = "max_tokens"
         case requestTimeoutSeconds = "request_timeout_seconds"
         case replicas
+        case servedModelName = "served_model_name"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -253,6 +257,7 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
         maxTokens = try c.value(.maxTokens, default: d.maxTokens)
         requestTimeoutSeconds = try c.value(.requestTimeoutSeconds, default: d.requestTimeoutSeconds)
         replicas = try c.value(.replicas, default: d.replicas)
+        servedModelName = try c.value(.servedModelName, default: d.servedModelName)
     }
 
     func validate() throws {

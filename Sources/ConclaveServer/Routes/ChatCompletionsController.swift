@@ -35,6 +35,10 @@ struct ChatCompletionsController: Sendable {
         }
         let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
         let chat = try ChatCompletionRequest.decode(Data(body.readableBytesView))
+        if let name = chat.model, !name.isEmpty, name == runtime.configuration.inference.servedModelName {
+            return try await DirectModelRoute(runtime: runtime).complete(chat, principal: principal, requestBody: request.body,
+                                                                         logger: context.logger)
+        }
         let workflow = try runtime.workflows.resolve(chat.model)
         try await runtime.governance.authorize(workflow: workflow.name, for: principal)
         guard await runtime.model.isReady() else {
@@ -248,11 +252,7 @@ struct ChatJob: Sendable {
     }
 
     private func sseData(_ json: ByteBuffer) -> ByteBuffer {
-        var buffer = ByteBuffer(string: "data: ")
-        var json = json
-        buffer.writeBuffer(&json)
-        buffer.writeString("\n\n")
-        return buffer
+        JSONCoding.sseEvent(json)
     }
 }
 
@@ -262,5 +262,14 @@ enum JSONCoding {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         return ByteBuffer(bytes: try encoder.encode(value))
+    }
+
+    /// One server-sent event carrying `json`: `data: <json>` and a blank line.
+    static func sseEvent(_ json: ByteBuffer) -> ByteBuffer {
+        var buffer = ByteBuffer(string: "data: ")
+        var json = json
+        buffer.writeBuffer(&json)
+        buffer.writeString("\n\n")
+        return buffer
     }
 }

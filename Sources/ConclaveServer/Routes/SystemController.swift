@@ -34,8 +34,13 @@ struct SystemController: Sendable {
             let permitted = runtime.workflows.workflows.values.filter {
                 runtime.governance.mayRun(workflow: $0.name, principal: principal)
             }
-            let entries = permitted.sorted { $0.name < $1.name }.map {
+            var entries = permitted.sorted { $0.name < $1.name }.map {
                 ModelList.Entry(id: $0.modelID, created: started, description: $0.description)
+            }
+            let direct = runtime.configuration.inference.servedModelName
+            if !direct.isEmpty, runtime.governance.mayRun(workflow: direct, principal: principal) {
+                entries.append(ModelList.Entry(id: direct, created: started,
+                                               description: "The model itself, without a workflow (direct route to the replica pool)."))
             }
             var headers = HTTPFields()
             headers[.contentType] = "application/json"

@@ -1,0 +1,171 @@
+import ConclaveCore
+import ConclaveGovernance
+import ConclaveInference
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+
+/// The direct model route: `model` naming the served model (`inference.served_model_name`,
+/// default `smollm2`) goes straight to the replica pool, as an LLM gateway would, with the same
+/// authentication, permission (the policy's `workflows` entry of that name), PII pseudonyms and
+/// masking, audit and streaming semantics as the workflows. Stateless: no conversation is kept.
+struct DirectModelRoute: Sendable {
+    let runtime: ConclaveRuntime
+
+    struct Completion: Encodable {
+        struct Choice: Encodable {
+            var index = 0
+            var message: Message
+            var finishReason: String
+            enum CodingKeys: String, CodingKey { case index, message, finishReason = "finish_reason" }
+        }
+        struct Message: Encodable {
+            var role = "assistant"
+            var content: String
+        }
+        var id: String
+        var object = "chat.completion"
+        var created: Int
+        var model: String
+        var choices: [Choice]
+        var usage: UsageBody
+    }
+
+    struct Chunk: Encodable {
+        var id: String
+        var object = "chat.completion.chunk"
+        var created: Int
+        var model: String
+        var choices: [ChatCompletionChunk.Choice]
+        var usage: UsageBody?
+    }
+
+    func complete(_ chat: ChatCompletionRequest, principal: Principal, requestBody: RequestBody, logger: Logger) async throws
+        -> Response
+    {
+        let name = runtime.configuration.inference.servedModelName
+        try await runtime.governance.authorize(workflow: name, for: principal)
+        guard await runtime.model.isReady() else { throw ConclaveError(.modelUnavailable, "No model backend is ready.") }
+        let mode = try await runtime.governance.mode(requested: chat.metadata?["governance_mode"], for: principal)
+        let question = chat.messages.last?.content ?? ""
+        if case .refused(let rule) = try runtime.governance.checkInput(question, mode: mode) {
+            throw ConclaveError(.forbidden, "The request is not allowed by the platform's usage policy.", context: rule)
+        }
+        let guardian = runtime.governance.textGuard(for: principal, mode: mode)
+        let messages = chat.messages.map { ChatMessage(role: $0.role, content: guardian?.input($0.content) ?? $0.content) }
+        let request = ChatRequest(messages: messages, temperature: chat.temperature ?? runtime.callOptions.temperature,
+                                  maxTokens: chat.maxTokens ?? chat.maxCompletionTokens ?? runtime.callOptions.maxTokens,
+                                  seed: chat.seed ?? runtime.callOptions.seed,
+                                  timeout: .milliseconds(Int64(runtime.configuration.server.requestTimeoutSeconds * 1000)))
+        let id = "chatcmpl-" + RandomID.makeTimeOrdered()
+        let created = Int(Date().timeIntervalSince1970)
+        var headers = HTTPFields()
+        if chat.stream == true {
+            headers[.contentType] = "text/event-stream"
+            headers[.cacheControl] = "no-cache"
+            headers[.connection] = "close"
+            let includeUsage = chat.streamOptions?.includeUsage == true
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                let filter = DirectFilter(guardian?.outputStream())
+                func chunk(_ text: String?, role: String? = nil, finish: String?) throws -> ByteBuffer {
+                    Self.sse(try JSONCoding.encode(Chunk(id: id, created: created, model: name,
+                                                         choices: [.init(index: 0, delta: .init(role: role, content: text), finishReason: finish)])))
+                }
+                try await writer.write(try chunk("", role: "assistant", finish: nil))
+                let (deltas, continuation) = AsyncStream.makeStream(of: String.self)
+                // A client that goes away cancels the model call.
+                try await requestBody.consumeWithCancellationOnInboundClose { _ in
+                try await withThrowingTaskGroup(of: ChatResponse.self) { group in
+                    group.addTask {
+                        defer { continuation.finish() }
+                        return try await runtime.model.stream(request) { delta in continuation.yield(delta) }
+                    }
+                    for await delta in deltas {
+                        let released = filter.append(delta)
+                        if !released.isEmpty { try await writer.write(try chunk(released, finish: nil)) }
+                    }
+                    do {
+                        guard let response = try await group.next() else { throw ConclaveError(.internal, "model task vanished") }
+                        let rest = filter.finish()
+                        if !rest.isEmpty { try await writer.write(try chunk(rest, finish: nil)) }
+                        try await writer.write(try chunk(nil, finish: response.finishReason ?? "stop"))
+                        if includeUsage {
+                            try await writer.write(Self.sse(try JSONCoding.encode(Chunk(id: id, created: created, model: name, choices: [],
+                                                                                        usage: UsageBody(response.usage)))))
+                        }
+                        try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                        await audit(principal, name: name, mode: mode, question: question, answer: filter.emitted, usage: response.usage,
+                                    guardian: guardian, status: "ok")
+                    } catch {
+                        // A failure mid-stream ends the stream with an error event, never a clean [DONE].
+                        try await writer.write(Self.sse(try JSONCoding.encode(OpenAIError.from(error))))
+                        await audit(principal, name: name, mode: mode, question: question, answer: filter.emitted, usage: TokenUsage(),
+                                    guardian: guardian, status: OpenAIError.from(error).error.code ?? "error")
+                    }
+                }
+                }
+                try await writer.finish(nil)
+            })
+        }
+        let response: ChatResponse
+        do {
+            response = try await runtime.model.complete(request)
+        } catch {
+            await audit(principal, name: name, mode: mode, question: question, answer: nil, usage: TokenUsage(), guardian: guardian,
+                        status: OpenAIError.from(error).error.code ?? "error")
+            throw error
+        }
+        let filter = DirectFilter(guardian?.outputStream())
+        let text = filter.append(response.content) + filter.finish()
+        await audit(principal, name: name, mode: mode, question: question, answer: text, usage: response.usage, guardian: guardian,
+                    status: "ok")
+        headers[.contentType] = "application/json"
+        let body = Completion(id: id, created: created, model: name,
+                              choices: [.init(message: .init(content: text), finishReason: response.finishReason ?? "stop")],
+                              usage: UsageBody(response.usage))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(body)))
+    }
+
+    private func audit(_ principal: Principal, name: String, mode: GovernanceConfiguration.Mode, question: String, answer: String?,
+                       usage: TokenUsage, guardian: RequestGuard?, status: String) async {
+        guard let log = runtime.governance.audit, mode == .audit || mode == .full else { return }
+        await log.record(AuditEntry(
+            type: "request", user: principal.userID, tenant: principal.tenant, roles: principal.roles, status: status, workflow: name,
+            decisions: [.init(point: "model", allowed: true, rule: "workflows", reason: "direct model route")],
+            maskedEntities: guardian?.masker.maskedCounts ?? [:], models: [runtime.configuration.inference.model],
+            promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, prompt: question, answer: answer))
+    }
+
+    static func sse(_ json: ByteBuffer) -> ByteBuffer {
+        JSONCoding.sseEvent(json)
+    }
+}
+
+/// The output filter of one direct completion, shared with the streaming callback.
+final class DirectFilter: Sendable {
+    private let state: Mutex<(filter: (any OutputStreamFilter)?, emitted: String)>
+
+    init(_ filter: (any OutputStreamFilter)?) {
+        state = Mutex((filter, ""))
+    }
+
+    func append(_ text: String) -> String {
+        state.withLock { state in
+            let out = state.filter == nil ? text : state.filter!.append(text)
+            state.emitted += out
+            return out
+        }
+    }
+
+    func finish() -> String {
+        state.withLock { state in
+            let out = state.filter == nil ? "" : state.filter!.finish()
+            state.emitted += out
+            return out
+        }
+    }
+
+    var emitted: String { state.withLock { $0.emitted } }
+}
