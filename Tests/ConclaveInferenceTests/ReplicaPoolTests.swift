@@ -140,6 +140,49 @@ import Testing
         }
     }
 
+    @Test func streamWithoutAFirstTokenIsAbandonedAndRetriedElsewhere() async throws {
+        let hang = FakeOpenAIServer(.hang)
+        let good = FakeOpenAIServer(.answer("here at last"))
+        try await hang.run { hangURL in
+            try await good.run { goodURL in
+                let pool = ReplicaPool([hangURL, goodURL])
+                let model = OpenAICompatibleChatModel(pool: pool, configuration: .init(
+                    timeout: .seconds(30), retryBackoff: .milliseconds(1), firstTokenTimeout: .milliseconds(300)))
+                let clock = ContinuousClock()
+                for _ in 0..<3 {
+                    let start = clock.now
+                    let received = TextBox()
+                    let response = try await model.stream(request()) { received.append($0) }
+                    #expect(response.content == "here at last" && received.text == "here at last")
+                    #expect(clock.now - start < .seconds(5))
+                }
+            }
+        }
+    }
+
+    @Test func affinityKeepsAKeyOnOneReplicaWhileItHasRoom() async throws {
+        let urls = ["http://a/v1", "http://b/v1", "http://c/v1"]
+        let pool = ReplicaPool(urls, configuration: .init(maxInFlightPerReplica: 1))
+        var homes: [String: String] = [:]
+        for key in (0..<30).map({ "conversation-\($0)" }) {
+            let lease = try await pool.acquire(affinity: key)
+            pool.release(lease, success: true)
+            let again = try await pool.acquire(affinity: key)
+            pool.release(again, success: true)
+            #expect(lease.url == again.url)
+            homes[key] = lease.url
+        }
+        // Keys spread over the replicas rather than piling onto one.
+        #expect(Set(homes.values).count == 3)
+        // A saturated home sends the call elsewhere instead of queueing it.
+        let key = "conversation-0"
+        let held = try await pool.acquire(affinity: key)
+        let other = try await pool.acquire(affinity: key)
+        #expect(held.url == homes[key] && other.url != held.url)
+        pool.release(held, success: true)
+        pool.release(other, success: true)
+    }
+
     @Test func hangingBackendFailsWithinItsTimeout() async throws {
         let hang = FakeOpenAIServer(.hang)
         try await hang.run { url in

@@ -153,6 +153,9 @@ import Testing
             #expect(!model.requests.isEmpty)
             #expect(!model.requests.contains { request in request.messages.contains { $0.content.contains("0417 1643") } })
             #expect(model.requests.contains { request in request.messages.contains { $0.content.contains("IBAN_1") } })
+            // Every model call of the turn carries the conversation as its replica-affinity key.
+            let keys = Set(model.requests.map(\.affinityKey))
+            #expect(keys.count == 1 && (keys.first??.hasPrefix("conv_") ?? false))
         }
     }
 

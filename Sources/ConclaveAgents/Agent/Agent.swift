@@ -22,6 +22,8 @@ public struct AgentContext: Sendable {
     public var runID: String?
     /// The workflow step this attempt executes, for log metadata.
     public var stepID: String?
+    /// Key that keeps a conversation's model calls on one replica (see `ChatRequest.affinityKey`).
+    public var affinityKey: String?
     private var baseLogger: Logger
     /// When this attempt of the step must be done; model calls are bounded by it.
     public var deadline: ContinuousClock.Instant?

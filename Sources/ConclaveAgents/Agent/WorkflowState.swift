@@ -10,6 +10,8 @@ public struct WorkflowState: Sendable {
     public var history: [ChatMessage]
     /// Who is asking.
     public var principal: Principal
+    /// The conversation this turn belongs to, if it is stored (keeps its model calls on one replica).
+    public var conversationID: String?
     /// The documents the principal may read (the retrieval ACL pre-filter).
     public var scope: DocumentScope
     /// Documents that matched but lie outside the scope (identity only).

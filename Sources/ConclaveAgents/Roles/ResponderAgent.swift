@@ -110,9 +110,10 @@ public struct ResponderAgent: Agent {
             messages.append(ChatMessage(role: message.role, content: String(message.content.prefix(400))))
         }
         messages.append(.user("\(label):\n\(numbered)\n\nQuestion: \(state.question)"))
-        let request = ChatRequest(messages: messages, temperature: context.options.temperature,
+        var request = ChatRequest(messages: messages, temperature: context.options.temperature,
                                   maxTokens: context.options.maxTokens, seed: context.options.seed,
                                   timeout: context.remaining)
+        request.affinityKey = context.affinityKey
         let response: ChatResponse
         var text: String
         if grounded {

@@ -11,8 +11,9 @@ struct StructuredOutput<Value: Decodable & Sendable> {
     func request(_ messages: [ChatMessage], model: any ChatModel, context: AgentContext)
         async throws -> (value: Value?, usage: TokenUsage)
     {
-        let request = ChatRequest(messages: messages, temperature: context.options.temperature, maxTokens: maxTokens,
+        var request = ChatRequest(messages: messages, temperature: context.options.temperature, maxTokens: maxTokens,
                                   seed: context.options.seed, jsonSchema: schema, timeout: context.remaining)
+        request.affinityKey = context.affinityKey
         let response: ChatResponse
         do {
             response = try await model.complete(request)

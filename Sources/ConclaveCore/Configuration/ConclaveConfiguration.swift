@@ -198,6 +198,9 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
     /// The model id of the direct model route (`model: smollm2` skips the workflows and goes
     /// straight to the pool); empty disables the route. Default `smollm2`.
     public var servedModelName: String = "smollm2"
+    /// A streamed model call that has produced no token after this many seconds is abandoned and
+    /// retried on another replica. Default 60 (0: no limit).
+    public var firstTokenTimeoutSeconds: Double = 60
 
     /// Creates inference settings.
     public init(provider: Provider = .embedded, llamaServerPath: String = "", modelPath: String = "",
@@ -236,6 +239,7 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
         case requestTimeoutSeconds = "request_timeout_seconds"
         case replicas
         case servedModelName = "served_model_name"
+        case firstTokenTimeoutSeconds = "first_token_timeout_seconds"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -258,9 +262,14 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
         requestTimeoutSeconds = try c.value(.requestTimeoutSeconds, default: d.requestTimeoutSeconds)
         replicas = try c.value(.replicas, default: d.replicas)
         servedModelName = try c.value(.servedModelName, default: d.servedModelName)
+        firstTokenTimeoutSeconds = try c.value(.firstTokenTimeoutSeconds, default: d.firstTokenTimeoutSeconds)
     }
 
     func validate() throws {
+        guard firstTokenTimeoutSeconds >= 0 else {
+            throw ConfigurationError(key: "inference.first_token_timeout_seconds", value: String(firstTokenTimeoutSeconds),
+                                     expected: "zero (no limit) or a positive number of seconds")
+        }
         guard (1...16).contains(replicas) else {
             throw ConfigurationError(key: "inference.replicas", value: String(replicas), expected: "an integer from 1 to 16")
         }

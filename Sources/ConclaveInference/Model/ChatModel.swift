@@ -32,6 +32,9 @@ public struct ChatRequest: Sendable, Hashable {
     public var stop: [String]
     /// Upper bound of this call (the provider's own timeout applies when it is shorter).
     public var timeout: Duration?
+    /// Calls with the same key go to the same replica while it has room (its KV cache then
+    /// still holds the conversation's prompt prefix); typically the conversation id.
+    public var affinityKey: String?
 
     /// Creates a request.
     public init(messages: [ChatMessage], temperature: Double? = nil, maxTokens: Int? = nil, seed: Int? = nil,

@@ -116,10 +116,10 @@ public final class ReplicaPool: Sendable {
     /// Takes a slot on the least-loaded of two random available replicas, preferring replicas not in
     /// `avoiding` (used by retries). Waits when every replica is busy and the queue has room;
     /// throws `modelUnavailable` when there is no usable replica or the queue is full.
-    public func acquire(avoiding: Set<String> = []) async throws -> Lease {
+    public func acquire(avoiding: Set<String> = [], affinity: String? = nil) async throws -> Lease {
         enum Decision { case lease(Lease), wait, refuse(String) }
         let decision = state.withLock { state -> Decision in
-            if let lease = Self.pick(&state, avoiding: avoiding, configuration: configuration) { return .lease(lease) }
+            if let lease = Self.pick(&state, avoiding: avoiding, affinity: affinity, configuration: configuration) { return .lease(lease) }
             let now = ContinuousClock.now
             let usable = state.replicas.contains { $0.breaker == .closed || Self.probeDue($0, now: now, configuration) }
             guard usable else {
@@ -189,7 +189,8 @@ public final class ReplicaPool: Sendable {
         return now - openedAt >= configuration.openDuration
     }
 
-    private static func pick(_ state: inout State, avoiding: Set<String>, configuration: Configuration) -> Lease? {
+    private static func pick(_ state: inout State, avoiding: Set<String>, affinity: String? = nil,
+                             configuration: Configuration) -> Lease? {
         let now = ContinuousClock.now
         // A due probe goes first: one call decides whether the replica comes back.
         if let index = state.replicas.firstIndex(where: { probeDue($0, now: now, configuration) && !avoiding.contains($0.url) }) {
@@ -205,7 +206,11 @@ public final class ReplicaPool: Sendable {
         let candidates = preferred.isEmpty ? open : preferred
         guard !candidates.isEmpty else { return nil }
         var chosen = candidates[0]
-        if candidates.count > 1 {
+        if let affinity, candidates.count > 1 {
+            // Rendezvous hashing: the key's replica stays the same while the set of replicas does,
+            // and only the keys of a replica that leaves move.
+            chosen = candidates.max { rendezvous(affinity, state.replicas[$0].url) < rendezvous(affinity, state.replicas[$1].url) }!
+        } else if candidates.count > 1 {
             let first = Int.random(in: 0..<candidates.count, using: &state.generator)
             var second = Int.random(in: 0..<(candidates.count - 1), using: &state.generator)
             if second >= first { second += 1 }
@@ -215,6 +220,14 @@ public final class ReplicaPool: Sendable {
         }
         state.replicas[chosen].inFlight += 1
         return Lease(url: state.replicas[chosen].url)
+    }
+
+    static func rendezvous(_ key: String, _ url: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in key.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        h = (h ^ 0x7c) &* 0x0000_0100_0000_01b3
+        for byte in url.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        return h
     }
 
     private static func serveWaiters(_ state: inout State, configuration: Configuration)

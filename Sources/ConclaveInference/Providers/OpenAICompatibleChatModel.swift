@@ -23,16 +23,21 @@ public struct OpenAICompatibleChatModel: ChatModel {
         public var maxAttempts: Int
         /// Backoff before the first retry; doubled per retry, jittered ±50 %, capped at 2 s.
         public var retryBackoff: Duration
+        /// A streamed attempt that has produced no token within this is abandoned as the
+        /// replica's fault (and retried elsewhere); nil for no limit.
+        public var firstTokenTimeout: Duration?
 
         /// Creates a configuration.
         public init(model: String = "default", apiKey: String? = nil, timeout: Duration = .seconds(120),
-                    cachePrompt: Bool = true, maxAttempts: Int = 3, retryBackoff: Duration = .milliseconds(50)) {
+                    cachePrompt: Bool = true, maxAttempts: Int = 3, retryBackoff: Duration = .milliseconds(50),
+                    firstTokenTimeout: Duration? = nil) {
             self.model = model
             self.apiKey = apiKey
             self.timeout = timeout
             self.cachePrompt = cachePrompt
             self.maxAttempts = maxAttempts
             self.retryBackoff = retryBackoff
+            self.firstTokenTimeout = firstTokenTimeout
         }
     }
 
@@ -93,7 +98,7 @@ public struct OpenAICompatibleChatModel: ChatModel {
         var attempt = 1
         let deadline = ContinuousClock.now + min(configuration.timeout, request.timeout ?? configuration.timeout)
         while true {
-            let lease = try await pool.acquire(avoiding: tried)
+            let lease = try await pool.acquire(avoiding: tried, affinity: attempt == 1 ? request.affinityKey : nil)
             do {
                 // Every attempt shares the call's one deadline.
                 let value = try await call(lease.url, max(.milliseconds(1), deadline - ContinuousClock.now))
@@ -124,8 +129,37 @@ public struct OpenAICompatibleChatModel: ChatModel {
         }
     }
 
+    /// One streamed attempt, abandoned when its first token does not come within the
+    /// configured time to first token.
     private func streamOnce(_ body: ByteBuffer, to base: String, timeout: Duration, progress: StreamProgress,
                             onDelta: @Sendable (String) async throws -> Void) async throws -> ChatResponse {
+        guard let limit = configuration.firstTokenTimeout, limit < timeout else {
+            return try await streamAttempt(body, to: base, timeout: timeout, progress: progress, attempt: StreamProgress(), onDelta: onDelta)
+        }
+        let attempt = StreamProgress()
+        return try await withoutActuallyEscaping(onDelta) { onDelta in
+            try await withThrowingTaskGroup(of: ChatResponse?.self) { group in
+                group.addTask {
+                    try await streamAttempt(body, to: base, timeout: timeout, progress: progress, attempt: attempt, onDelta: onDelta)
+                }
+                group.addTask {
+                    try await Task.sleep(for: limit)
+                    guard attempt.hasEmitted else {
+                        throw ConclaveError(.timeout, "The model sent no token within \(limit).")
+                    }
+                    return nil
+                }
+                defer { group.cancelAll() }
+                while let result = try await group.next() {
+                    if let response = result { return response }
+                }
+                throw ConclaveError(.internal, "the stream attempt produced no outcome")
+            }
+        }
+    }
+
+    private func streamAttempt(_ body: ByteBuffer, to base: String, timeout: Duration, progress: StreamProgress, attempt: StreamProgress,
+                               onDelta: @Sendable (String) async throws -> Void) async throws -> ChatResponse {
         let response = try await send(body, to: base, timeout: timeout)
         guard response.status == .ok else {
             let bytes = (try? await response.body.collect(upTo: 1024 * 1024)) ?? ByteBuffer()
@@ -154,6 +188,7 @@ public struct OpenAICompatibleChatModel: ChatModel {
                     if let delta = choice.delta?.content, !delta.isEmpty {
                         content += delta
                         progress.markEmitted()
+                        attempt.markEmitted()
                         try await onDelta(delta)
                     }
                 }

@@ -170,11 +170,12 @@ public struct WorkflowEngine: Sendable {
             let attemptStart = clock.now
             let deadline = attemptStart + limit
             deadlines.register(step, deadline: deadline, limit: limit)
-            let context = AgentContext(options: options, deadline: deadline, logger: logger, runID: recorder.runID,
+            var context = AgentContext(options: options, deadline: deadline, logger: logger, runID: recorder.runID,
                                        stepID: step.id) { token in
                 try Task.checkCancellation()
                 recorder.record(.tokenDelta, step: step, detail: token)
             }
+            context.affinityKey = state.conversationID
             do {
                 let result = try await agent.run(state, context: context)
                 deadlines.remove(step)

@@ -56,6 +56,7 @@ struct ChatCompletionsController: Sendable {
         let modelHistory = masker.map { guardian in history.map { ChatMessage(role: $0.role, content: guardian.input($0.content)) } } ?? history
         var state = WorkflowState(question: modelQuestion, history: modelHistory, principal: principal, scope: scope, textGuard: masker)
         if case .refused(let rule) = verdict { state.inputRefusal = rule }
+        state.conversationID = conversationID
         var options = runtime.callOptions
         if let t = chat.temperature { options.temperature = t }
         if let s = chat.seed { options.seed = s }

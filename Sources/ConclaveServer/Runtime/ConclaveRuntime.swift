@@ -91,7 +91,9 @@ public struct ConclaveRuntime: Sendable {
             model = OpenAICompatibleChatModel(
                 pool: replicas,
                 configuration: .init(model: inference.model, apiKey: apiKey,
-                                     timeout: .milliseconds(Int64(inference.requestTimeoutSeconds * 1000))),
+                                     timeout: .milliseconds(Int64(inference.requestTimeoutSeconds * 1000)),
+                                     firstTokenTimeout: inference.firstTokenTimeoutSeconds > 0
+                                         ? .milliseconds(Int64(inference.firstTokenTimeoutSeconds * 1000)) : nil),
                 logger: logger)
         }
         governance = try await Governance(auth: configuration.auth, configuration: configuration.governance,
