@@ -1,4 +1,5 @@
 import ConclaveCore
+import Metrics
 import Synchronization
 
 /// The model replicas behind one model, with admission control, load balancing and a circuit
@@ -91,11 +92,28 @@ public final class ReplicaPool: Sendable {
             return Self.serveWaiters(&state, configuration: configuration)
         }
         for (continuation, lease) in resumed { continuation.resume(returning: lease) }
+        publishMetrics()
     }
 
     /// Removes a replica (it died or is being drained); calls in flight on it finish as they may.
     public func remove(_ url: String) {
         state.withLock { $0.replicas.removeAll { $0.url == url } }
+        Gauge(label: "conclave_inference_replica_in_flight", dimensions: [("replica", url)]).record(0)
+        Gauge(label: "conclave_inference_replica_breaker", dimensions: [("replica", url)]).record(2)
+        publishMetrics()
+    }
+
+    /// Publishes the pool's state as gauges: calls in flight and breaker state (0 closed,
+    /// 1 half-open, 2 open or gone) per replica, replicas ready, and the queue depth.
+    func publishMetrics() {
+        let (replicas, queued) = state.withLock { ($0.replicas.map { ($0.url, $0.inFlight, $0.breaker) }, $0.waiters.count) }
+        for (url, inFlight, breaker) in replicas {
+            Gauge(label: "conclave_inference_replica_in_flight", dimensions: [("replica", url)]).record(inFlight)
+            Gauge(label: "conclave_inference_replica_breaker", dimensions: [("replica", url)])
+                .record(breaker == .closed ? 0 : breaker == .halfOpen ? 1 : 2)
+        }
+        Gauge(label: "conclave_inference_replicas_ready").record(replicas.filter { $0.2 != .open }.count)
+        Gauge(label: "conclave_inference_queue_depth").record(queued)
     }
 
     /// Base URLs of replicas whose breaker is not open.
@@ -129,7 +147,9 @@ public final class ReplicaPool: Sendable {
             return .wait
         }
         switch decision {
-        case .lease(let lease): return lease
+        case .lease(let lease):
+            publishMetrics()
+            return lease
         case .refuse(let message): throw ConclaveError(.modelUnavailable, message)
         case .wait: break
         }
@@ -180,6 +200,7 @@ public final class ReplicaPool: Sendable {
             return Self.serveWaiters(&state, configuration: configuration)
         }
         for (continuation, lease) in resumed { continuation.resume(returning: lease) }
+        publishMetrics()
     }
 
     // MARK: - Selection (called with the lock held)

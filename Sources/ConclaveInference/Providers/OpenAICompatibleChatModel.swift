@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import ConclaveCore
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -107,6 +108,10 @@ public struct OpenAICompatibleChatModel: ChatModel {
             } catch {
                 let replicaFault = (error as? ConclaveError).map { $0.code == .modelUnavailable || $0.code == .timeout } ?? false
                 pool.release(lease, success: !replicaFault)
+                if !(error is CancellationError) {
+                    Counter(label: "conclave_inference_errors_total",
+                            dimensions: [("kind", (error as? ConclaveError)?.code.rawValue ?? "other")]).increment()
+                }
                 tried.insert(lease.url)
                 guard replicaFault, attempt < configuration.maxAttempts, retryable(), !Task.isCancelled else { throw error }
                 let base = configuration.retryBackoff * (1 << min(attempt - 1, 5))
@@ -160,6 +165,7 @@ public struct OpenAICompatibleChatModel: ChatModel {
 
     private func streamAttempt(_ body: ByteBuffer, to base: String, timeout: Duration, progress: StreamProgress, attempt: StreamProgress,
                                onDelta: @Sendable (String) async throws -> Void) async throws -> ChatResponse {
+        let sent = ContinuousClock.now
         let response = try await send(body, to: base, timeout: timeout)
         guard response.status == .ok else {
             let bytes = (try? await response.body.collect(upTo: 1024 * 1024)) ?? ByteBuffer()
@@ -186,6 +192,11 @@ public struct OpenAICompatibleChatModel: ChatModel {
                     guard let choice = chunk.choices.first else { continue }
                     if let reason = choice.finishReason { finishReason = reason }
                     if let delta = choice.delta?.content, !delta.isEmpty {
+                        if content.isEmpty {
+                            let ttft = ContinuousClock.now - sent
+                            Metrics.Timer(label: "conclave_inference_time_to_first_token_seconds", preferredDisplayUnit: .seconds)
+                                .recordNanoseconds(ttft.components.seconds * 1_000_000_000 + ttft.components.attoseconds / 1_000_000_000)
+                        }
                         content += delta
                         progress.markEmitted()
                         attempt.markEmitted()
