@@ -15,15 +15,16 @@ final class RunRecorder: Sendable {
 
     func record(_ kind: RunEvent.Kind, step: WorkflowStep? = nil, attempt: Int = 1, detail: String? = nil,
                 durationMilliseconds: Double? = nil, usage: TokenUsage? = nil) {
-        let event = state.withLock { state -> RunEvent in
+        // Published under the lock: concurrent steps must not overtake each other's sequence
+        // numbers on the bus (the bus never calls back into the recorder).
+        state.withLock { state in
             let event = RunEvent(runID: runID, sequence: state.sequence, kind: kind, stepID: step?.id, role: step?.role,
                                  attempt: attempt, detail: detail, durationMilliseconds: durationMilliseconds, usage: usage)
             state.sequence += 1
             state.events.append(event)
             if kind == .tokenDelta, let id = step?.id { state.tokensEmitted.insert(id) }
-            return event
+            bus.publish(event)
         }
-        bus.publish(event)
     }
 
     /// True once the step has streamed a token (it can then no longer be retried transparently).
