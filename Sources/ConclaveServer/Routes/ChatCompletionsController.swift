@@ -36,8 +36,7 @@ struct ChatCompletionsController: Sendable {
         let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
         let chat = try ChatCompletionRequest.decode(Data(body.readableBytesView))
         if let name = chat.model, !name.isEmpty, name == runtime.configuration.inference.servedModelName {
-            return try await DirectModelRoute(runtime: runtime).complete(chat, principal: principal, requestBody: request.body,
-                                                                         logger: context.logger)
+            return try await DirectModelRoute(runtime: runtime).complete(chat, principal: principal, requestBody: request.body)
         }
         let workflow = try runtime.workflows.resolve(chat.model)
         try await runtime.governance.authorize(workflow: workflow.name, for: principal)

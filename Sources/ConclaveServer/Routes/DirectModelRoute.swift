@@ -3,7 +3,6 @@ import ConclaveGovernance
 import ConclaveInference
 import Foundation
 import Hummingbird
-import Logging
 import NIOCore
 import Synchronization
 
@@ -42,9 +41,7 @@ struct DirectModelRoute: Sendable {
         var usage: UsageBody?
     }
 
-    func complete(_ chat: ChatCompletionRequest, principal: Principal, requestBody: RequestBody, logger: Logger) async throws
-        -> Response
-    {
+    func complete(_ chat: ChatCompletionRequest, principal: Principal, requestBody: RequestBody) async throws -> Response {
         let name = runtime.configuration.inference.servedModelName
         try await runtime.governance.authorize(workflow: name, for: principal)
         guard await runtime.model.isReady() else { throw ConclaveError(.modelUnavailable, "No model backend is ready.") }
