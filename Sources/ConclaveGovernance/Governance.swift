@@ -26,7 +26,12 @@ public final class Governance: Sendable {
         var generation = -1
         var classifications: [String: String] = [:]
         var labels: [DocumentLabel] = []
-        var scopes: [String: DocumentScope] = [:]
+        var scopes: [ScopeKey: DocumentScope] = [:]
+    }
+
+    private struct ScopeKey: Hashable {
+        var roles: [String]
+        var department: String?
     }
 
     /// Loads keys and the policy. Logs a warning when authentication is disabled.
@@ -116,13 +121,18 @@ public final class Governance: Sendable {
             throw ConclaveError(.invalidRequest, "metadata.governance_mode must be one of off, access, audit, full.",
                                 parameter: "metadata.governance_mode")
         }
-        if let decisions, !principal.roles.contains(where: decisions.policy.modeOverrideRoles.contains) {
+        if !configuration.allowModeOverride || decisions.map({ !principal.roles.contains(where: $0.policy.modeOverrideRoles.contains) }) ?? false {
             await audit?.record(AuditEntry(
                 type: "denial", user: principal.userID, tenant: principal.tenant, roles: principal.roles, status: "403",
                 decisions: [.init(point: "governance_mode", allowed: false, rule: "rules.mode_override_roles",
                                   reason: "may not choose governance mode \(requested)")]))
             throw ConclaveError(.forbidden, "You are not permitted to choose the governance mode.", parameter: "metadata.governance_mode")
         }
+        // Every accepted override is audited under the configured mode.
+        await audit?.record(AuditEntry(
+            type: "override", user: principal.userID, tenant: principal.tenant, roles: principal.roles, status: "ok",
+            decisions: [.init(point: "governance_mode", allowed: true, rule: "rules.mode_override_roles",
+                              reason: "request runs with governance mode \(mode.rawValue) instead of \(configuration.mode.rawValue)")]))
         return mode
     }
 
@@ -152,7 +162,7 @@ public final class Governance: Sendable {
     /// The documents the principal may read (unrestricted when governance is off).
     public func documentScope(for principal: Principal, mode: GovernanceConfiguration.Mode? = nil) async throws -> DocumentScope {
         guard let decisions, (mode ?? configuration.mode) != .off else { return .unrestricted }
-        let key = principal.roles.sorted().joined(separator: ",") + "|" + (principal.department ?? "")
+        let key = ScopeKey(roles: principal.roles.sorted(), department: principal.department)
         let now = ContinuousClock.now
         let generation = store.documentsGeneration
         let cached = cache.withLock { cache -> DocumentScope? in

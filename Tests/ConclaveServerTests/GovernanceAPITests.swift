@@ -86,7 +86,8 @@ import Testing
             #expect(text.contains("restricted"), "answer: \(text)")
             #expect(!text.contains("Baltic") && !text.contains("Coldchain"))
             #expect(!retrieved(json).contains("sources=EXEC-001"))
-            #expect(retrieved(json).contains("withheld=EXEC-001"))
+            #expect(retrieved(json).contains("withheld=") && !retrieved(json).contains("EXEC-001"))
+            #expect(!String(describing: json).contains("EXEC-001"))  // nowhere in the response
             // No prompt of any agent carried the memo's content.
             #expect(!model.requests.contains { request in request.messages.contains { $0.content.contains("Supervisory Board") || $0.content.contains("Coldchain") } })
 
@@ -175,8 +176,14 @@ import Testing
         }
     }
 
-    @Test func onlyAdminsMayChooseTheGovernanceModeOfTheirRequest() async throws {
+    @Test func onlyAdminsMayChooseTheGovernanceModeOfTheirRequestAndOnlyWhereEnabled() async throws {
         try await withApp { client, runtime in
+            // Off by default: even an admin may not.
+            let refused = try await ask(client, "What is Project Nightjar about?", token: try await token("u-admin", runtime),
+                                        metadata: ["governance_mode": "off"])
+            #expect(refused.status == .forbidden)
+        }
+        try await withApp(configure: { configuration, _ in configuration.governance.allowModeOverride = true }) { client, runtime in
             let question = "What is Project Nightjar about?"
             let employee = try await ask(client, question, token: try await token("u-employee", runtime), metadata: ["governance_mode": "off"])
             #expect(employee.status == .forbidden)
@@ -187,6 +194,8 @@ import Testing
             let off = try await ask(client, question, token: admin, metadata: ["governance_mode": "off"])
             #expect(off.status == .ok)
             #expect(retrieved(off.json).contains("sources=EXEC-001"))
+            let overrides = try await runtime.store.auditRows(from: 0, limit: 50).filter { $0.type == "override" }
+            #expect(overrides.count == 1 && overrides[0].body.contains("governance mode off instead of full"))
         }
     }
 

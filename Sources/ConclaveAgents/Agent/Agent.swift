@@ -106,7 +106,9 @@ public enum AgentOutput: Sendable {
             return "query=\(plan.query.prefix(120)) sub_questions=\(plan.subQuestions.count)\(plan.isFallback ? " fallback" : "")"
         case .evidence(let evidence, let withheld):
             return "passages=\(evidence.count) sources=\(Array(Set(evidence.map(\.source.id))).sorted().joined(separator: ","))"
-                + (withheld.isEmpty ? "" : " withheld=\(withheld.map(\.documentID).joined(separator: ","))")
+                // Only a count: the ids of documents the user may not read never reach the client
+                // (they are in the audit record).
+                + (withheld.isEmpty ? "" : " withheld=\(withheld.count)")
         case .reasoning(let r):
             return "form=\(r.answerForm.rawValue) computation=\(r.computation.rawValue) entities=\(r.entities.count)\(r.isFallback ? " fallback" : "")"
         case .validation(let v):

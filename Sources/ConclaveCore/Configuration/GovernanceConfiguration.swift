@@ -99,6 +99,9 @@ public struct GovernanceConfiguration: Sendable, Codable, Hashable {
     public var mode: Mode
     /// The access policy (YAML). Default `config/policies/meridian.yaml`.
     public var policyFile: String
+    /// Lets the policy's `mode_override_roles` choose the governance mode of their own requests
+    /// (for overhead evaluations on a test deployment). Default false.
+    public var allowModeOverride: Bool = false
 
     /// Creates governance settings.
     public init(mode: Mode = .full, policyFile: String = "config/policies/meridian.yaml") {
@@ -109,6 +112,7 @@ public struct GovernanceConfiguration: Sendable, Codable, Hashable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case mode
         case policyFile = "policy_file"
+        case allowModeOverride = "allow_mode_override"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -122,6 +126,7 @@ public struct GovernanceConfiguration: Sendable, Codable, Hashable {
             mode = try c.enumValue(.mode, default: d.mode)
         }
         policyFile = try c.value(.policyFile, default: d.policyFile)
+        allowModeOverride = try c.value(.allowModeOverride, default: d.allowModeOverride)
     }
 
     func validate() throws {

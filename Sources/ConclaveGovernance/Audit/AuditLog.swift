@@ -128,7 +128,7 @@ public final class AuditLog: Service, Sendable {
 
     /// Appends a record. Never throws to the caller: a failure is logged as an error (the request
     /// it describes has already been answered).
-    public func record(_ entry: AuditEntry) async {
+    public func record(_ entry: AuditEntry, at time: Date = Date()) async {
         guard configuration.granularity != .none else { return }
         var entry = entry
         if configuration.granularity != .full {
@@ -136,7 +136,7 @@ public final class AuditLog: Service, Sendable {
             entry.answer = nil
         }
         do {
-            try await append(entry)
+            try await append(entry, time: time.timeIntervalSince1970)
             let due = sinceCheckpoint.withLock { count -> Bool in
                 count += 1
                 guard count >= configuration.checkpointEvery else { return false }
@@ -149,8 +149,7 @@ public final class AuditLog: Service, Sendable {
         }
     }
 
-    private func append(_ entry: AuditEntry) async throws {
-        let time = Date().timeIntervalSince1970
+    private func append(_ entry: AuditEntry, time: Double) async throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let type = entry.type
@@ -188,7 +187,9 @@ public final class AuditLog: Service, Sendable {
             let rows = try await store.auditRows(from: from, limit: 1000)
             guard !rows.isEmpty else { break }
             for row in rows {
-                let expires = row.time + Double(configuration.retention(of: row.type)) * 86400
+                // Type and time are read from the hashed body, not the row's plain columns.
+                guard let (type, time) = Self.typeAndTime(row.body) else { break scan }
+                let expires = time + Double(configuration.retention(of: type)) * 86400
                 guard expires <= now.timeIntervalSince1970 else { break scan }
                 if first == nil { first = row.seq }
                 purgeThrough = row
@@ -245,6 +246,9 @@ public final class AuditLog: Service, Sendable {
                 if chain(row.prevHash, row.body) != row.hash {
                     return .invalid(seq: row.seq, reason: "its content does not match its hash (modified)")
                 }
+                if let (type, time) = typeAndTime(row.body), type != row.type || abs(time - row.time) > 0.001 {
+                    return .invalid(seq: row.seq, reason: "its type or time columns differ from its hashed content (modified)")
+                }
                 hashes[row.seq] = row.hash
                 previous = row.hash
                 expectedSeq += 1
@@ -272,6 +276,14 @@ public final class AuditLog: Service, Sendable {
         } catch {
             logger.error("audit checkpoint at shutdown failed", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// The record type and time inside a stored body.
+    static func typeAndTime(_ body: String) -> (String, Double)? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+              let time = object["time"] as? Double, let record = object["record"] as? [String: Any],
+              let type = record["type"] as? String else { return nil }
+        return (type, time)
     }
 
     static func chain(_ previous: String, _ body: String) -> String {

@@ -55,11 +55,17 @@ public final class PIIMasker: TextGuard, Sendable {
                 limit = max(start, match.range.lowerBound)
                 break
             }
-            guard match.range.lowerBound >= start, match.range.upperBound <= end else { continue }
+            guard match.range.upperBound <= end else { continue }
             let access = visibility(match.type)
             guard case .masked(let form) = access else { continue }
-            out += bytes[position..<match.range.lowerBound]
-            out += Array(Self.masked(match, form).utf8)
+            if match.range.lowerBound < start {
+                // The value began in text already released (a currency sign, a date cue): the
+                // rest of it is withheld whole.
+                out += Array(MaskedValue.restricted.utf8)
+            } else {
+                out += bytes[position..<match.range.lowerBound]
+                out += Array(Self.masked(match, form).utf8)
+            }
             position = match.range.upperBound
             masked.withLock { $0[match.type, default: 0] += 1 }
         }

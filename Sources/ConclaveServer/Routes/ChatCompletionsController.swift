@@ -48,7 +48,12 @@ struct ChatCompletionsController: Sendable {
         let requestedConversation = request.headers[Self.conversationHeader] ?? chat.metadata?["conversation_id"]
         let (conversationID, history) = try await openConversation(requestedConversation, chat: chat, principal: principal)
         let question = chat.messages.last?.content ?? ""
-        let verdict = try runtime.governance.checkInput(question, mode: mode)
+        // Every message the client sends is checked, not only the last: earlier ones reach the models as history.
+        var verdict = InputVerdict.allowed
+        for message in chat.messages where message.role == .user {
+            if case .refused = verdict { break }
+            verdict = try runtime.governance.checkInput(message.content, mode: mode)
+        }
         let masker = runtime.governance.textGuard(for: principal, mode: mode, conversation: conversationID)
         // Personal data the user typed reaches the models only as pseudonyms.
         let modelQuestion = masker?.input(question) ?? question
@@ -91,19 +96,25 @@ struct ChatCompletionsController: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(response)))
     }
 
+    /// Who owns a conversation: the user within its tenant (the same user id in another tenant is
+    /// someone else).
+    static func owner(_ principal: Principal) -> String {
+        principal.tenant == "default" ? principal.userID : principal.tenant + "/" + principal.userID
+    }
+
     /// Loads the named conversation (the caller's own only) or starts one from the request's messages.
     private func openConversation(_ id: String?, chat: ChatCompletionRequest, principal: Principal) async throws
         -> (String, [ChatMessage])
     {
         if let id, !id.isEmpty {
-            guard let conversation = try await runtime.store.conversation(id: id), conversation.userID == principal.userID else {
+            guard let conversation = try await runtime.store.conversation(id: id), conversation.userID == Self.owner(principal) else {
                 throw ConclaveError(.notFound, "Conversation '\(id)' does not exist.", parameter: "conversation_id")
             }
             return (id, conversation.messages)
         }
         let earlier = chat.messages.dropLast().filter { $0.role == .user || $0.role == .assistant }
             .map { ChatMessage(role: $0.role, content: $0.content) }
-        let conversation = Conversation(id: Conversation.newID(), userID: principal.userID, messages: earlier)
+        let conversation = Conversation(id: Conversation.newID(), userID: Self.owner(principal), messages: earlier)
         try await runtime.store.createConversation(conversation)
         return (conversation.id, earlier)
     }
@@ -132,12 +143,16 @@ struct ChatJob: Sendable {
             let result = try await WorkflowEngine.withDeadline(timeout) {
                 try await runtime.engine.run(workflow, state: state, runID: runID, options: options)
             }
-            try await record(answer: result.state.answer?.text)
-            await audit(result, error: nil)
+            // Records are written outside this task: a client that leaves cancels the run, and the
+            // database refuses writes from a cancelled task.
+            let job = self
+            try await Task.detached { try await job.record(answer: result.state.answer?.text) }.value
+            await Task.detached { await job.audit(result, error: nil) }.value
             return result
         } catch {
-            try? await record(answer: nil)
-            await audit(nil, error: error)
+            let job = self
+            try? await Task.detached { try await job.record(answer: nil) }.value
+            await Task.detached { await job.audit(nil, error: error) }.value
             if !(error is CancellationError) {
                 logger.error("chat run failed", metadata: ["error": "\(error)"])
             }
@@ -147,9 +162,10 @@ struct ChatJob: Sendable {
 
     /// One audit record for the request: who, which workflow, what was read and withheld, the
     /// decisions, token counts, and hashes (or text, at granularity `full`) of question and answer.
-    private func audit(_ result: RunResult?, error: (any Error)?) async {
+    func audit(_ result: RunResult?, error: (any Error)?) async {
         let governance = runtime.governance
-        guard let log = governance.audit, mode == .audit || mode == .full else { return }
+        // Recorded whenever the deployment keeps an audit trail, whatever mode this request ran in.
+        guard let log = governance.audit else { return }
         let principal = state.principal
         let final = result?.state
         var decisions: [AuditEntry.Decision] = [
@@ -189,7 +205,7 @@ struct ChatJob: Sendable {
     }
 
     /// Appends the turn to the conversation; a failed turn keeps the user's message.
-    private func record(answer: String?) async throws {
+    func record(answer: String?) async throws {
         var messages = [ChatMessage.user(question)]
         if let answer { messages.append(.assistant(answer)) }
         try await runtime.store.appendMessages(messages, toConversation: conversationID)

@@ -47,8 +47,10 @@ struct DirectModelRoute: Sendable {
         guard await runtime.model.isReady() else { throw ConclaveError(.modelUnavailable, "No model backend is ready.") }
         let mode = try await runtime.governance.mode(requested: chat.metadata?["governance_mode"], for: principal)
         let question = chat.messages.last?.content ?? ""
-        if case .refused(let rule) = try runtime.governance.checkInput(question, mode: mode) {
-            throw ConclaveError(.forbidden, "The request is not allowed by the platform's usage policy.", context: rule)
+        for message in chat.messages where message.role == .user {
+            if case .refused(let rule) = try runtime.governance.checkInput(message.content, mode: mode) {
+                throw ConclaveError(.forbidden, "The request is not allowed by the platform's usage policy.", context: rule)
+            }
         }
         let guardian = runtime.governance.textGuard(for: principal, mode: mode)
         let messages = chat.messages.map { ChatMessage(role: $0.role, content: guardian?.input($0.content) ?? $0.content) }
@@ -70,6 +72,13 @@ struct DirectModelRoute: Sendable {
                     Self.sse(try JSONCoding.encode(Chunk(id: id, created: created, model: name,
                                                          choices: [.init(index: 0, delta: .init(role: role, content: text), finishReason: finish)])))
                 }
+                let audited = Mutex(false)
+                @Sendable func finalAudit(_ status: String, _ usage: TokenUsage) async {
+                    guard audited.withLock({ done in defer { done = true }; return !done }) else { return }
+                    await Task.detached { await audit(principal, name: name, mode: mode, question: question, answer: filter.emitted,
+                                                      usage: usage, guardian: guardian, status: status) }.value
+                }
+                do {
                 try await writer.write(try chunk("", role: "assistant", finish: nil))
                 let (deltas, continuation) = AsyncStream.makeStream(of: String.self)
                 // A client that goes away cancels the model call.
@@ -93,15 +102,18 @@ struct DirectModelRoute: Sendable {
                                                                                         usage: UsageBody(response.usage)))))
                         }
                         try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
-                        await audit(principal, name: name, mode: mode, question: question, answer: filter.emitted, usage: response.usage,
-                                    guardian: guardian, status: "ok")
+                        await finalAudit("ok", response.usage)
                     } catch {
                         // A failure mid-stream ends the stream with an error event, never a clean [DONE].
+                        await finalAudit(OpenAIError.from(error).error.code ?? "error", TokenUsage())
                         try await writer.write(Self.sse(try JSONCoding.encode(OpenAIError.from(error))))
-                        await audit(principal, name: name, mode: mode, question: question, answer: filter.emitted, usage: TokenUsage(),
-                                    guardian: guardian, status: OpenAIError.from(error).error.code ?? "error")
                     }
                 }
+                }
+                } catch {
+                    // The client went away (or the write failed): the request is still recorded.
+                    await finalAudit("client_gone", TokenUsage())
+                    throw error
                 }
                 try await writer.finish(nil)
             })
@@ -116,8 +128,8 @@ struct DirectModelRoute: Sendable {
         }
         let filter = DirectFilter(guardian?.outputStream())
         let text = filter.append(response.content) + filter.finish()
-        await audit(principal, name: name, mode: mode, question: question, answer: text, usage: response.usage, guardian: guardian,
-                    status: "ok")
+        await Task.detached { await audit(principal, name: name, mode: mode, question: question, answer: text, usage: response.usage,
+                                          guardian: guardian, status: "ok") }.value
         headers[.contentType] = "application/json"
         let body = Completion(id: id, created: created, model: name,
                               choices: [.init(message: .init(content: text), finishReason: response.finishReason ?? "stop")],
@@ -127,7 +139,7 @@ struct DirectModelRoute: Sendable {
 
     private func audit(_ principal: Principal, name: String, mode: GovernanceConfiguration.Mode, question: String, answer: String?,
                        usage: TokenUsage, guardian: RequestGuard?, status: String) async {
-        guard let log = runtime.governance.audit, mode == .audit || mode == .full else { return }
+        guard let log = runtime.governance.audit else { return }
         await log.record(AuditEntry(
             type: "request", user: principal.userID, tenant: principal.tenant, roles: principal.roles, status: status, workflow: name,
             decisions: [.init(point: "model", allowed: true, rule: "workflows", reason: "direct model route")],

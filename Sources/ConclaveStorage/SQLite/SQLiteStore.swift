@@ -164,6 +164,8 @@ public final class SQLiteStore: ConversationStore, DocumentStore, EventStore, Au
     }
 
     public func replaceDocument(_ document: DocumentRecord, chunks: [ChunkRecord]) async throws {
+        // Before and after the write: a scope computed meanwhile is never cached under the new generation.
+        generation.withLock { $0 += 1 }
         defer { generation.withLock { $0 += 1 } }
         let metadata = String(decoding: try JSONEncoder().encode(document.metadata), as: UTF8.self)
         try await write { db in
@@ -183,6 +185,8 @@ public final class SQLiteStore: ConversationStore, DocumentStore, EventStore, Au
     }
 
     public func deleteDocument(id: String) async throws {
+        // Before and after the write: a scope computed meanwhile is never cached under the new generation.
+        generation.withLock { $0 += 1 }
         defer { generation.withLock { $0 += 1 } }
         try await write { db in try Self.delete(documentID: id, db) }
     }
