@@ -134,6 +134,13 @@ import Testing
         #expect(out == "The API is at /tracking. [removed by the platform's output policy] Ask IT for access.")
     }
 
+    @Test func textShownBesideTheAnswerIsFilteredLikeTheAnswer() {
+        let guardian = RequestGuard(masker: PIIMasker(detector: Self.detector) { _ in .masked(.restricted) },
+                                    outputDenyPatterns: ["service[ _-]?token"])
+        let snippet = "Call +31 6 1234 5678 for access. The service token is kept by IT. Requests take 2 days."
+        #expect(guardian.shown(snippet) == "Call [restricted] for access. [removed by the platform's output policy] Requests take 2 days.")
+    }
+
     @Test func streamMaskingHoldsAcrossEverySplitPoint() throws {
         let masker = PIIMasker(detector: Self.detector) { _ in .masked(.restricted) }
         let text = "Call +31 6 6077 8324 or pay NL55 ZZBK 0583 9201 74; mail a.b@mailbox.example, IP 10.1.2.3 ok"

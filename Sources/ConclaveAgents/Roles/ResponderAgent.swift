@@ -139,7 +139,10 @@ public struct ResponderAgent: Agent {
             text = response.content
         }
         // Every answer carries markers for the sources it was given; add them when the model left them out.
-        let citations = Self.citations(for: sources)
+        var citations = Self.citations(for: sources)
+        if let textGuard = state.textGuard {
+            for index in citations.indices { citations[index].snippet = textGuard.shown(citations[index].snippet) }
+        }
         if !citations.isEmpty, !Lowercased(text).containsCitationMarker {
             let markers = " " + citations.map { "[\($0.index)]" }.joined()
             try await context.emitToken(markers)

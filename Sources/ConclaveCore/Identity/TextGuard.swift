@@ -7,6 +7,16 @@ public protocol TextGuard: Sendable {
     /// A stream filter for one answer: masks across chunk boundaries, holding back only a
     /// suffix that could still become personal data.
     func outputStream() -> any OutputStreamFilter
+    /// Other text shown to the client beside the answer (citation snippets), filtered as the
+    /// answer is.
+    func shown(_ text: String) -> String
+}
+
+extension TextGuard {
+    public func shown(_ text: String) -> String {
+        var filter = outputStream()
+        return filter.append(text) + filter.finish()
+    }
 }
 
 /// How masked values read: the governance layer writes it, agents recognise it.
