@@ -21,6 +21,12 @@ public enum ByteSearch {
         }
     }
 
+    /// `bytes` with ASCII letters folded to lower case (other bytes as they are).
+    @inlinable
+    public static func asciiLowercased<S: Sequence>(_ bytes: S) -> [UInt8] where S.Element == UInt8 {
+        bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
+    }
+
     /// True when `needle`'s UTF-8 bytes occur in `haystack`.
     @inlinable
     public static func contains(_ haystack: [UInt8], _ needle: String) -> Bool {

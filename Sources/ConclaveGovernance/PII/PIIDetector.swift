@@ -29,8 +29,12 @@ public struct PIIDetector: Sendable {
 
     /// Every match, sorted by position, overlaps resolved in favour of the earlier, longer one.
     public func matches(in text: String) -> [PIIMatch] {
-        let bytes = Array(text.utf8)
-        let lower = bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
+        matches(in: Array(text.utf8))
+    }
+
+    /// Every match in UTF-8 `bytes` (for callers that already hold bytes).
+    public func matches(in bytes: [UInt8]) -> [PIIMatch] {
+        let lower = ByteSearch.asciiLowercased(bytes)
         var found: [PIIMatch] = []
         func add(_ type: String, _ range: Range<Int>) {
             found.append(PIIMatch(type: type, range: range, value: String(decoding: bytes[range], as: UTF8.self)))

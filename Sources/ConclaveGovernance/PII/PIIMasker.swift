@@ -40,7 +40,7 @@ public final class PIIMasker: TextGuard, Sendable {
     /// `text` with every value the principal may not see replaced by its masked form.
     public func mask(_ text: String) -> String {
         let bytes = Array(text.utf8)
-        let (out, _) = mask(bytes, matches: detector.matches(in: text), upTo: bytes.count)
+        let (out, _) = mask(bytes, matches: detector.matches(in: bytes), upTo: bytes.count)
         return String(decoding: out, as: UTF8.self)
     }
 
@@ -130,7 +130,7 @@ struct PIIStreamFilter: OutputStreamFilter {
     private mutating func release(upTo cut: Int) -> String {
         guard cut > 0 else { return "" }
         let all = context + pending
-        let matches = masker.detector(for: all)
+        let matches = masker.detector.matches(in: all)
         let (out, reached) = masker.mask(all, matches: matches, upTo: context.count + cut, from: context.count)
         let consumed = reached - context.count
         guard consumed > 0 else { return "" }
@@ -162,11 +162,5 @@ struct PIIStreamFilter: OutputStreamFilter {
             }
         }
         return i
-    }
-}
-
-extension PIIMasker {
-    func detector(for bytes: [UInt8]) -> [PIIMatch] {
-        detector.matches(in: String(decoding: bytes, as: UTF8.self))
     }
 }

@@ -20,7 +20,7 @@ public enum InjectionFilter {
 
     /// True when `text` reads as an instruction to the assistant.
     public static func isInstructionLike(_ text: String) -> Bool {
-        let lower = Array(text.utf8).map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
+        let lower = ByteSearch.asciiLowercased(text.utf8)
         if cueBytes.contains(where: { ByteSearch.contains(lower, $0) }) { return true }
         return containsOverrideCode(text)
     }

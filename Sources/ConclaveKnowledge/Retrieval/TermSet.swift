@@ -1,3 +1,5 @@
+import ConclaveCore
+
 /// The content words of a text as a small sorted set of 64-bit word hashes.
 ///
 /// The agents compare word sets many times per run (a question against every candidate sentence,
@@ -194,7 +196,7 @@ public enum TextWords {
     /// A hash of `text` with ASCII letters folded to lower case (other bytes as they are): a cheap
     /// key for spotting repeated sentences.
     public static func caseFoldedHash(_ text: String) -> UInt64 {
-        hash(text.utf8.lazy.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 })
+        hash(ByteSearch.asciiLowercased(text.utf8))
     }
 
     /// The hash of a lowercased word.
