@@ -54,13 +54,17 @@ public struct ResponderAgent: Agent {
     public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
         guard let textGuard = state.textGuard else { return try await respond(state, context: context) }
         // Everything streamed passes the guard's stream filter; the answer is what was streamed.
-        let shield = OutputShield(filter: textGuard.outputStream(), emit: context.emitToken)
+        let filter = SharedOutputFilter(textGuard.outputStream())
         var shielded = context
-        shielded.emitToken = { try await shield.emit($0) }
+        shielded.emitToken = { text in
+            let released = filter.append(text)
+            if !released.isEmpty { try await context.emitToken(released) }
+        }
         var result = try await respond(state, context: shielded)
-        try await shield.finish()
+        let rest = filter.finish()
+        if !rest.isEmpty { try await context.emitToken(rest) }
         if case .answer(var answer) = result.output {
-            answer.text = shield.emitted
+            answer.text = filter.released
             result.output = .answer(answer)
         }
         return result
@@ -158,37 +162,6 @@ public struct ResponderAgent: Agent {
             return Citation(index: index + 1, sourceID: item.source.id, title: item.source.title, snippet: snippet)
         }
     }
-}
-
-/// Passes a responder's emitted text through an output filter.
-final class OutputShield: Sendable {
-    private let state: Mutex<(filter: any OutputStreamFilter, emitted: String)>
-    private let downstream: @Sendable (String) async throws -> Void
-
-    init(filter: any OutputStreamFilter, emit: @escaping @Sendable (String) async throws -> Void) {
-        state = Mutex((filter, ""))
-        downstream = emit
-    }
-
-    func emit(_ text: String) async throws {
-        let released = state.withLock { state -> String in
-            let out = state.filter.append(text)
-            state.emitted += out
-            return out
-        }
-        if !released.isEmpty { try await downstream(released) }
-    }
-
-    func finish() async throws {
-        let rest = state.withLock { state -> String in
-            let out = state.filter.finish()
-            state.emitted += out
-            return out
-        }
-        if !rest.isEmpty { try await downstream(rest) }
-    }
-
-    var emitted: String { state.withLock { $0.emitted } }
 }
 
 /// Shares a ``GroundingFilter`` with the streaming callback.

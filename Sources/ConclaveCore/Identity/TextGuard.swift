@@ -1,3 +1,5 @@
+import Synchronization
+
 /// What a request's principal may see of text, applied where text enters and leaves the agents:
 /// evidence before any agent or model reads it, and the answer as it streams out. The governance
 /// layer implements it (PII masking by the access policy); agents only call it.
@@ -31,4 +33,36 @@ public protocol OutputStreamFilter: Sendable {
     mutating func append(_ text: String) -> String
     /// Releases the rest at the end of the stream.
     mutating func finish() -> String
+}
+
+/// One answer's output filter shared between a streaming callback and the code that finishes the
+/// answer: releases text as the filter allows and keeps everything released. Without a filter,
+/// text passes unchanged.
+public final class SharedOutputFilter: Sendable {
+    private let state: Mutex<(filter: (any OutputStreamFilter)?, released: String)>
+
+    public init(_ filter: (any OutputStreamFilter)?) {
+        state = Mutex((filter, ""))
+    }
+
+    /// Adds generated text; returns what can be released now.
+    public func append(_ text: String) -> String {
+        state.withLock { state in
+            let out = state.filter == nil ? text : state.filter!.append(text)
+            state.released += out
+            return out
+        }
+    }
+
+    /// Releases the rest at the end of the answer.
+    public func finish() -> String {
+        state.withLock { state in
+            let out = state.filter == nil ? "" : state.filter!.finish()
+            state.released += out
+            return out
+        }
+    }
+
+    /// Everything released so far.
+    public var released: String { state.withLock { $0.released } }
 }

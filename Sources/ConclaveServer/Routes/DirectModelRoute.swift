@@ -67,7 +67,7 @@ struct DirectModelRoute: Sendable {
             headers[.connection] = "close"
             let includeUsage = chat.streamOptions?.includeUsage == true
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                let filter = DirectFilter(guardian?.outputStream())
+                let filter = SharedOutputFilter(guardian?.outputStream())
                 func chunk(_ text: String?, role: String? = nil, finish: String?) throws -> ByteBuffer {
                     Self.sse(try JSONCoding.encode(Chunk(id: id, created: created, model: name,
                                                          choices: [.init(index: 0, delta: .init(role: role, content: text), finishReason: finish)])))
@@ -75,7 +75,7 @@ struct DirectModelRoute: Sendable {
                 let audited = Mutex(false)
                 @Sendable func finalAudit(_ status: String, _ usage: TokenUsage) async {
                     guard audited.withLock({ done in defer { done = true }; return !done }) else { return }
-                    await Task.detached { await audit(principal, name: name, mode: mode, question: question, answer: filter.emitted,
+                    await Task.detached { await audit(principal, name: name, mode: mode, question: question, answer: filter.released,
                                                       usage: usage, guardian: guardian, status: status) }.value
                 }
                 do {
@@ -126,7 +126,7 @@ struct DirectModelRoute: Sendable {
                         status: OpenAIError.from(error).error.code ?? "error")
             throw error
         }
-        let filter = DirectFilter(guardian?.outputStream())
+        let filter = SharedOutputFilter(guardian?.outputStream())
         let text = filter.append(response.content) + filter.finish()
         await Task.detached { await audit(principal, name: name, mode: mode, question: question, answer: text, usage: response.usage,
                                           guardian: guardian, status: "ok") }.value
@@ -150,31 +150,4 @@ struct DirectModelRoute: Sendable {
     static func sse(_ json: ByteBuffer) -> ByteBuffer {
         JSONCoding.sseEvent(json)
     }
-}
-
-/// The output filter of one direct completion, shared with the streaming callback.
-final class DirectFilter: Sendable {
-    private let state: Mutex<(filter: (any OutputStreamFilter)?, emitted: String)>
-
-    init(_ filter: (any OutputStreamFilter)?) {
-        state = Mutex((filter, ""))
-    }
-
-    func append(_ text: String) -> String {
-        state.withLock { state in
-            let out = state.filter == nil ? text : state.filter!.append(text)
-            state.emitted += out
-            return out
-        }
-    }
-
-    func finish() -> String {
-        state.withLock { state in
-            let out = state.filter == nil ? "" : state.filter!.finish()
-            state.emitted += out
-            return out
-        }
-    }
-
-    var emitted: String { state.withLock { $0.emitted } }
 }
