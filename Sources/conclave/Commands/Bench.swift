@@ -92,32 +92,10 @@ struct Bench: AsyncParsableCommand {
         private func measure(engine: WorkflowEngine, workflow: Workflow, state: WorkflowState, runs: Int, concurrency: Int)
             async throws -> (p50: Double, p99: Double, throughput: Double)
         {
-            let clock = ContinuousClock()
-            let start = clock.now
-            let perWorker = max(1, runs / concurrency)
-            let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
-                for _ in 0..<concurrency {
-                    group.addTask {
-                        var samples: [Double] = []
-                        samples.reserveCapacity(perWorker)
-                        for _ in 0..<perWorker {
-                            let t0 = clock.now
-                            _ = try await engine.run(workflow, state: state)
-                            let d = clock.now - t0
-                            samples.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
-                        }
-                        return samples
-                    }
-                }
-                var all: [Double] = []
-                for try await samples in group { all += samples }
-                return all
+            let result = try await ClosedLoop.run(clients: concurrency, perClient: max(1, runs / concurrency)) { _, _ in
+                _ = try await engine.run(workflow, state: state)
             }
-            let elapsed = clock.now - start
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            let sorted = latencies.sorted()
-            func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
-            return (percentile(0.5), percentile(0.99), Double(sorted.count) / seconds)
+            return (result.percentile(0.5), result.percentile(0.99), result.perSecond)
         }
 
         private func runLangGraph(_ command: String, concurrency: [Int], runs: Int) throws -> [[String: Any]] {

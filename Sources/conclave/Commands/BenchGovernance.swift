@@ -54,8 +54,7 @@ extension Bench {
             let clock = ContinuousClock()
             let start = clock.now
             for _ in 0..<iterations { try await body() }
-            let elapsed = clock.now - start
-            return (Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12) / Double(iterations)
+            return ClosedLoop.milliseconds(clock.now - start) * 1000 / Double(iterations)
         }
 
         private func stages(directory: URL) async throws -> [String: Double] {
@@ -152,7 +151,7 @@ extension Bench {
             return (rows, overhead)
         }
 
-        private func load(_ client: HTTPClient, _ base: String, token: String, requests: Int, concurrency: Int) async throws
+        private func load(_ http: HTTPClient, _ base: String, token: String, requests: Int, concurrency: Int) async throws
             -> (p50: Double, rate: Double)
         {
             let questions = [
@@ -161,40 +160,20 @@ extension Bench {
                 "What are the payment terms for subcontracted carrier invoices?",
                 "What is Project Nightjar about?",
             ]
-            let clock = ContinuousClock()
-            let start = clock.now
-            let perClient = max(1, requests / concurrency)
-            let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
-                for c in 0..<concurrency {
-                    group.addTask {
-                        var samples: [Double] = []
-                        for i in 0..<perClient {
-                            let body = try JSONSerialization.data(withJSONObject: [
-                                "model": "conclave/full", "messages": [["role": "user", "content": questions[(c + i) % questions.count]]],
-                            ])
-                            var request = HTTPClientRequest(url: base + "/v1/chat/completions")
-                            request.method = .POST
-                            request.headers.add(name: "Content-Type", value: "application/json")
-                            request.headers.add(name: "Authorization", value: "Bearer \(token)")
-                            request.body = .bytes(ByteBuffer(bytes: body))
-                            let t0 = clock.now
-                            let response = try await client.execute(request, timeout: .seconds(30))
-                            _ = try await response.body.collect(upTo: 1 << 20)
-                            guard response.status == .ok else { throw ValidationFailure("HTTP \(response.status.code) during the benchmark") }
-                            let d = clock.now - t0
-                            samples.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
-                        }
-                        return samples
-                    }
-                }
-                var all: [Double] = []
-                for try await s in group { all += s }
-                return all
+            let bodies = try questions.map { question in
+                try JSONSerialization.data(withJSONObject: ["model": "conclave/full", "messages": [["role": "user", "content": question]]])
             }
-            let elapsed = clock.now - start
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            let sorted = latencies.sorted()
-            return (sorted[sorted.count / 2], Double(sorted.count) / seconds)
+            let result = try await ClosedLoop.run(clients: concurrency, perClient: max(1, requests / concurrency)) { client, iteration in
+                var request = HTTPClientRequest(url: base + "/v1/chat/completions")
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                request.body = .bytes(ByteBuffer(bytes: bodies[(client + iteration) % bodies.count]))
+                let response = try await http.execute(request, timeout: .seconds(30))
+                _ = try await response.body.collect(upTo: 1 << 20)
+                guard response.status == .ok else { throw ValidationFailure("HTTP \(response.status.code) during the benchmark") }
+            }
+            return (result.percentile(0.5), result.perSecond)
         }
     }
 }
