@@ -136,10 +136,16 @@ public final class Governance: Sendable {
         return mode
     }
 
-    /// The input rules' verdict on a question (too long throws `invalidRequest`).
-    public func checkInput(_ question: String, mode: GovernanceConfiguration.Mode) throws -> InputVerdict {
+    /// The input rules' verdict on a request's user messages, in order: every one is checked,
+    /// since earlier messages reach the models as history. The first refusal decides; a message
+    /// that is too long throws `invalidRequest`.
+    public func checkInput(_ messages: [String], mode: GovernanceConfiguration.Mode) throws -> InputVerdict {
         guard mode == .full, let decisions else { return .allowed }
-        return try decisions.policy.input.check(question)
+        for message in messages {
+            let verdict = try decisions.policy.input.check(message)
+            if case .refused = verdict { return verdict }
+        }
+        return .allowed
     }
 
     /// Throws `forbidden` (audited) unless the principal may use the admin routes. Without access

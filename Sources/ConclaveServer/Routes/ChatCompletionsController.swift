@@ -48,12 +48,7 @@ struct ChatCompletionsController: Sendable {
         let requestedConversation = request.headers[Self.conversationHeader] ?? chat.metadata?["conversation_id"]
         let (conversationID, history) = try await openConversation(requestedConversation, chat: chat, principal: principal)
         let question = chat.messages.last?.content ?? ""
-        // Every message the client sends is checked, not only the last: earlier ones reach the models as history.
-        var verdict = InputVerdict.allowed
-        for message in chat.messages where message.role == .user {
-            if case .refused = verdict { break }
-            verdict = try runtime.governance.checkInput(message.content, mode: mode)
-        }
+        let verdict = try runtime.governance.checkInput(chat.messages.filter { $0.role == .user }.map(\.content), mode: mode)
         let masker = runtime.governance.textGuard(for: principal, mode: mode, conversation: conversationID)
         // Personal data the user typed reaches the models only as pseudonyms.
         let modelQuestion = masker?.input(question) ?? question

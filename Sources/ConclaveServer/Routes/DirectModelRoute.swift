@@ -47,10 +47,8 @@ struct DirectModelRoute: Sendable {
         guard await runtime.model.isReady() else { throw ConclaveError(.modelUnavailable, "No model backend is ready.") }
         let mode = try await runtime.governance.mode(requested: chat.metadata?["governance_mode"], for: principal)
         let question = chat.messages.last?.content ?? ""
-        for message in chat.messages where message.role == .user {
-            if case .refused(let rule) = try runtime.governance.checkInput(message.content, mode: mode) {
-                throw ConclaveError(.forbidden, "The request is not allowed by the platform's usage policy.", context: rule)
-            }
+        if case .refused(let rule) = try runtime.governance.checkInput(chat.messages.filter { $0.role == .user }.map(\.content), mode: mode) {
+            throw ConclaveError(.forbidden, "The request is not allowed by the platform's usage policy.", context: rule)
         }
         let guardian = runtime.governance.textGuard(for: principal, mode: mode)
         let messages = chat.messages.map { ChatMessage(role: $0.role, content: guardian?.input($0.content) ?? $0.content) }
