@@ -74,6 +74,7 @@ let package = Package(
             name: "ConclaveKnowledge",
             dependencies: [
                 "ConclaveCore", "ConclaveStorage", "ConclaveInference",
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),

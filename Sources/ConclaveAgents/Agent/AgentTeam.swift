@@ -7,13 +7,13 @@ public struct AgentTeam: Sendable {
     private let agents: [AgentRole: any Agent]
 
     /// Builds the standard team.
-    public init(model: any ChatModel, retriever: any Retriever, topK: Int = 4) {
+    public init(model: any ChatModel, retriever: any Retriever, sources: [any EvidenceSource] = [], topK: Int = 4) {
         let list: [any Agent] = [
             PlannerAgent(model: model),
-            RetrieverAgent(retriever: retriever, limit: topK),
+            RetrieverAgent(retriever: retriever, sources: sources, limit: topK),
             ReasonerAgent(model: model),
             ValidatorAgent(model: model),
-            ResponderAgent(model: model, retriever: retriever, limit: topK),
+            ResponderAgent(model: model, retriever: retriever, sources: sources, limit: topK),
         ]
         self.init(agents: list)
     }

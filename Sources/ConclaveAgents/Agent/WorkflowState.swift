@@ -21,6 +21,8 @@ public struct WorkflowState: Sendable {
     /// The input rule that refused the question, if one did: no agent calls a model, and the
     /// responder answers with a polite refusal.
     public var inputRefusal: String?
+    /// Where evidence may come from (documents, database, API, answer cache).
+    public var dataAccess: Set<DataAccessMode> = DataAccessMode.standard
     /// The planner's output.
     public var plan: Plan?
     /// The retriever's output.

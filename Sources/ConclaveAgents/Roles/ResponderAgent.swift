@@ -14,6 +14,7 @@ public struct ResponderAgent: Agent {
     public var role: AgentRole { .responder }
     private let model: any ChatModel
     private let retriever: any Retriever
+    private let sources: [any EvidenceSource]
     private let limit: Int
 
     /// The answer given when the evidence does not support one.
@@ -33,9 +34,10 @@ public struct ResponderAgent: Agent {
     }
 
     /// Creates a responder.
-    public init(model: any ChatModel, retriever: any Retriever, limit: Int = 4) {
+    public init(model: any ChatModel, retriever: any Retriever, sources: [any EvidenceSource] = [], limit: Int = 4) {
         self.model = model
         self.retriever = retriever
+        self.sources = sources
         self.limit = limit
     }
 
@@ -85,13 +87,34 @@ public struct ResponderAgent: Agent {
                 try await context.emitToken(Self.notFoundAnswer)
                 return AgentResult(.answer(Answer(text: Self.notFoundAnswer, citations: [], isNotFound: true)))
             }
-            let sources = validation.facts.map { (text: $0.text, source: $0.source) }
-            return try await answer(state, sources: sources, instructions: Self.factInstructions, label: "Facts",
-                                    grounded: true, context: context)
+            let records = validation.facts.filter(\.isRecord)
+            let facts = validation.facts.filter { !$0.isRecord }.map { (text: $0.text, source: $0.source) }
+            guard !records.isEmpty else {
+                return try await answer(state, sources: facts, instructions: Self.factInstructions, label: "Facts",
+                                        grounded: true, context: context)
+            }
+            // Records from governed queries are stated as they are, each with its citation; the
+            // model phrases only what the documents add.
+            let stated = records.enumerated().map { "\($0.element.text) [\($0.offset + 1)]" }.joined(separator: " ")
+            try await context.emitToken(stated)
+            var citations = Self.citations(for: records.map { (text: $0.text, source: $0.source) })
+            if let textGuard = state.textGuard {
+                for index in citations.indices { citations[index].snippet = textGuard.shown(citations[index].snippet) }
+            }
+            guard !facts.isEmpty else {
+                return AgentResult(.answer(Answer(text: stated, citations: citations)))
+            }
+            try await context.emitToken(" ")
+            let more = try await answer(state, sources: facts, instructions: Self.factInstructions, label: "Facts",
+                                        grounded: true, context: context, citationOffset: records.count)
+            guard case .answer(let rest) = more.output, !rest.isNotFound else {
+                return AgentResult(.answer(Answer(text: stated, citations: citations)), usage: more.usage)
+            }
+            return AgentResult(.answer(Answer(text: stated + " " + rest.text, citations: citations + rest.citations)), usage: more.usage)
         }
         var evidence = state.evidence ?? []
         if state.evidence == nil {
-            evidence = try await RetrieverAgent.gather(for: state, retriever: retriever, limit: limit).evidence
+            evidence = try await RetrieverAgent.gather(for: state, retriever: retriever, sources: sources, limit: limit).evidence
         }
         guard !evidence.isEmpty else {
             try await context.emitToken(Self.notFoundAnswer)
@@ -106,8 +129,8 @@ public struct ResponderAgent: Agent {
     /// checked against the sources before it is streamed, and an answer left with no supported
     /// sentence becomes the not-found answer.
     private func answer(_ state: WorkflowState, sources: [(text: String, source: SourceRef)], instructions: String,
-                        label: String, grounded: Bool, context: AgentContext) async throws -> AgentResult {
-        let numbered = sources.enumerated().map { "[\($0.offset + 1)] (\($0.element.source.id)) \($0.element.text)" }
+                        label: String, grounded: Bool, context: AgentContext, citationOffset: Int = 0) async throws -> AgentResult {
+        let numbered = sources.enumerated().map { "[\($0.offset + 1 + citationOffset)] (\($0.element.source.id)) \($0.element.text)" }
             .joined(separator: "\n")
         var messages: [ChatMessage] = [.system(instructions)]
         for message in state.history.suffix(4) where message.role == .user || message.role == .assistant {
@@ -134,6 +157,9 @@ public struct ResponderAgent: Agent {
                 context.logger.debug("responder dropped unsupported sentences", metadata: ["dropped": "\(filter.dropped.count)"])
             }
             if text.trimmed.isEmpty {
+                if citationOffset > 0 {
+                    return AgentResult(.answer(Answer(text: "", citations: [], isNotFound: true)), usage: response.usage)
+                }
                 try await context.emitToken(Self.notFoundAnswer)
                 return AgentResult(.answer(Answer(text: Self.notFoundAnswer, citations: [], isNotFound: true)),
                                    usage: response.usage)
@@ -143,7 +169,7 @@ public struct ResponderAgent: Agent {
             text = response.content
         }
         // Every answer carries markers for the sources it was given; add them when the model left them out.
-        var citations = Self.citations(for: sources)
+        var citations = Self.citations(for: sources, offset: citationOffset)
         if let textGuard = state.textGuard {
             for index in citations.indices { citations[index].snippet = textGuard.shown(citations[index].snippet) }
         }
@@ -156,10 +182,10 @@ public struct ResponderAgent: Agent {
     }
 
     /// One citation per source passage, in marker order.
-    static func citations(for sources: [(text: String, source: SourceRef)]) -> [Citation] {
+    static func citations(for sources: [(text: String, source: SourceRef)], offset: Int = 0) -> [Citation] {
         sources.enumerated().map { index, item in
             let snippet = item.text.count > 240 ? String(item.text.prefix(237)) + "..." : item.text
-            return Citation(index: index + 1, sourceID: item.source.id, title: item.source.title, snippet: snippet)
+            return Citation(index: index + 1 + offset, sourceID: item.source.id, title: item.source.title, snippet: snippet)
         }
     }
 }

@@ -6,23 +6,27 @@ import ConclaveKnowledge
 public struct RetrieverAgent: Agent {
     public var role: AgentRole { .retriever }
     private let retriever: any Retriever
+    private let sources: [any EvidenceSource]
     private let limit: Int
 
-    /// Creates a retriever agent returning up to `limit` passages.
-    public init(retriever: any Retriever, limit: Int = 4) {
+    /// Creates a retriever agent returning up to `limit` passages, consulting `sources` (database,
+    /// API) besides the documents when the state's data-access modes enable them.
+    public init(retriever: any Retriever, sources: [any EvidenceSource] = [], limit: Int = 4) {
         self.retriever = retriever
+        self.sources = sources
         self.limit = limit
     }
 
     public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
         if state.inputRefusal != nil { return AgentResult(.evidence([])) }
-        let retrieval = try await Self.gather(for: state, retriever: retriever, limit: limit)
+        let retrieval = try await Self.gather(for: state, retriever: retriever, sources: sources, limit: limit)
         return AgentResult(.evidence(retrieval.evidence, withheld: retrieval.withheld))
     }
 
-    /// Evidence for every query of the state from the documents in the state's scope,
-    /// deduplicated by chunk, best first; and the matching documents outside the scope.
-    static func gather(for state: WorkflowState, retriever: any Retriever, limit: Int) async throws -> Retrieval {
+    /// Evidence for every query of the state from the documents in the state's scope and from the
+    /// enabled connectors, deduplicated by chunk, best first; and the matching sources outside the scope.
+    static func gather(for state: WorkflowState, retriever: any Retriever, sources: [any EvidenceSource] = [],
+                       limit: Int) async throws -> Retrieval {
         var queries = [state.searchQuery]
         queries += state.plan?.subQuestions ?? []
         let contextual = FollowUp.contextualize(state.question, previous: state.previousQuestions.last)
@@ -30,7 +34,22 @@ public struct RetrieverAgent: Agent {
         var best: [String: Evidence] = [:]
         var order: [String] = []
         var withheld: [String: WithheldSource] = [:]
-        for (index, query) in queries.enumerated() {
+        // Connectors answer the question as asked (values and periods intact), else the plan's rewrite.
+        for source in sources where state.dataAccess.contains(source.mode) {
+            for query in [contextual, state.searchQuery] {
+                let retrieval = try await source.lookup(query, scope: state.scope)
+                guard !retrieval.evidence.isEmpty || !retrieval.withheld.isEmpty else { continue }
+                for item in retrieval.withheld { withheld[item.documentID] = item }
+                for var item in retrieval.evidence where best[item.chunkID] == nil {
+                    if let textGuard = state.textGuard { item.text = textGuard.evidence(item.text) }
+                    best[item.chunkID] = item
+                    order.append(item.chunkID)
+                }
+                break
+            }
+        }
+        let documentQueries = state.dataAccess.contains(.rag) ? queries : []
+        for (index, query) in documentQueries.enumerated() {
             let weight = index == 0 ? 1.0 : 0.8
             let retrieval = try await retriever.retrieve(query, limit: limit, scope: state.scope)
             for source in retrieval.withheld where source.coverage > (withheld[source.documentID]?.coverage ?? -1) {

@@ -51,6 +51,17 @@ public struct ValidatorAgent: Agent {
                                         withheld: restricted)
             return AgentResult(.validation(validation))
         }
+        let records = evidence.filter(\.isRecord)
+        if !records.isEmpty {
+            // A connector's record answers the question its template was chosen for; document facts
+            // join it only when the question asks for more than one thing.
+            var facts = records.map { ValidatedFact(text: $0.text, source: $0.source, chunkID: $0.chunkID, isRecord: true) }
+            if Self.asksSeveralThings(state.question) {
+                facts += strong.filter { !$0.evidence.isRecord }.prefix(2)
+                    .map { ValidatedFact(text: $0.text, source: $0.evidence.source, chunkID: $0.evidence.chunkID) }
+            }
+            return AgentResult(.validation(Validation(answerable: true, facts: facts, rationale: "answered by a governed query")))
+        }
         guard !strong.isEmpty else {
             let validation = Validation(answerable: false, facts: [],
                                         rationale: "no passage covers enough of the question", isFallback: false)
@@ -70,6 +81,14 @@ public struct ValidatorAgent: Agent {
         let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: 40)
             .request(messages, model: model, context: context)
         return AgentResult(.validation(Self.verdict(output, candidates: strong)), usage: usage)
+    }
+
+    /// True when the question joins two questions ("how many … and after how many days …").
+    static func asksSeveralThings(_ question: String) -> Bool {
+        let words = question.lowercased().split(whereSeparator: { !$0.isLetter }).map(String.init)
+        let interrogatives: Set<String> = ["what", "how", "when", "who", "which", "where", "why", "is", "are", "does", "do", "can"]
+        guard let and = words.firstIndex(of: "and"), and > 0 else { return false }
+        return words[(and + 1)...].prefix(3).contains(where: interrogatives.contains)
     }
 
     /// Words of questions that ask for a kind of personal data.

@@ -6,13 +6,22 @@ public struct ValidatedFact: Sendable, Codable, Hashable {
     public var source: SourceRef
     /// The chunk it was taken from.
     public var chunkID: String
+    /// True for a record from a connector (a governed query's result, an API response): it is
+    /// stated as it is rather than rephrased by a model.
+    public var isRecord: Bool
 
     /// Creates a validated fact.
-    public init(text: String, source: SourceRef, chunkID: String) {
+    public init(text: String, source: SourceRef, chunkID: String, isRecord: Bool = false) {
         self.text = text
         self.source = source
         self.chunkID = chunkID
+        self.isRecord = isRecord
     }
+}
+
+extension Evidence {
+    /// True when the evidence is a connector's record (`db:` or `api:` source) rather than a document passage.
+    public var isRecord: Bool { source.id.hasPrefix("db:") || source.id.hasPrefix("api:") }
 }
 
 /// The validator's verdict over the evidence and the reasoning.

@@ -314,13 +314,21 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
     public var chunkOverlapTokens: Int
     /// Paths ingested when the server starts (incremental: unchanged documents are skipped).
     public var ingestOnStart: [String]
+    /// SQL query templates and the database they run against; "" disables the database connector.
+    public var sqlTemplatesFile: String
+    /// Evidence sources of workflows that do not choose their own (`rag`, `database`, `api`, `cached`).
+    public var dataAccess: [DataAccessMode]
 
     /// Creates retrieval settings.
-    public init(topK: Int = 4, chunkTokens: Int = 200, chunkOverlapTokens: Int = 30, ingestOnStart: [String] = []) {
+    public init(topK: Int = 4, chunkTokens: Int = 200, chunkOverlapTokens: Int = 30, ingestOnStart: [String] = [],
+                sqlTemplatesFile: String = "config/connectors/meridian-sql.yaml",
+                dataAccess: [DataAccessMode] = [.rag, .database, .api]) {
         self.topK = topK
         self.chunkTokens = chunkTokens
         self.chunkOverlapTokens = chunkOverlapTokens
         self.ingestOnStart = ingestOnStart
+        self.sqlTemplatesFile = sqlTemplatesFile
+        self.dataAccess = dataAccess
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -328,6 +336,8 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
         case chunkTokens = "chunk_tokens"
         case chunkOverlapTokens = "chunk_overlap_tokens"
         case ingestOnStart = "ingest_on_start"
+        case sqlTemplatesFile = "sql_templates_file"
+        case dataAccess = "data_access"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -338,6 +348,8 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
         chunkTokens = try c.value(.chunkTokens, default: d.chunkTokens)
         chunkOverlapTokens = try c.value(.chunkOverlapTokens, default: d.chunkOverlapTokens)
         ingestOnStart = try c.value(.ingestOnStart, default: d.ingestOnStart)
+        sqlTemplatesFile = try c.value(.sqlTemplatesFile, default: d.sqlTemplatesFile)
+        dataAccess = try c.value(.dataAccess, default: d.dataAccess)
     }
 
     func validate() throws {

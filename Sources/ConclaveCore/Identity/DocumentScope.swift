@@ -1,12 +1,28 @@
 /// Which documents a request may read. The governance layer's policy decision point computes it
 /// from the principal; retrieval applies it before any passage reaches an agent or a model.
+///
+/// The same scope carries what the principal may read through the connectors: database tables,
+/// sensitive columns and API operations (nil sets mean everything).
 public struct DocumentScope: Sendable, Hashable {
     /// Readable document ids; nil means every document.
     public var allowedDocumentIDs: Set<String>?
+    /// Readable database tables; nil means every table.
+    public var readableTables: Set<String>?
+    /// Columns (`table.column`) whose values, aggregates and rankings the principal may not see.
+    public var deniedColumns: Set<String>
+    /// Columns (`table.column`) the principal sees only masked.
+    public var maskedColumns: Set<String>
+    /// API operations (`GET /path`) the principal may call; nil means every operation.
+    public var allowedOperations: Set<String>?
 
     /// Creates a scope.
-    public init(allowedDocumentIDs: Set<String>?) {
+    public init(allowedDocumentIDs: Set<String>?, readableTables: Set<String>? = nil, deniedColumns: Set<String> = [],
+                maskedColumns: Set<String> = [], allowedOperations: Set<String>? = nil) {
         self.allowedDocumentIDs = allowedDocumentIDs
+        self.readableTables = readableTables
+        self.deniedColumns = deniedColumns
+        self.maskedColumns = maskedColumns
+        self.allowedOperations = allowedOperations
     }
 
     /// Every document (governance off, or a tool without a principal).
@@ -15,6 +31,16 @@ public struct DocumentScope: Sendable, Hashable {
     /// True when the document may be read.
     public func allows(_ documentID: String) -> Bool {
         allowedDocumentIDs?.contains(documentID) ?? true
+    }
+
+    /// True when the table may be queried.
+    public func allows(table: String) -> Bool {
+        readableTables?.contains(table) ?? true
+    }
+
+    /// True when the API operation (`GET /path`) may be called.
+    public func allows(operation: String) -> Bool {
+        allowedOperations?.contains(operation) ?? true
     }
 }
 

@@ -50,7 +50,22 @@ public struct PolicyDecisionPoint: Sendable {
 
     /// The documents among `documents` the principal may read.
     public func documentScope(for principal: Principal, documents: [DocumentLabel]) -> DocumentScope {
-        DocumentScope(allowedDocumentIDs: Set(documents.filter { document($0, for: principal).allowed }.map(\.id)))
+        var denied = Set<String>()
+        var masked = Set<String>()
+        for key in policy.columns.keys {
+            let parts = key.split(separator: ".", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            switch column(parts[0], parts[1], for: principal) {
+            case .unmasked: break
+            case .masked: masked.insert(key)
+            case .denied: denied.insert(key)
+            }
+        }
+        return DocumentScope(
+            allowedDocumentIDs: Set(documents.filter { document($0, for: principal).allowed }.map(\.id)),
+            readableTables: Set(policy.tables.keys.filter { table($0, for: principal).allowed }),
+            deniedColumns: denied, maskedColumns: masked,
+            allowedOperations: Set(policy.api.keys.filter { apiOperation($0, for: principal).allowed }))
     }
 
     /// May `principal` query the table?

@@ -38,3 +38,21 @@ public enum Coverage {
         return Double(wanted.intersectionCount(TermSet(text))) / Double(wanted.count)
     }
 }
+
+/// A connector that answers questions from a system other than the documents (a database, an
+/// internal API). It returns evidence only when it can serve the question with confidence, and
+/// reports the sources it withheld from the principal instead of their content.
+public protocol EvidenceSource: Sendable {
+    /// The data-access mode that enables it.
+    var mode: DataAccessMode { get }
+    /// Evidence for `question` within `scope`.
+    func lookup(_ question: String, scope: DocumentScope) async throws -> Retrieval
+}
+
+extension DatabaseConnector: EvidenceSource {
+    public var mode: DataAccessMode { .database }
+
+    public func lookup(_ question: String, scope: DocumentScope) async throws -> Retrieval {
+        evidence(for: question, scope: scope)
+    }
+}

@@ -8,21 +8,28 @@ public struct Workflow: Sendable, Hashable, Codable {
     public var description: String
     /// Steps in declaration order (validated acyclic; see ``WorkflowLoader``).
     public var steps: [WorkflowStep]
+    /// Where its evidence may come from; nil uses `knowledge.data_access`.
+    public var dataAccess: [DataAccessMode]?
 
     /// Creates a workflow; call ``validate(knownModels:)`` before running it.
-    public init(name: String, description: String = "", steps: [WorkflowStep]) {
+    public init(name: String, description: String = "", steps: [WorkflowStep], dataAccess: [DataAccessMode]? = nil) {
         self.name = name
         self.description = description
         self.steps = steps
+        self.dataAccess = dataAccess
     }
 
-    enum CodingKeys: String, CodingKey { case name, description, steps }
+    enum CodingKeys: String, CodingKey {
+        case name, description, steps
+        case dataAccess = "data_access"
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decode(String.self, forKey: .name)
         description = try c.decodeIfPresent(String.self, forKey: .description) ?? ""
         steps = try c.decode([WorkflowStep].self, forKey: .steps)
+        dataAccess = try c.decodeIfPresent([DataAccessMode].self, forKey: .dataAccess)
     }
 
     /// The API model id of this workflow.

@@ -55,6 +55,8 @@ struct ChatCompletionsController: Sendable {
         let modelHistory = masker.map { guardian in history.map { ChatMessage(role: $0.role, content: guardian.input($0.content)) } } ?? history
         var state = WorkflowState(question: modelQuestion, history: modelHistory, principal: principal, scope: scope, textGuard: masker)
         if case .refused(let rule) = verdict { state.inputRefusal = rule }
+        state.dataAccess = try Self.dataAccess(requested: chat.metadata?["data_access"], workflow: workflow,
+                                               configured: runtime.configuration.knowledge.dataAccess)
         state.conversationID = conversationID
         var options = runtime.callOptions
         if let t = chat.temperature { options.temperature = t }
@@ -93,6 +95,19 @@ struct ChatCompletionsController: Sendable {
 
     /// Who owns a conversation: the user within its tenant (the same user id in another tenant is
     /// someone else).
+    /// The request's data-access modes (`metadata.data_access`, a comma-separated list), else the
+    /// workflow's, else the configured default.
+    static func dataAccess(requested: String?, workflow: Workflow, configured: [DataAccessMode]) throws -> Set<DataAccessMode> {
+        if let requested, !requested.isEmpty {
+            guard let modes = DataAccessMode.parse(requested) else {
+                throw ConclaveError(.invalidRequest, "metadata.data_access must list modes from: "
+                                    + DataAccessMode.allCases.map(\.rawValue).joined(separator: ", ") + ".")
+            }
+            return modes
+        }
+        return Set(workflow.dataAccess ?? configured)
+    }
+
     static func owner(_ principal: Principal) -> String {
         principal.tenant == "default" ? principal.userID : principal.tenant + "/" + principal.userID
     }

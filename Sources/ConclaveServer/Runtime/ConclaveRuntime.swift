@@ -35,6 +35,8 @@ public struct ConclaveRuntime: Sendable {
     public let engine: WorkflowEngine
     /// Document retrieval.
     public let retriever: any Retriever
+    /// The business database behind the SQL templates, when `knowledge.sql_templates_file` names one.
+    public let database: DatabaseConnector?
     /// Sampling settings from `inference` (a request may override them).
     public let callOptions: ModelCallOptions
     /// Logger.
@@ -103,8 +105,20 @@ public struct ConclaveRuntime: Sendable {
         workflows = try WorkflowRegistry(userDirectory: configuration.workflows.directory,
                                          defaultName: configuration.workflows.defaultWorkflow)
         retriever = BM25Retriever(store: store)
+        if configuration.knowledge.sqlTemplatesFile.isEmpty {
+            database = nil
+        } else {
+            do {
+                database = try DatabaseConnector(path: configuration.knowledge.sqlTemplatesFile, logger: logger)
+            } catch let error as TemplateError {
+                throw ConfigurationError(key: "knowledge.sql_templates_file", value: configuration.knowledge.sqlTemplatesFile,
+                                         expected: "a valid SQL template file (\(error.message))")
+            }
+        }
+        var sources: [any EvidenceSource] = []
+        if let database { sources.append(database) }
         callOptions = ModelCallOptions(temperature: inference.temperature, seed: inference.seed, maxTokens: inference.maxTokens)
-        let team = AgentTeam(model: model, retriever: retriever, topK: configuration.knowledge.topK)
+        let team = AgentTeam(model: model, retriever: retriever, sources: sources, topK: configuration.knowledge.topK)
         engine = WorkflowEngine(
             team: team, bus: bus, eventLog: eventWriter,
             configuration: .init(defaultStepTimeout: .milliseconds(Int64(configuration.workflows.stepTimeoutSeconds * 1000)),
