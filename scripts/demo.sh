@@ -12,14 +12,21 @@ mkdir -p var
 echo "== ingest examples/meridian/docs"
 CONCLAVE_STORAGE__PATH=$DB "$BIN" ingest examples/meridian/docs
 
+echo "== start the Meridian Fleet & Tracking API fixture server (the internal API connector's upstream)"
+API_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+python3 examples/meridian/api/serve.py --port "$API_PORT" --quiet &
+API=$!
+
 echo "== start conclave serve (embedded llama-server + SmolLM2-135M)"
-CONCLAVE_STORAGE__PATH=$DB "$BIN" serve --port 0 >"$LOG" 2>&1 &
+CONCLAVE_STORAGE__PATH=$DB CONCLAVE_KNOWLEDGE__API_BASE_URL="http://127.0.0.1:$API_PORT" MERIDIAN_API_TOKEN=fleet-demo-token \
+    "$BIN" serve --port 0 >"$LOG" 2>&1 &
 SERVER=$!
 stop() {
     if kill -0 "$SERVER" 2>/dev/null; then
         kill -TERM "$SERVER" 2>/dev/null || true
         wait "$SERVER" 2>/dev/null || true
     fi
+    kill -9 "$API" 2>/dev/null || true
 }
 trap stop EXIT
 

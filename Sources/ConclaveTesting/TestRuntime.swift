@@ -32,6 +32,9 @@ public enum TestRuntime {
         configuration.server.shutdownGraceSeconds = 10
         configuration.auth.mode = .none
         configuration.governance.mode = .off
+        configuration.knowledge.sqlTemplatesFile = repositoryRoot.appendingPathComponent("config/connectors/meridian-sql.yaml").path
+        // No fixture API server runs by default; tests of the API connector start one and set the file.
+        configuration.knowledge.apiFile = ""
         return configuration
     }
 

@@ -207,4 +207,36 @@ import Testing
             #expect(metrics.contains("conclave_http_requests_in_flight"))
         }
     }
+
+    @Test func theCachedModeAnswersARepeatedQuestionWithoutTheAgentsUntilReingest() async throws {
+        let model = ScriptedChatModel()
+        try await withApp(model: model) { client, runtime in
+            let body = #"{"model":"conclave/full","messages":[{"role":"user","content":"How many days of annual leave do staff get?"}],"metadata":{"data_access":"rag,cached"}}"#
+            func trace(_ response: TestResponse) throws -> [String] {
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+                let conclave = try #require(object["conclave"] as? [String: Any])
+                return try #require(conclave["trace"] as? [[String: Any]]).compactMap { $0["step"] as? String }
+            }
+            func answer(_ response: TestResponse) throws -> String? {
+                let object = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                return ((object?["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String
+            }
+            let first = try await post(client, body)
+            #expect(first.status == .ok)
+            #expect(try trace(first).contains("respond"))
+            let calls = model.requests.count
+            // Same question, other spelling and punctuation: answered from the cache, no model call.
+            let second = try await post(client, body.replacingOccurrences(of: "How many days", with: "how  many DAYS"))
+            #expect(try trace(second) == ["cache"])
+            #expect(try answer(second) == (try answer(first)))
+            #expect(model.requests.count == calls)
+            // Without the mode the agents run again.
+            let uncached = try await post(client, body.replacingOccurrences(of: "rag,cached", with: "rag"))
+            #expect(try trace(uncached).contains("respond"))
+            // A re-ingest changes the store's generation: the entry no longer matches.
+            try await runtime.store.deleteDocument(id: "GEN-003")
+            let afterIngest = try await post(client, body)
+            #expect(try trace(afterIngest).contains("respond"))
+        }
+    }
 }

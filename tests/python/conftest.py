@@ -62,8 +62,35 @@ def _ready_status(url: str) -> int | None:
         return None
 
 
+@pytest.fixture(scope="session")
+def meridian_api():
+    """The Meridian Fleet & Tracking API fixture server on a free loopback port."""
+    port = _free_port()
+    process = subprocess.Popen(
+        ["python3", str(REPO_ROOT / "examples" / "meridian" / "api" / "serve.py"), "--port", str(port), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while _ready_status(f"{url}/healthz") != 200:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the Meridian API fixture server did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @pytest.fixture(scope="module")
-def server():
+def server(meridian_api: str):
     if not os.access(CONCLAVE_BIN, os.X_OK):
         pytest.fail(f"conclave binary not found or not executable: {CONCLAVE_BIN} (build it or set CONCLAVE_BIN)")
     with tempfile.TemporaryDirectory(prefix="conclave-pytest-") as tmp:
@@ -76,6 +103,9 @@ def server():
         key = tmp_path / "hs256.key"
         key.write_text(os.urandom(32).hex())
         env["CONCLAVE_AUTH__HS256_KEY_FILE"] = str(key)
+        # The internal API connector calls the fixture server with its demo token.
+        env["CONCLAVE_KNOWLEDGE__API_BASE_URL"] = meridian_api
+        env["MERIDIAN_API_TOKEN"] = "fleet-demo-token"
         log_path = tmp_path / "server.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(

@@ -8,11 +8,14 @@ reasons, usage, citations, traces), never the model's wording.
 from __future__ import annotations
 
 import json
+import sqlite3
 import urllib.error
 import urllib.request
 
 import openai
 import pytest
+
+from conftest import REPO_ROOT
 
 QUESTION = "What is the yearly annual leave entitlement for staff working full time?"
 GENERATION = {"temperature": 0, "seed": 42, "max_tokens": 64}
@@ -178,3 +181,46 @@ def test_direct_model_route(client: openai.OpenAI) -> None:
     assert chunks and chunks[-1].choices[0].finish_reason in ("stop", "length")
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert "smollm2" in {m.id for m in client.models.list().data}
+
+
+def _ask(client: openai.OpenAI, question: str, **metadata: str) -> tuple[str, dict]:
+    response = client.chat.completions.create(
+        model="conclave/full",
+        messages=[{"role": "user", "content": question}],
+        metadata=metadata or None,
+        **GENERATION,
+    )
+    raw = response.to_dict()
+    return response.choices[0].message.content or "", raw.get("conclave") or {}
+
+
+def test_database_question_is_answered_from_a_governed_query(client: openai.OpenAI) -> None:
+    # The expected count comes from the database itself, not from this test.
+    with sqlite3.connect(REPO_ROOT / "examples" / "meridian" / "db" / "meridian.sqlite") as db:
+        (count,) = db.execute("SELECT COUNT(*) FROM shipments WHERE status = 'delayed'").fetchone()
+    answer, conclave = _ask(client, "How many shipments are delayed at the moment?")
+    assert f"{count} shipments" in answer, answer
+    assert any(c["source_id"] == "db:shipments" for c in conclave["citations"]), conclave["citations"]
+
+
+def test_restricted_table_is_refused_without_leaking(client: openai.OpenAI) -> None:
+    # u-employee may not read invoices (access policy: finance, sales, auditor, executive).
+    answer, conclave = _ask(client, "What is the total amount of the overdue invoices?")
+    assert "restricted" in answer.lower() and "finance" in answer.lower(), answer
+    assert not any(c["source_id"].startswith("db:") for c in conclave.get("citations", [])), conclave
+
+
+def test_api_question_is_answered_from_the_internal_api(client: openai.OpenAI) -> None:
+    fixtures = json.loads((REPO_ROOT / "examples" / "meridian" / "api" / "fixtures.json").read_text())
+    occupancy = fixtures["hubs"]["HAM"]["occupancy_pct"]
+    answer, conclave = _ask(client, "What is the occupancy of the Hamburg hub right now?")
+    assert str(occupancy) in answer, answer
+    assert any(c["source_id"] == "api:/hubs/HAM/status" for c in conclave["citations"]), conclave["citations"]
+
+
+def test_data_access_mode_is_chosen_per_request(client: openai.OpenAI) -> None:
+    _, conclave = _ask(client, "How many shipments are delayed at the moment?", data_access="rag")
+    assert not any(c["source_id"].startswith("db:") for c in conclave.get("citations", [])), conclave
+    with pytest.raises(openai.BadRequestError) as error:
+        _ask(client, "How many shipments are delayed?", data_access="telepathy")
+    assert "data_access" in str(error.value)

@@ -318,17 +318,31 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
     public var sqlTemplatesFile: String
     /// Evidence sources of workflows that do not choose their own (`rag`, `database`, `api`, `cached`).
     public var dataAccess: [DataAccessMode]
+    /// The internal API connector file (OpenAPI document and vocabulary); "" disables it.
+    public var apiFile: String
+    /// Overrides the API connector's base URL ("" keeps the file's or the document's).
+    public var apiBaseURL: String
+    /// How long a cached answer (data-access mode `cached`) stays valid.
+    public var cacheTTLSeconds: Double
+    /// Most answers the cache holds.
+    public var cacheCapacity: Int
 
     /// Creates retrieval settings.
     public init(topK: Int = 4, chunkTokens: Int = 200, chunkOverlapTokens: Int = 30, ingestOnStart: [String] = [],
                 sqlTemplatesFile: String = "config/connectors/meridian-sql.yaml",
-                dataAccess: [DataAccessMode] = [.rag, .database, .api]) {
+                dataAccess: [DataAccessMode] = [.rag, .database, .api],
+                apiFile: String = "config/connectors/meridian-api.yaml", apiBaseURL: String = "",
+                cacheTTLSeconds: Double = 600, cacheCapacity: Int = 1000) {
         self.topK = topK
         self.chunkTokens = chunkTokens
         self.chunkOverlapTokens = chunkOverlapTokens
         self.ingestOnStart = ingestOnStart
         self.sqlTemplatesFile = sqlTemplatesFile
         self.dataAccess = dataAccess
+        self.apiFile = apiFile
+        self.apiBaseURL = apiBaseURL
+        self.cacheTTLSeconds = cacheTTLSeconds
+        self.cacheCapacity = cacheCapacity
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -338,6 +352,10 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
         case ingestOnStart = "ingest_on_start"
         case sqlTemplatesFile = "sql_templates_file"
         case dataAccess = "data_access"
+        case apiFile = "api_file"
+        case apiBaseURL = "api_base_url"
+        case cacheTTLSeconds = "cache_ttl_seconds"
+        case cacheCapacity = "cache_capacity"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -350,9 +368,19 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
         ingestOnStart = try c.value(.ingestOnStart, default: d.ingestOnStart)
         sqlTemplatesFile = try c.value(.sqlTemplatesFile, default: d.sqlTemplatesFile)
         dataAccess = try c.value(.dataAccess, default: d.dataAccess)
+        apiFile = try c.value(.apiFile, default: d.apiFile)
+        apiBaseURL = try c.value(.apiBaseURL, default: d.apiBaseURL)
+        cacheTTLSeconds = try c.value(.cacheTTLSeconds, default: d.cacheTTLSeconds)
+        cacheCapacity = try c.value(.cacheCapacity, default: d.cacheCapacity)
     }
 
     func validate() throws {
+        guard cacheTTLSeconds > 0 else {
+            throw ConfigurationError(key: "knowledge.cache_ttl_seconds", value: String(cacheTTLSeconds), expected: "a positive number of seconds")
+        }
+        guard cacheCapacity >= 1 else {
+            throw ConfigurationError(key: "knowledge.cache_capacity", value: String(cacheCapacity), expected: "an integer of at least 1")
+        }
         guard (1...50).contains(topK) else {
             throw ConfigurationError(key: "knowledge.top_k", value: String(topK), expected: "an integer from 1 to 50")
         }

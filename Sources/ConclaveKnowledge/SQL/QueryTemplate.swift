@@ -181,13 +181,21 @@ public struct TemplateCatalog: Sendable, Decodable {
             throw TemplateError("cannot read the SQL template file \(path)")
         }
         var catalog = try load(yaml: text, origin: path)
-        if !catalog.database.path.hasPrefix("/") {
-            let besideFile = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(catalog.database.path).path
-            if FileManager.default.fileExists(atPath: besideFile) && !FileManager.default.fileExists(atPath: catalog.database.path) {
-                catalog.database.path = besideFile
-            }
-        }
+        catalog.database.path = resolve(catalog.database.path, from: path)
         return catalog
+    }
+
+    /// A relative `path` from a file at `file`: as given when it exists from the working
+    /// directory, else from the file's directory or the nearest of its parents where it exists.
+    static func resolve(_ path: String, from file: String) -> String {
+        guard !path.hasPrefix("/"), !FileManager.default.fileExists(atPath: path) else { return path }
+        var directory = URL(fileURLWithPath: file).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent(path).path
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return path
     }
 
     static func describe(_ error: DecodingError) -> String {

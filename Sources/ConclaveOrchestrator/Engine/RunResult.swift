@@ -10,6 +10,13 @@ public struct RunResult: Sendable {
     /// One entry per executed step, in completion order.
     public var trace: [StepTrace]
 
+    /// Creates a result (the engine's, or a cached answer replayed by the gateway).
+    public init(runID: String, state: WorkflowState, trace: [StepTrace]) {
+        self.runID = runID
+        self.state = state
+        self.trace = trace
+    }
+
     /// Tokens used by all steps.
     public var usage: TokenUsage {
         var total = TokenUsage()

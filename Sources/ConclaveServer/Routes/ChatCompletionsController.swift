@@ -150,8 +150,15 @@ struct ChatJob: Sendable {
     /// Runs the workflow to completion and records the turn.
     func run() async throws -> RunResult {
         do {
-            let result = try await WorkflowEngine.withDeadline(timeout) {
-                try await runtime.engine.run(workflow, state: state, runID: runID, options: options)
+            let key = cacheKey
+            let result: RunResult
+            if let key, let cached = runtime.answerCache.answer(for: key) {
+                result = replay(cached)
+            } else {
+                result = try await WorkflowEngine.withDeadline(timeout) {
+                    try await runtime.engine.run(workflow, state: state, runID: runID, options: options)
+                }
+                if let key, let answer = result.state.answer, !answer.text.isEmpty { runtime.answerCache.store(answer, for: key) }
             }
             // Records are written outside this task: a client that leaves cancels the run, and the
             // database refuses writes from a cancelled task.
@@ -168,6 +175,28 @@ struct ChatJob: Sendable {
             }
             throw error
         }
+    }
+
+    /// The answer-cache key of this turn: only first turns (a follow-up depends on its
+    /// conversation) that no input rule refused, and only when the `cached` mode is on.
+    var cacheKey: String? {
+        guard state.dataAccess.contains(.cached), state.history.isEmpty, state.inputRefusal == nil else { return nil }
+        return AnswerCache.key(question: question, workflow: workflow.name, principal: state.principal, mode: mode,
+                               dataAccess: state.dataAccess, generation: runtime.store.documentsGeneration)
+    }
+
+    /// A cached answer as the run's result: streamed as one delta, traced as one `cache` step.
+    private func replay(_ answer: Answer) -> RunResult {
+        runtime.bus.publish([
+            RunEvent(runID: runID, sequence: 0, kind: .runStarted, detail: workflow.name),
+            RunEvent(runID: runID, sequence: 1, kind: .tokenDelta, stepID: "cache", role: .responder, detail: answer.text),
+            RunEvent(runID: runID, sequence: 2, kind: .runCompleted),
+        ])
+        var final = state
+        final.answer = answer
+        let trace = StepTrace(step: "cache", role: .responder, status: "completed", milliseconds: 0, attempts: 1,
+                              usage: TokenUsage(), summary: "answer from the cache (data-access mode cached)")
+        return RunResult(runID: runID, state: final, trace: [trace])
     }
 
     /// One audit record for the request: who, which workflow, what was read and withheld, the

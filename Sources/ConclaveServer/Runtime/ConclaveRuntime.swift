@@ -37,6 +37,10 @@ public struct ConclaveRuntime: Sendable {
     public let retriever: any Retriever
     /// The business database behind the SQL templates, when `knowledge.sql_templates_file` names one.
     public let database: DatabaseConnector?
+    /// The internal API connector, when `knowledge.api_file` names one.
+    public let api: APIConnector?
+    /// Answers of the `cached` data-access mode.
+    public let answerCache: AnswerCache
     /// Sampling settings from `inference` (a request may override them).
     public let callOptions: ModelCallOptions
     /// Logger.
@@ -115,8 +119,26 @@ public struct ConclaveRuntime: Sendable {
                                          expected: "a valid SQL template file (\(error.message))")
             }
         }
+        if configuration.knowledge.apiFile.isEmpty {
+            api = nil
+        } else {
+            do {
+                let connector = try APIConnector(path: configuration.knowledge.apiFile, baseURL: configuration.knowledge.apiBaseURL,
+                                                 logger: logger)
+                if !connector.hasToken, let name = connector.settings.tokenEnv {
+                    logger.warning("the API connector has no token: calls will be unauthorised", metadata: ["token_env": "\(name)"])
+                }
+                api = connector
+            } catch let error as APIConnectorError {
+                throw ConfigurationError(key: "knowledge.api_file", value: configuration.knowledge.apiFile,
+                                         expected: "a valid API connector file (\(error.message))")
+            }
+        }
+        answerCache = AnswerCache(capacity: configuration.knowledge.cacheCapacity,
+                                  lifetime: .milliseconds(Int64(configuration.knowledge.cacheTTLSeconds * 1000)))
         var sources: [any EvidenceSource] = []
         if let database { sources.append(database) }
+        if let api { sources.append(api) }
         callOptions = ModelCallOptions(temperature: inference.temperature, seed: inference.seed, maxTokens: inference.maxTokens)
         let team = AgentTeam(model: model, retriever: retriever, sources: sources, topK: configuration.knowledge.topK)
         engine = WorkflowEngine(

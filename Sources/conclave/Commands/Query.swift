@@ -6,7 +6,7 @@ import Foundation
 
 struct Query: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Answer a question from the business database through the governed SQL templates.",
+        abstract: "Answer a question from the business database (governed SQL templates) or the internal API.",
         discussion: """
             Shows which template of knowledge.sql_templates_file the question selects, the parameters read off \
             it, the SQL that runs (with bind values) and the evidence the agents would receive. With --user, the \
@@ -28,6 +28,25 @@ struct Query: AsyncParsableCommand {
 
     @Option(name: .long, help: "YAML configuration file.")
     var config: String?
+
+    /// The API connector's choice for a question no SQL template serves.
+    private func answerFromAPI(_ question: String, configuration: ConclaveConfiguration, scope: DocumentScope) async throws {
+        guard !configuration.knowledge.apiFile.isEmpty else {
+            print("No template serves this question; the documents would answer it.")
+            return
+        }
+        let api = try APIConnector(path: configuration.knowledge.apiFile, baseURL: configuration.knowledge.apiBaseURL)
+        guard let match = api.match(question) else {
+            print("No template or API operation serves this question; the documents would answer it.")
+            return
+        }
+        print("api operation: \(match.operation.id) \(match.operation.policyName) (score \(String(format: "%.2f", match.score)))")
+        print("arguments: " + match.arguments.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
+        let retrieval = await api.evidence(for: question, scope: scope)
+        for source in retrieval.withheld { print("withheld: \(source.documentID) (ask \(source.department ?? "the data owner"))") }
+        for evidence in retrieval.evidence { print("evidence [\(evidence.source.id)]: \(evidence.text)") }
+        if retrieval.evidence.isEmpty && retrieval.withheld.isEmpty { print("the API call failed (see the log)") }
+    }
 
     func run() async throws {
         let configuration = try loadConfiguration(path: config)
@@ -58,7 +77,7 @@ struct Query: AsyncParsableCommand {
             } else {
                 guard let question, !question.isEmpty else { throw ValidationFailure("give a question or --template") }
                 guard let match = connector.match(question) else {
-                    print("No template serves this question; the documents would answer it.")
+                    try await answerFromAPI(question, configuration: configuration, scope: scope)
                     return
                 }
                 chosen = match.template
