@@ -9,9 +9,14 @@ STAMP="$VENV/.conclave-setup-v1"
 
 log() { echo "setup: $*" >&2; }
 
-if ! dpkg -s libsqlite3-dev >/dev/null 2>&1; then
-    log "installing libsqlite3-dev"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsqlite3-dev >/dev/null
+# Debian packages: SQLite headers (GRDB), poppler-utils (pdftotext for PDF ingestion).
+MISSING=()
+for pkg in libsqlite3-dev poppler-utils; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || MISSING+=("$pkg")
+done
+if (( ${#MISSING[@]} )); then
+    log "installing ${MISSING[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${MISSING[@]}" >/dev/null
 fi
 
 if [[ ! -x "$PY" ]]; then

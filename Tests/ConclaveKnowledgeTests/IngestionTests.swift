@@ -75,6 +75,45 @@ import Testing
         #expect(try await store.documents().map(\.id) == ["A-1", "b"])
     }
 
+    @Test func pdfTextIsExtractedWithItsHeadingsAndAnsweredFrom() async throws {
+        let pdf = TestRuntime.repositoryRoot.appendingPathComponent("Tests/Fixtures/cold-chain-guide.pdf").path
+        let store = try SQLiteStore(path: ":memory:")
+        let summary = try await Ingestor(store: store).ingest(paths: [pdf])
+        #expect(summary.counts[.added] == 1, "\(summary.failures)")
+        let document = try #require(try await store.documents().first)
+        #expect(document.id == "cold-chain-guide" && document.title == "Cold Chain Handling Guide")
+        let hits = try await BM25Retriever(store: store).retrieve("How long are reefer trailers pre-cooled?", limit: 2)
+        #expect(hits.first?.text.contains("45 minutes") == true)
+        #expect(hits.first?.source.section?.hasSuffix("2. Loading") == true)
+    }
+
+    @Test func aBrokenPdfIsAFailureNamingTheFile() async throws {
+        let directory = try TestRuntime.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("broken.pdf")
+        try Data("%PDF-1.4 not really".utf8).write(to: file)
+        let summary = try await Ingestor(store: try SQLiteStore(path: ":memory:")).ingest(paths: [file.path])
+        #expect(summary.counts[.failed] == 1)
+        #expect(summary.failures.first?.message.contains("broken.pdf") == true)
+    }
+
+    @Test func deletionAndSyncRemoveDocumentsAndTheirChunks() async throws {
+        let directory = try TestRuntime.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (name, text) in [("one.md", "# One\n\nThe first rule allows 3 days."), ("two.md", "# Two\n\nThe second rule allows 9 days."),
+                             ("three.txt", "third note about tachographs")] {
+            try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        let store = try SQLiteStore(path: ":memory:")
+        let ingestor = Ingestor(store: store)
+        try await ingestor.ingest(paths: [directory.path])
+        #expect(try await ingestor.delete(ids: ["two", "missing"]) == ["two"])
+        #expect(try await BM25Retriever(store: store).retrieve("second rule days", limit: 3).allSatisfy { $0.source.id != "two" })
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("three.txt"))
+        #expect(try await ingestor.prune(under: [directory.path]) == ["three"])
+        #expect(try await store.documents().map(\.id) == ["one"])
+    }
+
     @Test func missingPathIsAClearError() async throws {
         let store = try SQLiteStore(path: ":memory:")
         let error = await #expect(throws: ConclaveError.self) {

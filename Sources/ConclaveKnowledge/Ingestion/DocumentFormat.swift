@@ -3,7 +3,7 @@ import Foundation
 
 /// The document formats ingestion understands, chosen by file extension.
 public enum DocumentFormat: String, Sendable, CaseIterable {
-    case markdown, html, text, csv
+    case markdown, html, text, csv, pdf
 
     /// The format of a file, or nil if it is not ingestible.
     public init?(path: String) {
@@ -12,6 +12,7 @@ public enum DocumentFormat: String, Sendable, CaseIterable {
         case "html", "htm": self = .html
         case "txt", "text": self = .text
         case "csv": self = .csv
+        case "pdf": self = .pdf
         default: return nil
         }
     }
@@ -22,7 +23,67 @@ public enum DocumentFormat: String, Sendable, CaseIterable {
         case .markdown, .text: return body
         case .html: return HTMLText.markdown(from: body)
         case .csv: return CSVText.records(from: body)
+        case .pdf: return PDFText.markdown(from: body)
         }
+    }
+}
+
+/// Extracts a PDF's text with `pdftotext` (Debian's poppler-utils) and marks its headings.
+public enum PDFText {
+    /// The text of the PDF at `path` (pages separated by blank lines).
+    public static func extract(_ path: String) throws -> String {
+        let candidates = ["/usr/bin/pdftotext", "/usr/local/bin/pdftotext", "/opt/homebrew/bin/pdftotext"]
+        guard let tool = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw ConclaveError(.ingestion, "Cannot ingest '\(path)': pdftotext is not installed (install poppler-utils, e.g. `apt-get install poppler-utils`; `make setup` does).")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = ["-enc", "UTF-8", "-eol", "unix", path, "-"]
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let reason = message.split(separator: "\n").first.map(String.init) ?? "exit status \(process.terminationStatus)"
+            throw ConclaveError(.ingestion, "Cannot ingest '\(path)': pdftotext failed: \(reason)")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// PDF text as Markdown: the first line is the title, short numbered or title-like lines that
+    /// do not end a sentence are section headings, page breaks are paragraph breaks.
+    static func markdown(from text: String) -> String {
+        var out: [String] = []
+        var titled = false
+        for raw in text.replacingOccurrences(of: "\u{0C}", with: "\n\n").split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            guard !line.isEmpty else { out.append(""); continue }
+            if !titled {
+                out.append("# " + line)
+                titled = true
+            } else if isHeading(line) {
+                out.append("")
+                out.append("## " + line)
+            } else {
+                out.append(line)
+            }
+        }
+        return out.joined(separator: "\n")
+    }
+
+    private static func isHeading(_ line: String) -> Bool {
+        guard line.count <= 60, let last = line.last, !".,;:".contains(last) else { return false }
+        let words = line.split(separator: " ")
+        guard words.count <= 8 else { return false }
+        if let first = words.first, first.last == ".", first.dropLast().allSatisfy({ $0.isNumber || $0 == "." }), !first.dropLast().isEmpty {
+            return true
+        }
+        let capitalised = words.filter { $0.first?.isUppercase == true }.count
+        return words.count >= 2 && capitalised * 2 > words.count && !line.contains(where: { $0.isNumber })
     }
 }
 

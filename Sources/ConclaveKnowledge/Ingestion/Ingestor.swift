@@ -104,6 +104,34 @@ public struct Ingestor: Sendable {
         return summary
     }
 
+    /// Deletes the stored documents with these ids (their chunks go with them); returns the ids
+    /// that were stored.
+    @discardableResult
+    public func delete(ids: [String]) async throws -> [String] {
+        let stored = Set(try await store.documents().map(\.id))
+        let present = ids.filter(stored.contains)
+        for id in present { try await store.deleteDocument(id: id) }
+        return present
+    }
+
+    /// Deletes the stored documents that came from files under `directories` that no longer exist
+    /// (a directory ingested with `--sync` mirrors its files); returns their ids.
+    @discardableResult
+    public func prune(under directories: [String]) async throws -> [String] {
+        let roots = directories.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        var removed: [String] = []
+        for document in try await store.documents() {
+            let path = document.path
+            guard !path.isEmpty else { continue }
+            let full = URL(fileURLWithPath: path).standardizedFileURL.path
+            guard roots.contains(where: { full.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }),
+                  !FileManager.default.fileExists(atPath: path) else { continue }
+            try await store.deleteDocument(id: document.id)
+            removed.append(document.id)
+        }
+        return removed
+    }
+
     /// Ingests one file; returns what happened and how many chunks were written.
     public func ingest(file path: String) async throws -> (Outcome, Int) {
         guard let format = DocumentFormat(path: path) else {
@@ -112,7 +140,7 @@ public struct Ingestor: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConclaveError(.ingestion, "Cannot read '\(path)'.")
         }
-        let text = String(decoding: data, as: UTF8.self)
+        let text = format == .pdf ? try PDFText.extract(path) : String(decoding: data, as: UTF8.self)
         let hash = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
         let frontMatter = try FrontMatter.parse(text)
         let fileName = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent

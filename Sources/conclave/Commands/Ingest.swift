@@ -6,10 +6,21 @@ import Foundation
 
 struct Ingest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Ingest documents (Markdown, HTML, text, CSV) into the store, skipping unchanged files.")
+        abstract: "Ingest documents (Markdown, HTML, text, CSV, PDF) into the store, skipping unchanged files.",
+        discussion: """
+            Re-ingesting is incremental: a file whose content hash is unchanged is skipped, a changed one replaces \
+            its chunks. --sync also deletes the stored documents whose files under the given directories are gone; \
+            --delete removes documents by id. PDFs are read with pdftotext (poppler-utils).
+            """)
 
     @Argument(help: "Files or directories to ingest.")
-    var paths: [String]
+    var paths: [String] = []
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Delete these document ids from the store.")
+    var delete: [String] = []
+
+    @Flag(name: .long, help: "Delete stored documents whose files under the given directories no longer exist.")
+    var sync = false
 
     @Option(name: .long, help: "YAML configuration file (for storage.path and chunking).")
     var config: String?
@@ -24,6 +35,17 @@ struct Ingest: AsyncParsableCommand {
         }
         let ingestor = Ingestor(store: store, chunker: Chunker(maxTokens: configuration.knowledge.chunkTokens,
                                                                overlapTokens: configuration.knowledge.chunkOverlapTokens))
+        if !delete.isEmpty {
+            let removed = try await ingestor.delete(ids: delete)
+            print("deleted \(removed.count) document(s)" + (removed.isEmpty ? "" : ": " + removed.joined(separator: ", ")))
+            for id in delete where !removed.contains(id) { print("  not stored: \(id)") }
+            if paths.isEmpty { return }
+        }
+        guard !paths.isEmpty else { throw ValidationFailure("give files or directories to ingest, or --delete ID") }
+        if sync {
+            let removed = try await ingestor.prune(under: paths)
+            if !removed.isEmpty { print("deleted \(removed.count) document(s) whose files are gone: " + removed.joined(separator: ", ")) }
+        }
         let interactive = Terminal.stderrIsTerminal
         let summary: Ingestor.Summary
         do {
