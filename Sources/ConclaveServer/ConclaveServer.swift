@@ -13,6 +13,7 @@ public enum ConclaveServer {
         SystemController(runtime: runtime).addRoutes(to: router)
         ChatCompletionsController(runtime: runtime).addRoutes(to: router)
         AdminController(runtime: runtime).addRoutes(to: router)
+        EmbeddingsController(runtime: runtime).addRoutes(to: router)
         return router
     }
 

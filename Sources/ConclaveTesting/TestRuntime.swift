@@ -35,6 +35,9 @@ public enum TestRuntime {
         configuration.knowledge.sqlTemplatesFile = repositoryRoot.appendingPathComponent("config/connectors/meridian-sql.yaml").path
         // No fixture API server runs by default; tests of the API connector start one and set the file.
         configuration.knowledge.apiFile = ""
+        // BM25 keeps the many runtimes of the test suite from embedding the corpus each time;
+        // the retrieval and embeddings tests use the vector modes explicitly.
+        configuration.knowledge.retrieval = "bm25"
         return configuration
     }
 

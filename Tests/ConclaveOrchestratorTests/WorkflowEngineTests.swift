@@ -93,7 +93,8 @@ final class ProbeAgent: Agent, Sendable {
             try await engine(Array(agents.values)).run(workflow, state: WorkflowState(question: "q"))
         }
         #expect(error?.code == .timeout)
-        #expect(clock.now - start < .seconds(5))
+        // Well under the planner's 30 s: the timeout ended the run (the margin absorbs a busy machine).
+        #expect(clock.now - start < .seconds(20))
         // The timeout stops the run's steps, not the caller, which must still be able to record
         // the failure and answer its client.
         #expect(!Task.isCancelled)

@@ -183,13 +183,13 @@ import Testing
         }
     }
 
-    @Test func modelsListsTheFourWorkflowsAndTheDirectModel() async throws {
+    @Test func modelsListsTheFourWorkflowsTheDirectModelAndTheEmbeddingModel() async throws {
         try await withApp { client, _ in
             let response = try await client.execute(uri: "/v1/models", method: .get)
             let object = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
             let ids = Set(((object["data"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String })
             #expect(ids == ["conclave/single", "conclave/planner-responder", "conclave/planner-retriever-responder", "conclave/full",
-                            "smollm2"])
+                            "smollm2", "minilm"])
         }
     }
 
@@ -237,6 +237,39 @@ import Testing
             try await runtime.store.deleteDocument(id: "GEN-003")
             let afterIngest = try await post(client, body)
             #expect(try trace(afterIngest).contains("respond"))
+        }
+    }
+
+    @Test func embeddingsAreServedInTheOpenAIShape() async throws {
+        try await withApp { client, runtime in
+            try #require(runtime.embedder != nil, "the MiniLM model was not found in .venv (run `make setup`)")
+            func post(_ json: String) async throws -> TestResponse {
+                try await client.execute(uri: "/v1/embeddings", method: .post, headers: [:], body: ByteBuffer(string: json))
+            }
+            let response = try await post(#"{"model":"minilm","input":["The canteen opens at noon.","Parking is free for staff."]}"#)
+            #expect(response.status == .ok)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+            #expect(object["object"] as? String == "list" && object["model"] as? String == "minilm")
+            let data = try #require(object["data"] as? [[String: Any]])
+            #expect(data.map { $0["index"] as? Int } == [0, 1])
+            let first = try #require(data[0]["embedding"] as? [Double])
+            #expect(first.count == 384)
+            #expect(abs(first.reduce(0) { $0 + $1 * $1 } - 1) < 1e-3)
+            #expect(((object["usage"] as? [String: Any])?["prompt_tokens"] as? Int ?? 0) > 0)
+            // base64 carries the same little-endian float32 vector.
+            let encoded = try await post(#"{"model":"minilm","input":"The canteen opens at noon.","encoding_format":"base64"}"#)
+            let encodedObject = try #require(try JSONSerialization.jsonObject(with: Data(encoded.body.readableBytesView)) as? [String: Any])
+            let text = try #require(((encodedObject["data"] as? [[String: Any]])?.first)?["embedding"] as? String)
+            let floats = try #require(Data(base64Encoded: text)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            #expect(zip(floats, first).allSatisfy { abs(Double($0) - $1) < 1e-5 })
+            // Errors in OpenAI's shape, with the right status.
+            #expect(try await post(#"{"model":"text-embedding-3-small","input":"x"}"#).status == .notFound)
+            #expect(try await post(#"{"model":"minilm","input":[]}"#).status == .badRequest)
+            #expect(try await post(#"{"model":"minilm","input":"x","dimensions":128}"#).status == .badRequest)
+            #expect(try await post(#"{"model":"minilm"}"#).status == .badRequest)
+            #expect(try await post(#"{"model":"minilm","input":42}"#).status == .badRequest)
+            let models = try await client.execute(uri: "/v1/models", method: .get)
+            #expect(String(buffer: models.body).contains(#""id":"minilm""#))
         }
     }
 }

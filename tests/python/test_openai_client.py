@@ -224,3 +224,15 @@ def test_data_access_mode_is_chosen_per_request(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as error:
         _ask(client, "How many shipments are delayed?", data_access="telepathy")
     assert "data_access" in str(error.value)
+
+
+def test_embeddings_through_the_openai_client(client: openai.OpenAI) -> None:
+    response = client.embeddings.create(model="minilm", input=["Annual leave is 25 days.", "Parking is free for staff."])
+    assert response.model == "minilm"
+    assert [item.index for item in response.data] == [0, 1]
+    vector = response.data[0].embedding
+    assert len(vector) == 384
+    assert abs(sum(x * x for x in vector) - 1.0) < 1e-3
+    assert response.usage.prompt_tokens > 0
+    with pytest.raises(openai.NotFoundError):
+        client.embeddings.create(model="text-embedding-3-small", input="x")

@@ -326,13 +326,20 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
     public var cacheTTLSeconds: Double
     /// Most answers the cache holds.
     public var cacheCapacity: Int
+    /// How documents are ranked: `bm25`, `vector` or `hybrid` (both, fused by reciprocal rank).
+    public var retrieval: String
+    /// Directory of the MiniLM model (`model.safetensors`, `vocab.txt`); "" finds it in `.venv`.
+    public var embeddingModelPath: String
+    /// Threads the embedder uses (0: every core).
+    public var embeddingThreads: Int
 
     /// Creates retrieval settings.
     public init(topK: Int = 4, chunkTokens: Int = 200, chunkOverlapTokens: Int = 30, ingestOnStart: [String] = [],
                 sqlTemplatesFile: String = "config/connectors/meridian-sql.yaml",
                 dataAccess: [DataAccessMode] = [.rag, .database, .api],
                 apiFile: String = "config/connectors/meridian-api.yaml", apiBaseURL: String = "",
-                cacheTTLSeconds: Double = 600, cacheCapacity: Int = 1000) {
+                cacheTTLSeconds: Double = 600, cacheCapacity: Int = 1000, retrieval: String = "hybrid",
+                embeddingModelPath: String = "", embeddingThreads: Int = 0) {
         self.topK = topK
         self.chunkTokens = chunkTokens
         self.chunkOverlapTokens = chunkOverlapTokens
@@ -343,6 +350,9 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
         self.apiBaseURL = apiBaseURL
         self.cacheTTLSeconds = cacheTTLSeconds
         self.cacheCapacity = cacheCapacity
+        self.retrieval = retrieval
+        self.embeddingModelPath = embeddingModelPath
+        self.embeddingThreads = embeddingThreads
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -356,6 +366,9 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
         case apiBaseURL = "api_base_url"
         case cacheTTLSeconds = "cache_ttl_seconds"
         case cacheCapacity = "cache_capacity"
+        case retrieval
+        case embeddingModelPath = "embedding_model_path"
+        case embeddingThreads = "embedding_threads"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -372,9 +385,18 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
         apiBaseURL = try c.value(.apiBaseURL, default: d.apiBaseURL)
         cacheTTLSeconds = try c.value(.cacheTTLSeconds, default: d.cacheTTLSeconds)
         cacheCapacity = try c.value(.cacheCapacity, default: d.cacheCapacity)
+        retrieval = try c.value(.retrieval, default: d.retrieval)
+        embeddingModelPath = try c.value(.embeddingModelPath, default: d.embeddingModelPath)
+        embeddingThreads = try c.value(.embeddingThreads, default: d.embeddingThreads)
     }
 
     func validate() throws {
+        guard ["bm25", "vector", "hybrid"].contains(retrieval) else {
+            throw ConfigurationError(key: "knowledge.retrieval", value: retrieval, expected: "bm25, vector or hybrid")
+        }
+        guard embeddingThreads >= 0 else {
+            throw ConfigurationError(key: "knowledge.embedding_threads", value: String(embeddingThreads), expected: "0 (every core) or a positive integer")
+        }
         guard cacheTTLSeconds > 0 else {
             throw ConfigurationError(key: "knowledge.cache_ttl_seconds", value: String(cacheTTLSeconds), expected: "a positive number of seconds")
         }

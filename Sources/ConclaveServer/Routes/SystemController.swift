@@ -1,4 +1,5 @@
 import ConclaveCore
+import ConclaveKnowledge
 import ConclaveTelemetry
 import Foundation
 import Hummingbird
@@ -41,6 +42,10 @@ struct SystemController: Sendable {
             if !direct.isEmpty, runtime.governance.mayRun(workflow: direct, principal: principal) {
                 entries.append(ModelList.Entry(id: direct, created: started,
                                                description: "The model itself, without a workflow (direct route to the replica pool)."))
+            }
+            if runtime.embedder != nil {
+                entries.append(ModelList.Entry(id: EmbeddingModel.name, created: started,
+                                               description: "all-MiniLM-L6-v2 sentence embeddings (384 dimensions), in process: POST /v1/embeddings."))
             }
             var headers = HTTPFields()
             headers[.contentType] = "application/json"

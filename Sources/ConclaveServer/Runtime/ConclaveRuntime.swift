@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import ConclaveAgents
+import ConclaveEmbeddings
 import ConclaveCore
 import ConclaveGovernance
 import ConclaveInference
@@ -41,6 +42,10 @@ public struct ConclaveRuntime: Sendable {
     public let api: APIConnector?
     /// Answers of the `cached` data-access mode.
     public let answerCache: AnswerCache
+    /// The in-process MiniLM embedder (`/v1/embeddings`, vector retrieval); nil when its files are missing.
+    public let embedder: MiniLMEmbedder?
+    /// The chunk vectors, when retrieval uses them.
+    public let vectors: VectorCatalog?
     /// Sampling settings from `inference` (a request may override them).
     public let callOptions: ModelCallOptions
     /// Logger.
@@ -108,7 +113,29 @@ public struct ConclaveRuntime: Sendable {
         bus = InProcessMessageBus()
         workflows = try WorkflowRegistry(userDirectory: configuration.workflows.directory,
                                          defaultName: configuration.workflows.defaultWorkflow)
-        retriever = BM25Retriever(store: store)
+        // The embedder: an explicit path must load; the default (found in .venv) may be missing,
+        // and then retrieval falls back to BM25 with a warning.
+        let knowledge = configuration.knowledge
+        var loaded: MiniLMEmbedder?
+        do {
+            loaded = try EmbeddingModel.load(directory: knowledge.embeddingModelPath, projectRoot: EmbeddedModelLocator.projectRoot().path,
+                                             threads: knowledge.embeddingThreads)
+        } catch let error as EmbeddingModel.EmbeddingModelNotFound where knowledge.embeddingModelPath.isEmpty {
+            logger.warning("no embedding model: /v1/embeddings is off and retrieval uses BM25 only", metadata: ["reason": "\(error.message)"])
+        } catch {
+            throw ConfigurationError(key: "knowledge.embedding_model_path", value: knowledge.embeddingModelPath,
+                                     expected: "a directory with all-MiniLM-L6-v2's model.safetensors and vocab.txt (\(error))")
+        }
+        embedder = loaded
+        if let loaded, knowledge.retrieval != "bm25" {
+            let catalog = VectorCatalog(store: store, embedder: loaded, model: EmbeddingModel.name, logger: logger)
+            vectors = catalog
+            retriever = HybridRetriever(store: store, embedder: loaded, catalog: catalog,
+                                        mode: HybridRetriever.Mode(rawValue: knowledge.retrieval) ?? .hybrid)
+        } else {
+            vectors = nil
+            retriever = BM25Retriever(store: store)
+        }
         if configuration.knowledge.sqlTemplatesFile.isEmpty {
             database = nil
         } else {
@@ -148,14 +175,22 @@ public struct ConclaveRuntime: Sendable {
             logger: logger)
     }
 
-    /// Ingests the configured `knowledge.ingest_on_start` paths.
+    /// Ingests the configured `knowledge.ingest_on_start` paths, then embeds whatever chunks
+    /// have no vector yet (documents ingested by `conclave ingest` included).
     public func ingestOnStart() async throws {
-        guard !configuration.knowledge.ingestOnStart.isEmpty else { return }
-        let ingestor = Ingestor(store: store, chunker: Chunker(maxTokens: configuration.knowledge.chunkTokens,
-                                                               overlapTokens: configuration.knowledge.chunkOverlapTokens),
-                                logger: logger)
-        let summary = try await ingestor.ingest(paths: configuration.knowledge.ingestOnStart)
-        logger.info("ingested on start", metadata: ["summary": "\(summary)"])
+        if !configuration.knowledge.ingestOnStart.isEmpty {
+            let ingestor = Ingestor(store: store, chunker: Chunker(maxTokens: configuration.knowledge.chunkTokens,
+                                                                   overlapTokens: configuration.knowledge.chunkOverlapTokens),
+                                    logger: logger)
+            let summary = try await ingestor.ingest(paths: configuration.knowledge.ingestOnStart)
+            logger.info("ingested on start", metadata: ["summary": "\(summary)"])
+        }
+        try await prepareVectors()
+    }
+
+    /// Embeds the chunks that have no vector yet and loads the vector index (before the first question needs it).
+    public func prepareVectors() async throws {
+        _ = try await vectors?.current()
     }
 
     /// Background services that must run beside the HTTP server (model supervisor, event writer).

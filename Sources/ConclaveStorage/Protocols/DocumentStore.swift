@@ -18,6 +18,42 @@ public protocol DocumentStore: Sendable {
     func chunkCount() async throws -> Int
     /// A number that changes whenever this store instance changes a document (for caches).
     var documentsGeneration: Int { get }
+    /// Chunks that have no vector for the embedding `model` yet, in insertion order.
+    func chunksWithoutEmbedding(model: String) async throws -> [ChunkEmbeddingInput]
+    /// Stores chunk vectors for `model` (replacing earlier ones).
+    func storeEmbeddings(_ vectors: [(chunkID: String, vector: [Float])], model: String) async throws
+    /// Every stored vector for `model`, with its chunk's document.
+    func embeddings(model: String) async throws -> [StoredEmbedding]
+    /// The chunks with these ids, in the given order (missing ids are skipped).
+    func chunkHits(ids: [String]) async throws -> [ChunkHit]
+}
+
+/// What an embedding model reads of a chunk.
+public struct ChunkEmbeddingInput: Sendable, Hashable {
+    public var chunkID: String
+    public var title: String
+    public var section: String?
+    public var text: String
+
+    public init(chunkID: String, title: String, section: String?, text: String) {
+        self.chunkID = chunkID
+        self.title = title
+        self.section = section
+        self.text = text
+    }
+}
+
+/// A stored chunk vector.
+public struct StoredEmbedding: Sendable {
+    public var chunkID: String
+    public var documentID: String
+    public var vector: [Float]
+
+    public init(chunkID: String, documentID: String, vector: [Float]) {
+        self.chunkID = chunkID
+        self.documentID = documentID
+        self.vector = vector
+    }
 }
 
 extension DocumentStore {

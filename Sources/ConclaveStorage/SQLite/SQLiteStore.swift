@@ -112,6 +112,21 @@ public final class SQLiteStore: ConversationStore, DocumentStore, EventStore, Au
                 );
                 """)
         }
+        migrator.registerMigration("v3-embeddings") { db in
+            // One vector per chunk and embedding model; a chunk's vectors go with it.
+            try db.execute(sql: """
+                CREATE TABLE chunk_embeddings (
+                    chunk_id TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    vector BLOB NOT NULL,
+                    PRIMARY KEY (chunk_id, model)
+                );
+                CREATE TRIGGER chunk_embeddings_cleanup AFTER DELETE ON chunks
+                BEGIN
+                    DELETE FROM chunk_embeddings WHERE chunk_id = OLD.id;
+                END;
+                """)
+        }
         return migrator
     }
 
@@ -214,6 +229,61 @@ public final class SQLiteStore: ConversationStore, DocumentStore, EventStore, Au
                                       contentHash: row["content_hash"], metadata: metadata)
             }
         }
+    }
+
+    // MARK: - Embeddings
+
+    public func chunksWithoutEmbedding(model: String) async throws -> [ChunkEmbeddingInput] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT c.id, c.section, c.text, d.title FROM chunks c JOIN documents d ON d.id = c.document_id
+                WHERE NOT EXISTS (SELECT 1 FROM chunk_embeddings e WHERE e.chunk_id = c.id AND e.model = ?)
+                ORDER BY c.rowid
+                """, arguments: [model]).map { ChunkEmbeddingInput(chunkID: $0["id"], title: $0["title"], section: $0["section"], text: $0["text"]) }
+        }
+    }
+
+    public func storeEmbeddings(_ vectors: [(chunkID: String, vector: [Float])], model: String) async throws {
+        try await write { db in
+            let statement = try db.cachedStatement(sql: "INSERT OR REPLACE INTO chunk_embeddings (chunk_id, model, vector) VALUES (?, ?, ?)")
+            for item in vectors {
+                let blob = item.vector.withUnsafeBufferPointer { Data(buffer: $0) }
+                try statement.execute(arguments: [item.chunkID, model, blob])
+            }
+        }
+    }
+
+    public func embeddings(model: String) async throws -> [StoredEmbedding] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT e.chunk_id, c.document_id, e.vector FROM chunk_embeddings e JOIN chunks c ON c.id = e.chunk_id
+                WHERE e.model = ? ORDER BY c.rowid
+                """, arguments: [model]).map { row in
+                let data: Data = row["vector"]
+                let vector = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+                return StoredEmbedding(chunkID: row["chunk_id"], documentID: row["document_id"], vector: vector)
+            }
+        }
+    }
+
+    public func chunkHits(ids: [String]) async throws -> [ChunkHit] {
+        guard !ids.isEmpty else { return [] }
+        let list = String(decoding: try JSONEncoder().encode(ids), as: UTF8.self)
+        let hits = try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT c.id, c.document_id, c.position, c.section, c.text, d.title, d.department,
+                       (SELECT s.id FROM documents s WHERE s.supersedes = d.id LIMIT 1) AS superseded_by
+                FROM chunks c JOIN documents d ON d.id = c.document_id
+                WHERE c.id IN (SELECT value FROM json_each(?))
+                """, arguments: [list]).map { row in
+                ChunkHit(chunk: ChunkRecord(id: row["id"], documentID: row["document_id"], position: row["position"],
+                                            section: row["section"], text: row["text"]),
+                         documentTitle: row["title"], supersededBy: row["superseded_by"], score: 0,
+                         documentDepartment: row["department"])
+            }
+        }
+        let byID = Dictionary(hits.map { ($0.chunk.id, $0) }, uniquingKeysWith: { a, _ in a })
+        return ids.compactMap { byID[$0] }
     }
 
     public func searchChunks(matching expression: String, limit: Int, allowedDocuments: Set<String>?) async throws -> [ChunkHit] {

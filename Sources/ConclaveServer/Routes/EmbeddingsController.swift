@@ -1,0 +1,134 @@
+import ConclaveCore
+import ConclaveEmbeddings
+import ConclaveKnowledge
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// `POST /v1/embeddings`: OpenAI's embeddings API over the in-process MiniLM encoder (model id
+/// `minilm`). Input is a string or an array of strings (at most 256, each truncated to the
+/// model's 256 tokens); `encoding_format` is `float` (default) or `base64` (little-endian float32);
+/// `dimensions` is rejected unless it equals 384, since MiniLM cannot shorten its vectors.
+struct EmbeddingsController: Sendable {
+    let runtime: ConclaveRuntime
+    static let maxInputs = 256
+
+    struct Request: Decodable {
+        enum Input: Decodable {
+            case one(String)
+            case many([String])
+
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.singleValueContainer()
+                if let text = try? container.decode(String.self) {
+                    self = .one(text)
+                } else if let texts = try? container.decode([String].self) {
+                    self = .many(texts)
+                } else {
+                    throw ConclaveError(.invalidRequest, "input must be a string or an array of strings.", parameter: "input")
+                }
+            }
+
+            var texts: [String] {
+                switch self {
+                case .one(let text): return [text]
+                case .many(let texts): return texts
+                }
+            }
+        }
+
+        var model: String?
+        var input: Input
+        var encodingFormat: String?
+        var dimensions: Int?
+        var user: String?
+
+        enum CodingKeys: String, CodingKey {
+            case model, input, dimensions, user
+            case encodingFormat = "encoding_format"
+        }
+    }
+
+    struct Response: Encodable {
+        struct Item: Encodable {
+            var object = "embedding"
+            var index: Int
+            var embedding: Vector
+        }
+
+        enum Vector: Encodable {
+            case floats([Float])
+            case base64(String)
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.singleValueContainer()
+                switch self {
+                case .floats(let values): try container.encode(values)
+                case .base64(let text): try container.encode(text)
+                }
+            }
+        }
+
+        struct Usage: Encodable {
+            var promptTokens: Int
+            var totalTokens: Int
+            enum CodingKeys: String, CodingKey {
+                case promptTokens = "prompt_tokens"
+                case totalTokens = "total_tokens"
+            }
+        }
+
+        var object = "list"
+        var data: [Item]
+        var model: String
+        var usage: Usage
+    }
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        router.post("/v1/embeddings") { request, _ -> Hummingbird.Response in
+            let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
+            _ = principal
+            guard let embedder = runtime.embedder else {
+                throw ConclaveError(.modelNotFound, "No embedding model is configured (knowledge.embedding_model is empty or its files were not found).")
+            }
+            let body = try await request.body.collect(upTo: runtime.configuration.server.maxBodyBytes)
+            let decoded: Request
+            do {
+                decoded = try JSONDecoder().decode(Request.self, from: Data(body.readableBytesView))
+            } catch let error as ConclaveError {
+                throw error
+            } catch DecodingError.keyNotFound(let key, _) {
+                throw ConclaveError(.invalidRequest, "Missing required parameter: '\(key.stringValue)'.", parameter: key.stringValue)
+            } catch {
+                throw ConclaveError(.invalidRequest, "The request body is not a valid embeddings request: \(error.localizedDescription)")
+            }
+            let model = decoded.model ?? EmbeddingModel.name
+            guard model == EmbeddingModel.name else {
+                throw ConclaveError(.modelNotFound, "The model '\(model)' does not exist; embeddings are served by '\(EmbeddingModel.name)'.",
+                                    parameter: "model")
+            }
+            let texts = decoded.input.texts
+            guard !texts.isEmpty, texts.count <= Self.maxInputs else {
+                throw ConclaveError(.invalidRequest, "input must hold 1 to \(Self.maxInputs) strings.", parameter: "input")
+            }
+            if let dimensions = decoded.dimensions, dimensions != embedder.dimensions {
+                throw ConclaveError(.invalidRequest, "\(EmbeddingModel.name) produces \(embedder.dimensions)-dimensional vectors; dimensions \(dimensions) is not supported.",
+                                    parameter: "dimensions")
+            }
+            let format = decoded.encodingFormat ?? "float"
+            guard format == "float" || format == "base64" else {
+                throw ConclaveError(.invalidRequest, "encoding_format must be float or base64.", parameter: "encoding_format")
+            }
+            let vectors = try await Task.detached { try embedder.embed(texts) }.value
+            let tokens = texts.reduce(0) { $0 + embedder.tokenize($1).count }
+            let items = vectors.enumerated().map { index, vector in
+                Response.Item(index: index, embedding: format == "base64"
+                    ? .base64(vector.withUnsafeBufferPointer { Data(buffer: $0) }.base64EncodedString()) : .floats(vector))
+            }
+            let response = Response(data: items, model: EmbeddingModel.name, usage: .init(promptTokens: tokens, totalTokens: tokens))
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Hummingbird.Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(response)))
+        }
+    }
+}
