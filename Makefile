@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT_BUILD_FLAGS ?=
 PY := .venv/bin/python
 
-.PHONY: setup build release demo test unit-test integration-test python-test bench-orchestration format lint clean
+.PHONY: setup build release demo test unit-test integration-test python-test bench-orchestration bench-knowledge format lint clean
 
 ## Installs what the project needs (idempotent, quiet when done): .venv, llama-server, SmolLM2, Python test clients.
 setup:
@@ -25,6 +25,10 @@ test: setup build
 
 bench-orchestration: setup release
 	@bash scripts/bench-orchestration.sh
+
+## Embedding throughput vs sentence-transformers; HNSW vs hnswlib and exact vs numpy (docs/performance.md).
+bench-knowledge: setup
+	@bash scripts/bench-knowledge.sh
 
 format:
 	@swift format --in-place --recursive Sources Tests

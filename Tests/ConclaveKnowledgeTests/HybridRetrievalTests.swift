@@ -10,24 +10,24 @@ import Testing
 /// nothing here tunes retrieval to these questions), and the access scope under vector search.
 @Suite(.serialized) struct HybridRetrievalTests {
     /// One store with the Meridian documents and their vectors, shared by the suite.
-    static let shared: (store: SQLiteStore, embedder: MiniLMEmbedder, catalog: VectorCatalog)? = {
-        let semaphore = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var result: (SQLiteStore, MiniLMEmbedder, VectorCatalog)?
-        Task {
-            defer { semaphore.signal() }
-            guard let store = try? SQLiteStore(path: ":memory:"),
-                  let embedder = try? EmbeddingModel.load(directory: "", projectRoot: TestRuntime.repositoryRoot.path) else { return }
-            _ = try? await Ingestor(store: store).ingest(paths: [TestRuntime.meridianDocs])
-            let catalog = VectorCatalog(store: store, embedder: embedder, model: EmbeddingModel.name)
-            _ = try? await catalog.current()
-            result = (store, embedder, catalog)
-        }
-        semaphore.wait()
-        return result
-    }()
+    actor Shared {
+        static let instance = Shared()
+        private var value: (store: SQLiteStore, embedder: MiniLMEmbedder, catalog: VectorCatalog)?
 
-    private func fixture() throws -> (store: SQLiteStore, embedder: MiniLMEmbedder, catalog: VectorCatalog) {
-        try #require(Self.shared, "the MiniLM model was not found in .venv (run `make setup`)")
+        func get() async throws -> (store: SQLiteStore, embedder: MiniLMEmbedder, catalog: VectorCatalog) {
+            if let value { return value }
+            let store = try SQLiteStore(path: ":memory:")
+            let embedder = try EmbeddingModel.load(directory: "", projectRoot: TestRuntime.repositoryRoot.path)
+            try await Ingestor(store: store).ingest(paths: [TestRuntime.meridianDocs])
+            let catalog = VectorCatalog(store: store, embedder: embedder, model: EmbeddingModel.name)
+            _ = try await catalog.current()
+            value = (store, embedder, catalog)
+            return (store, embedder, catalog)
+        }
+    }
+
+    private func fixture() async throws -> (store: SQLiteStore, embedder: MiniLMEmbedder, catalog: VectorCatalog) {
+        try await Shared.instance.get()
     }
 
     struct Task_: Decodable {
@@ -51,7 +51,7 @@ import Testing
     }
 
     private func recall(_ mode: HybridRetriever.Mode, tasks: [(String, Set<String>)]) async throws -> Double {
-        let (store, embedder, catalog) = try fixture()
+        let (store, embedder, catalog) = try await fixture()
         let retriever = HybridRetriever(store: store, embedder: embedder, catalog: catalog, mode: mode)
         var found = 0.0
         for (question, expected) in tasks {
@@ -72,7 +72,7 @@ import Testing
     }
 
     @Test func vectorSearchNeverReturnsAChunkOutsideTheScope() async throws {
-        let (store, embedder, catalog) = try fixture()
+        let (store, embedder, catalog) = try await fixture()
         let readable: Set<String> = ["HR-001", "HR-002", "GEN-001"]
         let scope = DocumentScope(allowedDocumentIDs: readable)
         for mode in [HybridRetriever.Mode.vector, .hybrid] {
@@ -85,7 +85,7 @@ import Testing
 
     @Test func aChangedDocumentIsReembeddedAndAnOldVectorNeverSurvives() async throws {
         let store = try SQLiteStore(path: ":memory:")
-        let (_, embedder, _) = try fixture()
+        let (_, embedder, _) = try await fixture()
         let directory = try TestRuntime.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("note.md")

@@ -80,7 +80,7 @@ final class ProbeAgent: Agent, Sendable {
 
     @Test func stepTimeoutFires() async throws {
         var agents = probes()
-        agents[.planner] = ProbeAgent(.planner, delay: .seconds(30))
+        agents[.planner] = ProbeAgent(.planner, delay: .seconds(120))
         let workflow = try WorkflowLoader.load(yaml: """
             name: slow
             steps:
@@ -93,8 +93,9 @@ final class ProbeAgent: Agent, Sendable {
             try await engine(Array(agents.values)).run(workflow, state: WorkflowState(question: "q"))
         }
         #expect(error?.code == .timeout)
-        // Well under the planner's 30 s: the timeout ended the run (the margin absorbs a busy machine).
-        #expect(clock.now - start < .seconds(20))
+        // Well under the planner's 120 s: the timeout ended the run. The margin absorbs a machine
+        // whose cores the other suites (index builds, the embedder) keep busy.
+        #expect(clock.now - start < .seconds(60))
         // The timeout stops the run's steps, not the caller, which must still be able to record
         // the failure and answer its client.
         #expect(!Task.isCancelled)

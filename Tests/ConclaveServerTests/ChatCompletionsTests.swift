@@ -272,4 +272,18 @@ import Testing
             #expect(String(buffer: models.body).contains(#""id":"minilm""#))
         }
     }
+
+    @Test func metadataFiltersNarrowTheSearchWithoutRefusing() async throws {
+        try await withApp { client, runtime in
+            let departments = Dictionary(try await runtime.store.documents().map { ($0.id, $0.department ?? "") }, uniquingKeysWith: { a, _ in a })
+            let body = #"{"model":"conclave/single","messages":[{"role":"user","content":"What are the rules for travel expenses and hotel limits?"}],"metadata":{"departments":"finance"}}"#
+            let response = try await post(client, body)
+            #expect(response.status == .ok)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+            let citations = try #require((object["conclave"] as? [String: Any])?["citations"] as? [[String: Any]])
+            let sources = citations.compactMap { $0["source_id"] as? String }
+            #expect(!sources.isEmpty)
+            #expect(sources.allSatisfy { departments[$0] == "finance" }, "\(sources)")
+        }
+    }
 }

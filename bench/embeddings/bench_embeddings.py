@@ -108,7 +108,7 @@ def summarize(times, cpu_times, n):
 
 
 def main() -> int:
-    root = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))  # bench/embeddings/ -> repository root
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--sentences", type=int, default=512)

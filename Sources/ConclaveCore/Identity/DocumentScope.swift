@@ -14,6 +14,9 @@ public struct DocumentScope: Sendable, Hashable {
     public var maskedColumns: Set<String>
     /// API operations (`GET /path`) the principal may call; nil means every operation.
     public var allowedOperations: Set<String>?
+    /// A request's own filter on documents (metadata filters); nil means none. Documents outside
+    /// it are simply not searched: unlike the policy's exclusions they are never "withheld".
+    public var filterDocumentIDs: Set<String>?
 
     /// Creates a scope.
     public init(allowedDocumentIDs: Set<String>?, readableTables: Set<String>? = nil, deniedColumns: Set<String> = [],
@@ -28,9 +31,24 @@ public struct DocumentScope: Sendable, Hashable {
     /// Every document (governance off, or a tool without a principal).
     public static let unrestricted = DocumentScope(allowedDocumentIDs: nil)
 
-    /// True when the document may be read.
+    /// True when the document may be read and passes the request's filter.
     public func allows(_ documentID: String) -> Bool {
-        allowedDocumentIDs?.contains(documentID) ?? true
+        (allowedDocumentIDs?.contains(documentID) ?? true) && (filterDocumentIDs?.contains(documentID) ?? true)
+    }
+
+    /// True when the request's filter admits the document but the policy keeps it from the principal.
+    public func withholds(_ documentID: String) -> Bool {
+        (filterDocumentIDs?.contains(documentID) ?? true) && !(allowedDocumentIDs?.contains(documentID) ?? true)
+    }
+
+    /// The documents a search may consider (policy and filter together); nil means every document.
+    public var searchableDocumentIDs: Set<String>? {
+        switch (allowedDocumentIDs, filterDocumentIDs) {
+        case (nil, nil): return nil
+        case (let a?, nil): return a
+        case (nil, let f?): return f
+        case (let a?, let f?): return a.intersection(f)
+        }
     }
 
     /// True when the table may be queried.

@@ -19,10 +19,10 @@ public struct BM25Retriever: Retriever {
         // are readable. Either way no unreadable chunk goes further than this function.
         let all = try await store.searchChunks(matching: expression, limit: breadth, allowedDocuments: nil)
         var hits = all.filter { scope.allows($0.chunk.documentID) }
-        if scope.allowedDocumentIDs != nil, hits.count < breadth, all.count == breadth {
-            hits = try await store.searchChunks(matching: expression, limit: breadth, allowedDocuments: scope.allowedDocumentIDs)
+        if scope.searchableDocumentIDs != nil, hits.count < breadth, all.count == breadth {
+            hits = try await store.searchChunks(matching: expression, limit: breadth, allowedDocuments: scope.searchableDocumentIDs)
         }
-        let evidence = Self.demoteSuperseded(hits).prefix(limit).map { hit in
+        let evidence = Self.demoteSuperseded(hits, query: query).prefix(limit).map { hit in
             Evidence(chunkID: hit.chunk.id,
                      source: SourceRef(id: hit.chunk.documentID, title: hit.documentTitle, section: hit.chunk.section),
                      text: hit.chunk.text, score: hit.score, subQuestion: query)
@@ -31,7 +31,7 @@ public struct BM25Retriever: Retriever {
         // What the scope kept out: the best unfiltered hits outside it, judged by how much of the
         // question they cover. Their text stops here.
         var withheld: [String: WithheldSource] = [:]
-        for hit in all.prefix(limit) where !scope.allows(hit.chunk.documentID) {
+        for hit in all.prefix(limit) where scope.withholds(hit.chunk.documentID) {
             let coverage = Coverage.of(query, by: hit.chunk.text + " " + hit.chunk.section + " " + hit.documentTitle)
             if coverage > (withheld[hit.chunk.documentID]?.coverage ?? -1) {
                 withheld[hit.chunk.documentID] = WithheldSource(documentID: hit.chunk.documentID, department: hit.documentDepartment,
@@ -41,26 +41,23 @@ public struct BM25Retriever: Retriever {
         return Retrieval(evidence: Array(evidence), withheld: withheld.values.sorted { $0.coverage > $1.coverage })
     }
 
-    /// Orders hits so that a superseded document's chunks come after every chunk of the document
-    /// that supersedes it, when both were found; otherwise BM25 order is kept.
-    static func demoteSuperseded(_ hits: [ChunkHit]) -> [ChunkHit] {
-        let found = Set(hits.map(\.chunk.documentID))
-        var current: [ChunkHit] = []
-        var superseded: [ChunkHit] = []
-        for hit in hits {
-            if let successor = hit.supersededBy, found.contains(successor) {
-                superseded.append(hit)
-            } else if hit.supersededBy != nil {
-                // The successor did not match; keep the old version but halve its weight.
-                var demoted = hit
-                demoted.score /= 2
-                current.append(demoted)
-            } else {
-                current.append(hit)
-            }
+    /// Words by which a question asks about an earlier version of a document.
+    static let earlierVersionCues: Set<String> = ["previous", "old", "older", "earlier", "former", "superseded", "prior",
+                                                   "outdated", "replaced", "obsolete", "version", "versions", "history"]
+
+    /// True when `query` asks about an earlier version ("the previous travel policy", "version 3",
+    /// "v3"): only then do superseded documents take part in retrieval.
+    public static func asksForEarlierVersions(_ query: String) -> Bool {
+        query.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber }).contains { word in
+            earlierVersionCues.contains(String(word)) || (word.count >= 2 && word.first == "v" && word.dropFirst().allSatisfy(\.isNumber))
         }
-        current.sort { $0.score > $1.score }
-        return current + superseded
+    }
+
+    /// Superseded documents are left out unless the query asks for earlier versions; then every
+    /// version competes on its relevance alone.
+    static func demoteSuperseded(_ hits: [ChunkHit], query: String) -> [ChunkHit] {
+        let kept = asksForEarlierVersions(query) ? hits : hits.filter { $0.supersededBy == nil }
+        return kept.sorted { $0.score > $1.score }
     }
 
     /// An FTS5 expression that matches any of the query's content words, each quoted.

@@ -50,17 +50,22 @@ public actor VectorCatalog {
         if !missing.isEmpty {
             let started = ContinuousClock.now
             for batch in stride(from: 0, to: missing.count, by: 64).map({ Array(missing[$0..<min($0 + 64, missing.count)]) }) {
-                let vectors = try embedder.embed(batch.map(Self.embeddingText))
+                let embedder = self.embedder
+                let vectors = try await runBlocking { try embedder.embed(batch.map(Self.embeddingText)) }
                 try await store.storeEmbeddings(zip(batch, vectors).map { ($0.chunkID, $1) }, model: model)
             }
             logger.info("embedded chunks", metadata: ["chunks": "\(missing.count)", "model": "\(model)",
                                                       "seconds": "\(ContinuousClock.now - started)"])
         }
         let stored = try await store.embeddings(model: model)
-        let index: any VectorIndex = stored.count >= hnswThreshold
-            ? HNSWIndex(dimensions: embedder.dimensions) : ExactIndex(dimensions: embedder.dimensions)
-        for (id, item) in stored.enumerated() where item.vector.count == embedder.dimensions {
-            try index.add(id: id, vector: item.vector)
+        let dimensions = embedder.dimensions
+        let useHNSW = stored.count >= hnswThreshold
+        let index: any VectorIndex = try await runBlocking {
+            let index: any VectorIndex = useHNSW ? HNSWIndex(dimensions: dimensions) : ExactIndex(dimensions: dimensions)
+            for (id, item) in stored.enumerated() where item.vector.count == dimensions {
+                try index.add(id: id, vector: item.vector)
+            }
+            return index
         }
         let fresh = Snapshot(index: index, chunkIDs: stored.map(\.chunkID), documentIDs: stored.map(\.documentID))
         snapshot = fresh
@@ -109,7 +114,7 @@ public struct HybridRetriever: Retriever {
         let snapshot = try await catalog.current()
         guard let vector = try embedder.embed([query]).first else { return lexicalResult }
         let documentIDs = snapshot.documentIDs
-        let matches = scope.allowedDocumentIDs == nil
+        let matches = scope.searchableDocumentIDs == nil
             ? snapshot.index.search(vector, k: breadth)
             : snapshot.index.search(vector, k: breadth, filter: { scope.allows(documentIDs[$0]) })
         var fused: [String: Double] = [:]
@@ -121,7 +126,7 @@ public struct HybridRetriever: Retriever {
         var hits = try await store.chunkHits(ids: ranked.map(\.key)).filter { scope.allows($0.chunk.documentID) }
         let top = ranked.first?.value ?? 1
         for index in hits.indices { hits[index].score = 10 * (fused[hits[index].chunk.id] ?? 0) / top }
-        let evidence = BM25Retriever.demoteSuperseded(hits).prefix(limit).map { hit in
+        let evidence = BM25Retriever.demoteSuperseded(hits, query: query).prefix(limit).map { hit in
             Evidence(chunkID: hit.chunk.id, source: SourceRef(id: hit.chunk.documentID, title: hit.documentTitle, section: hit.chunk.section),
                      text: hit.chunk.text, score: hit.score, subQuestion: query)
         }

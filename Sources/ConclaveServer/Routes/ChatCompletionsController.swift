@@ -44,7 +44,8 @@ struct ChatCompletionsController: Sendable {
             throw ConclaveError(.modelUnavailable, "No model backend is ready.")
         }
         let mode = try await runtime.governance.mode(requested: chat.metadata?["governance_mode"], for: principal)
-        let scope = try await runtime.governance.documentScope(for: principal, mode: mode)
+        let scope = try await Self.narrow(try await runtime.governance.documentScope(for: principal, mode: mode),
+                                          metadata: chat.metadata, store: runtime.store)
         let requestedConversation = request.headers[Self.conversationHeader] ?? chat.metadata?["conversation_id"]
         let (conversationID, history) = try await openConversation(requestedConversation, chat: chat, principal: principal)
         let question = chat.messages.last?.content ?? ""
@@ -106,6 +107,26 @@ struct ChatCompletionsController: Sendable {
             return modes
         }
         return Set(workflow.dataAccess ?? configured)
+    }
+
+    /// The scope narrowed by the request's metadata filters: `metadata.departments` and
+    /// `metadata.classifications` (comma-separated) keep only documents with those labels. A
+    /// filter never widens what the policy allows, and a document it leaves out is not searched
+    /// rather than reported as withheld.
+    static func narrow(_ scope: DocumentScope, metadata: [String: String]?, store: any DocumentStore) async throws -> DocumentScope {
+        func list(_ key: String) -> Set<String>? {
+            guard let value = metadata?[key], !value.isEmpty else { return nil }
+            return Set(value.lowercased().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        }
+        let departments = list("departments"), classifications = list("classifications")
+        guard departments != nil || classifications != nil else { return scope }
+        let matching = try await store.documents().filter { document in
+            (departments.map { $0.contains((document.department ?? "").lowercased()) } ?? true)
+                && (classifications.map { $0.contains((document.classification ?? "").lowercased()) } ?? true)
+        }.map(\.id)
+        var narrowed = scope
+        narrowed.filterDocumentIDs = Set(matching)
+        return narrowed
     }
 
     static func owner(_ principal: Principal) -> String {

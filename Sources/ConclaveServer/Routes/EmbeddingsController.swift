@@ -119,7 +119,7 @@ struct EmbeddingsController: Sendable {
             guard format == "float" || format == "base64" else {
                 throw ConclaveError(.invalidRequest, "encoding_format must be float or base64.", parameter: "encoding_format")
             }
-            let vectors = try await Task.detached { try embedder.embed(texts) }.value
+            let vectors = try await runBlocking { try embedder.embed(texts) }
             let tokens = texts.reduce(0) { $0 + embedder.tokenize($1).count }
             let items = vectors.enumerated().map { index, vector in
                 Response.Item(index: index, embedding: format == "base64"
