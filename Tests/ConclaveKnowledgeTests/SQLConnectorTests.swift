@@ -217,6 +217,25 @@ enum MeridianSQL {
         #expect(connector.evidence(for: "How many employees work in the finance department?", scope: scope).evidence.count == 1)
     }
 
+    @Test func personalDataOfANamedEmployeeIsServedOnlyToThoseAllowedToSeeIt() throws {
+        let name = try MeridianSQL.scalar("SELECT full_name FROM employees WHERE department = 'finance' ORDER BY id LIMIT 1").description
+        let question = "What is \(name)'s annual salary?"
+        let match = try #require(connector.match(question))
+        #expect(match.template.name == "employee_salaries" && match.values["name"] == name)
+        // Someone denied the column gets the refusal, naming HR; someone allowed gets the value from the database.
+        let denied = connector.evidence(for: question, scope: DocumentScope(allowedDocumentIDs: nil, deniedColumns: ["employees.salary_eur", "employees.national_id"]))
+        // A masked column is shown masked rather than refused.
+        let phone = connector.evidence(for: "What is \(name)'s mobile number?",
+                                       scope: DocumentScope(allowedDocumentIDs: nil, deniedColumns: ["employees.salary_eur"], maskedColumns: ["employees.phone"]))
+        #expect(phone.withheld.isEmpty && phone.evidence.first?.text.contains("mobile [restricted]") == true)
+        #expect(denied.evidence.isEmpty && denied.withheld.first?.department == "hr")
+        let salary = try MeridianSQL.scalar("SELECT salary_eur FROM employees WHERE full_name = '\(name)'")
+        let text = try #require(connector.evidence(for: question).evidence.first).text
+        #expect(text.contains("annual base salary EUR " + DatabaseConnector.format(salary, column: "salary_eur")), "\(text)")
+        // The record template does not take over document questions about the same people.
+        #expect(connector.match("What is the expense policy for the finance department?") == nil)
+    }
+
     @Test func maskedColumnsAreRenderedRestricted() throws {
         let template = try #require(connector.template(named: "customers_by_contract_value"))
         let result = SQLResult(columns: ["name", "annual_contract_eur"], rows: [[.text("A"), .real(1_250_000.5)]], truncated: false)

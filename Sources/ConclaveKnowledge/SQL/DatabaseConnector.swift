@@ -112,8 +112,11 @@ public final class DatabaseConnector: Sendable {
         let text = QuestionText(question)
         var best: Match?
         for template in catalog.templates {
-            guard text.containsAny(template.subject) else { continue }
             if let requires = template.requires, !text.containsAny(requires) { continue }
+            // The subject is named; or, for a template over a specific measure (its `requires`
+            // words occur), a record is: "Maren Tideveld's salary", "the support team's national ids".
+            let named = text.containsAny(template.subject)
+            guard named || (template.requires != nil && hasRecordValue(template, in: text)) else { continue }
             let intents = text.intents(subject: template.subject)
             var served = intents.intersection(template.intents)
             let measures = text.countOf(template.measures ?? [])
@@ -140,6 +143,12 @@ public final class DatabaseConnector: Sendable {
             if best == nil || score > best!.score { best = Match(template: template, values: values, score: score) }
         }
         return best
+    }
+
+    /// True when a value of one of the template's `values_from` columns occurs in the question.
+    func hasRecordValue(_ template: QueryTemplate, in text: QuestionText) -> Bool {
+        let values = fill(template, from: text)
+        return template.parameters.contains { $0.valuesFrom != nil && values[$0.name] != nil }
     }
 
     /// Parameter values read off the question.

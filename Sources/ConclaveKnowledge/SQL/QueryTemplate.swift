@@ -23,6 +23,8 @@ public struct QueryTemplate: Sendable, Hashable, Decodable {
         case rank
         /// "list", "which", "who", "name".
         case list
+        /// "what is", "give me", "tell me": a question about one record's value.
+        case lookup
     }
 
     /// Parameter types.

@@ -65,6 +65,7 @@ public struct QuestionText: Sendable {
     static let rankWords = ["most", "highest", "largest", "biggest", "top", "lowest", "fewest", "least", "smallest",
                             "maximum", "minimum", "greatest", "heaviest", "lightest", "best", "worst"]
     static let listWords = ["list", "which", "who", "name", "names", "show", "what are"]
+    static let lookupWords = ["what is", "what s", "whats", "what was", "give me", "tell me", "show me"]
     static let dataWords = ["database", "records", "record", "data", "system"]
 
     /// The intents the question's wording signals for a template about `subject`.
@@ -88,6 +89,7 @@ public struct QuestionText: Sendable {
         if containsAny(Self.averageWords) { out.insert(.average) }
         if containsAny(Self.rankWords) { out.insert(.rank) }
         if containsAny(Self.listWords) { out.insert(.list) }
+        if containsAny(Self.lookupWords) { out.insert(.lookup) }
         return out
     }
 
