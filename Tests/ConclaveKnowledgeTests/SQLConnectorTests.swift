@@ -130,7 +130,7 @@ enum MeridianSQL {
         ("templates: [{name: t, description: d, subject: [x], intents: [count], tables: [t], parameters: [{name: a, type: string}], sql: 'SELECT {{a}}', result: r, row: r}]",
          "must be required or have a default"),
         ("templates: [{name: t, description: d, subject: [x], intents: [guess], tables: [t], parameters: [], sql: 'SELECT 1', result: r, row: r}]",
-         "templates.[0].intents"),
+         "templates[0].intents"),
         ("templates: [{name: t, description: d, subject: [x], intents: [rank], tables: [t], parameters: [{name: d, type: keyword, choices: {'DROP': [x]}}], sql: 'SELECT 1 ORDER BY 1 {{d}}', result: r, row: r}]",
          "choices whose keys are SQL keywords"),
     ])

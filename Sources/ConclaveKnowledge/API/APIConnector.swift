@@ -47,7 +47,7 @@ public final class APIConnector: Sendable {
             do {
                 return try YAMLDecoder().decode(Settings.self, from: yaml)
             } catch let error as DecodingError {
-                throw APIConnectorError("\(origin): \(TemplateCatalog.describe(error))")
+                throw APIConnectorError("\(origin): \(error.readableDescription)")
             } catch {
                 throw APIConnectorError("\(origin): \(error)")
             }
@@ -115,7 +115,7 @@ public final class APIConnector: Sendable {
         var best: Match?
         for operation in document.operations where !operation.isPublic {
             let extra = settings.operations?[operation.id]
-            let subject = extra?.subject ?? operation.literalSegments.flatMap { [$0, Self.singular($0)] }
+            let subject = extra?.subject ?? operation.literalSegments.flatMap { [$0, OpenAPIDocument.singular($0)] }
             guard text.containsAny(subject) else { continue }
             guard let arguments = fill(operation, from: text, settings: extra) else { continue }
             let pathFilled = operation.parameters.filter { $0.location == "path" }.count
@@ -174,7 +174,7 @@ public final class APIConnector: Sendable {
         // A number named after its resource ("shipment 101461") or a cue word.
         if p.schema.type == "integer" || p.schema.type == "number" {
             let resource = operation.path.components(separatedBy: "/{\(p.name)}").first?.split(separator: "/").last.map(String.init) ?? ""
-            let cues = Set((settings?.cues?[p.name] ?? []).map { $0.lowercased() } + [resource, Self.singular(resource)].filter { !$0.isEmpty })
+            let cues = Set((settings?.cues?[p.name] ?? []).map { $0.lowercased() } + [resource, OpenAPIDocument.singular(resource)].filter { !$0.isEmpty })
             for (i, word) in text.words.enumerated() where i > 0 && cues.contains(text.words[i - 1]) {
                 if word.allSatisfy(\.isNumber), !word.isEmpty { return word }
                 if ["number", "no", "id", "nr"].contains(word), i + 1 < text.words.count, text.words[i + 1].allSatisfy(\.isNumber) {
@@ -184,8 +184,6 @@ public final class APIConnector: Sendable {
         }
         return nil
     }
-
-    static func singular(_ word: String) -> String { OpenAPIDocument.singular(word) }
 
     // MARK: Calling
 

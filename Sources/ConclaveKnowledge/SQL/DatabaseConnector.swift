@@ -116,7 +116,8 @@ public final class DatabaseConnector: Sendable {
             // The subject is named; or, for a template over a specific measure (its `requires`
             // words occur), a record is: "Maren Tideveld's salary", "the support team's national ids".
             let named = text.containsAny(template.subject)
-            guard named || (template.requires != nil && hasRecordValue(template, in: text)) else { continue }
+            let recordValues = !named && template.requires != nil ? fill(template, from: text) : nil
+            guard named || recordValues.map({ Self.hasRecordValue(template, $0) }) == true else { continue }
             let intents = text.intents(subject: template.subject)
             var served = intents.intersection(template.intents)
             let measures = text.countOf(template.measures ?? [])
@@ -124,7 +125,7 @@ public final class DatabaseConnector: Sendable {
             // ("largest capacity"), not by whatever else the question is about ("maximum hotel rate").
             if served.contains(.rank), template.measures != nil, measures == 0, template.requires == nil { served.remove(.rank) }
             guard !served.isEmpty else { continue }
-            var values = fill(template, from: text)
+            var values = recordValues ?? fill(template, from: text)
             // A ranking template asked for a list rather than a ranking returns every row.
             if !served.contains(.rank), let limit = template.parameter("limit"), values["limit"] == nil, let maximum = limit.maximum {
                 values["limit"] = String(Int64(maximum))
@@ -145,10 +146,10 @@ public final class DatabaseConnector: Sendable {
         return best
     }
 
-    /// True when a value of one of the template's `values_from` columns occurs in the question.
-    func hasRecordValue(_ template: QueryTemplate, in text: QuestionText) -> Bool {
-        let values = fill(template, from: text)
-        return template.parameters.contains { $0.valuesFrom != nil && values[$0.name] != nil }
+    /// True when `values` (filled from a question) hold a value of one of the template's
+    /// `values_from` columns.
+    static func hasRecordValue(_ template: QueryTemplate, _ values: [String: String]) -> Bool {
+        template.parameters.contains { $0.valuesFrom != nil && values[$0.name] != nil }
     }
 
     /// Parameter values read off the question.

@@ -158,7 +158,7 @@ public struct TemplateCatalog: Sendable, Decodable {
         do {
             catalog = try YAMLDecoder().decode(TemplateCatalog.self, from: yaml)
         } catch let error as DecodingError {
-            throw TemplateError("\(origin): \(Self.describe(error))")
+            throw TemplateError("\(origin): \(error.readableDescription)")
         } catch {
             throw TemplateError("\(origin): \(error)")
         }
@@ -198,18 +198,6 @@ public struct TemplateCatalog: Sendable, Decodable {
             directory = directory.deletingLastPathComponent()
         }
         return path
-    }
-
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ codingPath: [any CodingKey]) -> String {
-            codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-        }
-        switch error {
-        case .keyNotFound(let key, let context): return "missing key \(path(context.codingPath + [key]))"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-            return "\(path(context.codingPath)): \(context.debugDescription)"
-        @unknown default: return "\(error)"
-        }
     }
 }
 

@@ -16,7 +16,7 @@ public enum WorkflowLoader {
             if case .dataCorrupted(let context) = error, let inner = context.underlyingError as? ConclaveError {
                 throw ConclaveError(.invalidWorkflow, "\(origin): \(inner.message)")
             }
-            throw ConclaveError(.invalidWorkflow, "\(origin): \(describe(error))")
+            throw ConclaveError(.invalidWorkflow, "\(origin): \(error.readableDescription)")
         } catch {
             throw ConclaveError(.invalidWorkflow, "\(origin): not valid YAML (\(error))")
         }
@@ -42,25 +42,6 @@ public enum WorkflowLoader {
                 throw ConclaveError(.invalidWorkflow, "cannot read '\(path)'")
             }
             return try load(yaml: String(decoding: data, as: UTF8.self), origin: path, knownModels: knownModels)
-        }
-    }
-
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            let p = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-            return p.isEmpty ? "top level" : p.replacingOccurrences(of: ".[", with: "[")
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            return "missing key '\(key.stringValue)' at \(path(context))"
-        case .typeMismatch(let type, let context):
-            return "wrong type at \(path(context)): expected \(type)"
-        case .valueNotFound(let type, let context):
-            return "missing value at \(path(context)): expected \(type)"
-        case .dataCorrupted(let context):
-            return "invalid value at \(path(context)): \(context.debugDescription)"
-        @unknown default:
-            return "\(error)"
         }
     }
 }

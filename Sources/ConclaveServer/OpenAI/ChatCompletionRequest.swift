@@ -72,23 +72,7 @@ public struct ChatCompletionRequest: Sendable, Decodable {
 
     /// Decodes and checks a request body, throwing `invalidRequest` errors that name the parameter.
     public static func decode(_ data: Data) throws -> ChatCompletionRequest {
-        let request: ChatCompletionRequest
-        do {
-            request = try JSONDecoder().decode(ChatCompletionRequest.self, from: data)
-        } catch let error as ConclaveError {
-            throw error
-        } catch let DecodingError.keyNotFound(key, context) {
-            let path = (context.codingPath + [key]).map(\.stringValue).first ?? key.stringValue
-            throw ConclaveError(.invalidRequest, "Missing required parameter: '\(key.stringValue)'.", parameter: path)
-        } catch let DecodingError.typeMismatch(_, context) {
-            let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-            throw ConclaveError(.invalidRequest, "Invalid type for '\(path)'.", parameter: context.codingPath.first?.stringValue)
-        } catch let DecodingError.valueNotFound(_, context) {
-            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw ConclaveError(.invalidRequest, "Missing value for '\(path)'.", parameter: context.codingPath.first?.stringValue)
-        } catch {
-            throw ConclaveError(.invalidRequest, "The request body is not valid JSON.")
-        }
+        let request = try OpenAIRequestBody.decode(ChatCompletionRequest.self, from: data)
         try request.validate()
         return request
     }
@@ -106,6 +90,29 @@ public struct ChatCompletionRequest: Sendable, Decodable {
         }
         if let m = maxTokens ?? maxCompletionTokens, m < 1 {
             throw ConclaveError(.invalidRequest, "'max_tokens' must be at least 1.", parameter: "max_tokens")
+        }
+    }
+}
+
+/// Decodes an OpenAI-style request body, turning decoding failures into `invalidRequest` errors
+/// that name the parameter (shared by every route that takes a JSON body).
+enum OpenAIRequestBody {
+    static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch let error as ConclaveError {
+            throw error
+        } catch let DecodingError.keyNotFound(key, context) {
+            let path = (context.codingPath + [key]).map(\.stringValue).first ?? key.stringValue
+            throw ConclaveError(.invalidRequest, "Missing required parameter: '\(key.stringValue)'.", parameter: path)
+        } catch let DecodingError.typeMismatch(_, context) {
+            let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            throw ConclaveError(.invalidRequest, "Invalid type for '\(path)'.", parameter: context.codingPath.first?.stringValue)
+        } catch let DecodingError.valueNotFound(_, context) {
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw ConclaveError(.invalidRequest, "Missing value for '\(path)'.", parameter: context.codingPath.first?.stringValue)
+        } catch {
+            throw ConclaveError(.invalidRequest, "The request body is not valid JSON.")
         }
     }
 }

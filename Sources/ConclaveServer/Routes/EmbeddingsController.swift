@@ -86,22 +86,12 @@ struct EmbeddingsController: Sendable {
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.post("/v1/embeddings") { request, _ -> Hummingbird.Response in
-            let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
-            _ = principal
+            _ = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
             guard let embedder = runtime.embedder else {
-                throw ConclaveError(.modelNotFound, "No embedding model is configured (knowledge.embedding_model is empty or its files were not found).")
+                throw ConclaveError(.modelNotFound, "No embedding model is configured (its files were not found in .venv or at knowledge.embedding_model_path).")
             }
             let body = try await request.body.collect(upTo: runtime.configuration.server.maxBodyBytes)
-            let decoded: Request
-            do {
-                decoded = try JSONDecoder().decode(Request.self, from: Data(body.readableBytesView))
-            } catch let error as ConclaveError {
-                throw error
-            } catch DecodingError.keyNotFound(let key, _) {
-                throw ConclaveError(.invalidRequest, "Missing required parameter: '\(key.stringValue)'.", parameter: key.stringValue)
-            } catch {
-                throw ConclaveError(.invalidRequest, "The request body is not a valid embeddings request: \(error.localizedDescription)")
-            }
+            let decoded = try OpenAIRequestBody.decode(Request.self, from: Data(body.readableBytesView))
             let model = decoded.model ?? EmbeddingModel.name
             guard model == EmbeddingModel.name else {
                 throw ConclaveError(.modelNotFound, "The model '\(model)' does not exist; embeddings are served by '\(EmbeddingModel.name)'.",
