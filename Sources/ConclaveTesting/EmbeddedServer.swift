@@ -19,6 +19,7 @@ public enum EmbeddedServer {
     /// model is ready (bounded by `readyTimeout`), runs `body`, and stops everything.
     public static func with<T: Sendable>(documents: [String] = [TestRuntime.meridianDocs],
                                          readyTimeout: Duration = .seconds(180), replicas: Int = 1,
+                                         configure: @Sendable (inout ConclaveConfiguration) -> Void = { _ in },
                                          _ body: @Sendable (Handle) async throws -> T) async throws -> T {
         let directory = try TestRuntime.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -27,6 +28,7 @@ public enum EmbeddedServer {
         configuration.inference.contextSize = 4096
         configuration.knowledge.ingestOnStart = documents
         configuration.inference.replicas = replicas
+        configure(&configuration)
         var logger = Logger(label: "integration")
         logger.logLevel = .warning
         let runtime = try await ConclaveRuntime(configuration: configuration, logger: logger)

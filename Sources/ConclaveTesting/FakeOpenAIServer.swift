@@ -21,6 +21,8 @@ public final class FakeOpenAIServer: Sendable {
 
     private let behaviour: Mutex<Behaviour>
     private let calls = Mutex(0)
+    private let healthy = Mutex(true)
+    private let embeddingCalls = Mutex(0)
 
     /// Creates a fake that behaves as `behaviour` until changed.
     public init(_ behaviour: Behaviour) {
@@ -33,10 +35,40 @@ public final class FakeOpenAIServer: Sendable {
     /// Changes the behaviour.
     public func set(_ behaviour: Behaviour) { self.behaviour.withLock { $0 = behaviour } }
 
+    /// Makes `/health` answer 200 (true) or 503 (false).
+    public func setHealthy(_ value: Bool) { healthy.withLock { $0 = value } }
+
+    /// Embedding calls received.
+    public var embeddingCallCount: Int { embeddingCalls.withLock { $0 } }
+
+    /// The fake's embedding of a text: `[characters, words, 1]` (deterministic, so tests can check order).
+    public static func embedding(of text: String) -> [Float] {
+        [Float(text.count), Float(text.split(separator: " ").count), 1]
+    }
+
     /// Runs the fake for the duration of `body`, passing its base URL (ending in `/v1`).
     public func run<T: Sendable>(_ body: @Sendable (String) async throws -> T) async throws -> T {
         let router = Router()
-        router.get("/health") { _, _ in "{\"status\":\"ok\"}" }
+        router.get("/health") { _, _ -> Response in
+            let ok = self.healthy.withLock { $0 }
+            return Response(status: ok ? .ok : .serviceUnavailable,
+                            body: .init(byteBuffer: ByteBuffer(string: ok ? #"{"status":"ok"}"# : #"{"error":"loading"}"#)))
+        }
+        router.post("/v1/embeddings") { request, _ -> Response in
+            self.embeddingCalls.withLock { $0 += 1 }
+            let bytes = try await request.body.collect(upTo: 1 << 20)
+            guard let body = try? JSONDecoder().decode(EmbeddingsBody.self, from: Data(bytes.readableBytesView)) else {
+                return Response(status: .badRequest)
+            }
+            // Returned in reverse order with their indices, as the API allows.
+            let items = body.input.enumerated().reversed().map { index, text in
+                #"{"object":"embedding","index":\#(index),"embedding":[\#(Self.embedding(of: text).map { String($0) }.joined(separator: ","))]}"#
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            let json = #"{"object":"list","data":[\#(items.joined(separator: ","))],"model":"fake","usage":{"prompt_tokens":\#(body.input.count * 2),"total_tokens":\#(body.input.count * 2)}}"#
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json)))
+        }
         router.post("/v1/chat/completions") { request, _ -> Response in
             self.calls.withLock { $0 += 1 }
             let bytes = try await request.body.collect(upTo: 1 << 20)
@@ -76,6 +108,8 @@ public final class FakeOpenAIServer: Sendable {
             return result
         }
     }
+
+    private struct EmbeddingsBody: Decodable { var input: [String] }
 
     private static func completion(_ text: String) -> Response {
         let escaped = text.replacingOccurrences(of: "\"", with: "\\\"")

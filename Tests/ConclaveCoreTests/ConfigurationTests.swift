@@ -98,6 +98,42 @@ import Testing
         #expect(error?.key == "inference.endpoint")
     }
 
+    @Test func namedModelsAndTheAutoscalerAreReadAndChecked() throws {
+        let good = try write("""
+            inference:
+              autoscale: {enabled: true, min_replicas: 1, max_replicas: 3, target_outstanding: 2}
+              models:
+                - name: big
+                  endpoints: [http://10.0.0.5:8000/v1, http://10.0.0.6:8000/v1]
+                  model: Qwen/Qwen2.5-7B-Instruct
+                  api_key_env: BIG_KEY
+                - {name: embedder, endpoints: ["http://10.0.0.7:8000/v1"], chat: false, embeddings: true, health_path: ""}
+              agents_model: big
+            """)
+        let configuration = try ConfigurationLoader.load(path: good, environment: [:])
+        #expect(configuration.inference.models.map(\.name) == ["big", "embedder"])
+        #expect(configuration.inference.models[0].upstreamModel == "Qwen/Qwen2.5-7B-Instruct")
+        #expect(configuration.inference.models[1].upstreamModel == "embedder")
+        #expect(configuration.inference.autoscale.maxReplicas == 3 && configuration.inference.autoscaleTarget == 2)
+        #expect(configuration.inference.connectTimeoutSeconds == 5)
+
+        let cases: [(String, String)] = [
+            ("inference:\n  models:\n    - {name: smollm2, endpoints: [\"http://h/v1\"]}\n", "inference.models[0].name"),
+            ("inference:\n  models:\n    - {name: a, endpoints: [\"ftp://h\"]}\n", "inference.models[0].endpoints"),
+            ("inference:\n  models:\n    - {name: a, endpoints: []}\n", "inference.models[0].endpoints"),
+            ("inference:\n  models:\n    - {name: a, endpoints: [\"http://h/v1\"], api_key: sk-123}\n", "inference.models[0].api_key"),
+            ("inference:\n  agents_model: missing\n", "inference.agents_model"),
+            ("inference:\n  autoscale: {min_replicas: 3, max_replicas: 2}\n", "inference.autoscale.max_replicas"),
+            ("inference:\n  provider: openai\n  endpoint: http://h/v1\n  autoscale: {enabled: true}\n", "inference.autoscale.enabled"),
+            ("inference:\n  connect_timeout_seconds: 0\n", "inference.connect_timeout_seconds"),
+        ]
+        for (yaml, key) in cases {
+            let path = try write(yaml)
+            let error = #expect(throws: ConfigurationError.self, "\(yaml)") { try ConfigurationLoader.load(path: path, environment: [:]) }
+            #expect(error?.key == key, "\(yaml)")
+        }
+    }
+
     @Test func malformedYAMLIsReported() throws {
         let path = try write("server: [unclosed\n")
         let error = #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(path: path, environment: [:]) }

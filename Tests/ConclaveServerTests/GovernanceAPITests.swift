@@ -227,6 +227,46 @@ import Testing
         }
     }
 
+    @Test func namedModelIsServedThroughItsOwnPoolForChatAndEmbeddings() async throws {
+        let upstream = FakeOpenAIServer(.answer("from the named model"))
+        try await upstream.run { url in
+            try await withApp(configure: { configuration, _ in
+                configuration.inference.models = [NamedModelConfiguration(name: "remote-chat", endpoints: [url], model: "upstream-x",
+                                                                          embeddings: true)]
+            }) { client, runtime in
+                let token = try await token("u-employee", runtime)
+                let auth: HTTPFields = [.authorization: "Bearer \(token)", .contentType: "application/json"]
+                let models = try await client.execute(uri: "/v1/models", method: .get, headers: auth)
+                #expect(String(buffer: models.body).contains(#""id":"remote-chat""#))
+                let (status, json) = try await ask(client, "Hello there", token: token, model: "remote-chat")
+                #expect(status == .ok)
+                #expect(json["model"] as? String == "remote-chat")
+                let content = ((json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String
+                #expect(content == "from the named model")
+                #expect(upstream.callCount == 1)
+                let embedded = try await client.execute(
+                    uri: "/v1/embeddings", method: .post, headers: auth,
+                    body: ByteBuffer(string: #"{"model":"remote-chat","input":["first text","second one here"]}"#))
+                #expect(embedded.status == .ok)
+                let vectors = ((try JSONSerialization.jsonObject(with: Data(embedded.body.readableBytesView)) as? [String: Any])?["data"]
+                    as? [[String: Any]])?.compactMap { ($0["embedding"] as? [Double])?.map { Float($0) } }
+                #expect(vectors == ["first text", "second one here"].map(FakeOpenAIServer.embedding(of:)))
+                let unknown = try await client.execute(uri: "/v1/embeddings", method: .post, headers: auth,
+                                                       body: ByteBuffer(string: #"{"model":"nope","input":"x"}"#))
+                #expect(unknown.status == .notFound)
+                #expect(String(buffer: unknown.body).contains("remote-chat"))
+                let admin = try await self.token("u-admin", runtime)
+                let view = try await client.execute(uri: "/admin/inference", method: .get, headers: [.authorization: "Bearer \(admin)"])
+                #expect(String(buffer: view.body).contains(#""upstream_model":"upstream-x""#))
+                // Last: a stream closes its connection.
+                let stream = try await client.execute(
+                    uri: "/v1/chat/completions", method: .post, headers: auth,
+                    body: ByteBuffer(string: #"{"model":"remote-chat","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#))
+                #expect(String(buffer: stream.body).contains("named") && String(buffer: stream.body).hasSuffix("data: [DONE]\n\n"))
+            }
+        }
+    }
+
     @Test func adminRoutesNeedTheAdminRole() async throws {
         try await withApp { client, runtime in
             #expect(try await client.execute(uri: "/admin/inference", method: .get).status == .unauthorized)

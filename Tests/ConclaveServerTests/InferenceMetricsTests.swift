@@ -11,17 +11,21 @@ import Testing
         let registry = Telemetry.bootstrap(logLevel: .error)
         let upstream = FakeOpenAIServer(.answer("metrics are flowing"))
         try await upstream.run { url in
-            let pool = ReplicaPool([url])
+            let pool = ReplicaPool([url], model: "metrics-test")
             let model = OpenAICompatibleChatModel(pool: pool)
             _ = try await model.stream(ChatRequest(messages: [.user("hi")])) { _ in }
+            _ = try await model.complete(ChatRequest(messages: [.user("hi")]))
             pool.remove("http://127.0.0.1:9/v1")  // a replica that left reads as open/gone
             let text = registry.emitToString()
-            #expect(text.contains(#"conclave_inference_replica_in_flight{replica="\#(url)"} 0"#), "\(text)")
-            #expect(text.contains(#"conclave_inference_replica_breaker{replica="\#(url)"} 0"#))
-            // Pool-wide gauges (other tests' pools in this process write them too).
-            #expect(text.contains("conclave_inference_replicas_ready ") && text.contains("conclave_inference_queue_depth "))
-            #expect(text.contains("conclave_inference_time_to_first_token_seconds_count"))
-            #expect(text.contains(#"conclave_inference_replica_breaker{replica="http://127.0.0.1:9/v1"} 2"#))
+            #expect(text.contains(#"conclave_inference_replica_in_flight{model="metrics-test",replica="\#(url)"} 0"#), "\(text)")
+            #expect(text.contains(#"conclave_inference_replica_breaker{model="metrics-test",replica="\#(url)"} 0"#))
+            #expect(text.contains(#"conclave_inference_replicas_ready{model="metrics-test"} 1"#))
+            #expect(text.contains(#"conclave_inference_queue_depth{model="metrics-test"} 0"#))
+            #expect(text.contains(#"conclave_inference_time_to_first_token_seconds_count{model="metrics-test"} 1"#))
+            #expect(text.contains(#"conclave_inference_request_duration_seconds_count{model="metrics-test"} 2"#))
+            // The fake counts 3 prompt and 2 completion tokens for a whole answer.
+            #expect(text.contains(#"conclave_inference_tokens_total{model="metrics-test",kind="prompt"} 3"#))
+            #expect(text.contains(#"conclave_inference_replica_breaker{model="metrics-test",replica="http://127.0.0.1:9/v1"} 2"#))
         }
     }
 }

@@ -201,6 +201,21 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
     /// A streamed model call that has produced no token after this many seconds is abandoned and
     /// retried on another replica. Default 60 (0: no limit).
     public var firstTokenTimeoutSeconds: Double = 60
+    /// Longest wait for a TCP connection to a model endpoint; a backend that does not accept
+    /// fails fast and the call is retried elsewhere. Default 5 s.
+    public var connectTimeoutSeconds: Double = 5
+    /// Active health checks: every endpoint's `/health` is polled this often, and a replica that
+    /// fails 3 checks in a row gets no calls until one succeeds. Default 5 s (0: off).
+    public var healthCheckIntervalSeconds: Double = 5
+    /// Before a local replica is stopped (shutdown, scale-down) it gets no new calls and its calls
+    /// in flight get this long to finish. Default 30 s.
+    public var drainTimeoutSeconds: Double = 30
+    /// The autoscaler of local replicas (provider `embedded`).
+    public var autoscale = AutoscaleConfiguration()
+    /// Models served next to the default one, each with its own endpoints and pool.
+    public var models: [NamedModelConfiguration] = []
+    /// The model the agents use: empty for the default model, or the name of one of `models`.
+    public var agentsModel: String = ""
 
     /// Creates inference settings.
     public init(provider: Provider = .embedded, llamaServerPath: String = "", modelPath: String = "",
@@ -240,6 +255,11 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
         case replicas
         case servedModelName = "served_model_name"
         case firstTokenTimeoutSeconds = "first_token_timeout_seconds"
+        case connectTimeoutSeconds = "connect_timeout_seconds"
+        case healthCheckIntervalSeconds = "health_check_interval_seconds"
+        case drainTimeoutSeconds = "drain_timeout_seconds"
+        case autoscale, models
+        case agentsModel = "agents_model"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -263,6 +283,17 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
         replicas = try c.value(.replicas, default: d.replicas)
         servedModelName = try c.value(.servedModelName, default: d.servedModelName)
         firstTokenTimeoutSeconds = try c.value(.firstTokenTimeoutSeconds, default: d.firstTokenTimeoutSeconds)
+        connectTimeoutSeconds = try c.value(.connectTimeoutSeconds, default: d.connectTimeoutSeconds)
+        healthCheckIntervalSeconds = try c.value(.healthCheckIntervalSeconds, default: d.healthCheckIntervalSeconds)
+        drainTimeoutSeconds = try c.value(.drainTimeoutSeconds, default: d.drainTimeoutSeconds)
+        autoscale = try c.value(.autoscale, default: d.autoscale)
+        models = try c.value(.models, default: d.models)
+        agentsModel = try c.value(.agentsModel, default: d.agentsModel)
+    }
+
+    /// Outstanding calls per replica the autoscaler aims for.
+    public var autoscaleTarget: Double {
+        autoscale.targetOutstanding > 0 ? autoscale.targetOutstanding : Double(parallelSlots)
     }
 
     func validate() throws {
@@ -294,6 +325,38 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
         }
         guard startupTimeoutSeconds > 0, requestTimeoutSeconds > 0 else {
             throw ConfigurationError(key: "inference.request_timeout_seconds", value: String(requestTimeoutSeconds), expected: "positive timeouts")
+        }
+        guard connectTimeoutSeconds > 0 else {
+            throw ConfigurationError(key: "inference.connect_timeout_seconds", value: String(connectTimeoutSeconds),
+                                     expected: "a positive number of seconds")
+        }
+        guard healthCheckIntervalSeconds >= 0 else {
+            throw ConfigurationError(key: "inference.health_check_interval_seconds", value: String(healthCheckIntervalSeconds),
+                                     expected: "zero (off) or a positive number of seconds")
+        }
+        guard drainTimeoutSeconds >= 0 else {
+            throw ConfigurationError(key: "inference.drain_timeout_seconds", value: String(drainTimeoutSeconds),
+                                     expected: "a non-negative number of seconds")
+        }
+        try autoscale.validate()
+        if autoscale.enabled && provider != .embedded {
+            throw ConfigurationError(key: "inference.autoscale.enabled", value: "true",
+                                     expected: "false unless provider is embedded (the autoscaler starts local llama-server replicas)")
+        }
+        var names: Set<String> = [servedModelName]
+        for (index, named) in models.enumerated() {
+            try named.validate(at: index)
+            guard names.insert(named.name).inserted else {
+                throw ConfigurationError(key: "inference.models[\(index)].name", value: named.name,
+                                         expected: "a name used once (and not the default model's served_model_name)")
+            }
+        }
+        if !agentsModel.isEmpty {
+            guard let named = models.first(where: { $0.name == agentsModel }), named.chat else {
+                throw ConfigurationError(key: "inference.agents_model", value: agentsModel,
+                                         expected: "empty (the default model) or the name of a chat model in inference.models: "
+                                             + models.filter(\.chat).map(\.name).joined(separator: ", "))
+            }
         }
         if provider == .openai {
             guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {

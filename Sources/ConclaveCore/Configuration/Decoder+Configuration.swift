@@ -12,7 +12,7 @@ extension Decoder {
         let container = try container(keyedBy: AnyConfigurationKey.self)
         let known = Set(Keys.allCases.map(\.stringValue))
         for key in container.allKeys where !known.contains(key.stringValue) {
-            let path = (codingPath + [key]).map(\.stringValue).joined(separator: ".")
+            let path = ConfigurationError.path(codingPath + [key])
             throw ConfigurationError(
                 key: path, value: nil,
                 expected: "one of the known keys here: \(known.sorted().joined(separator: ", "))", isUnknownKey: true)
@@ -27,13 +27,26 @@ extension KeyedDecodingContainer {
     }
 }
 
+extension ConfigurationError {
+    /// A coding path as configuration keys are written: `inference.models[0].name`.
+    static func path(_ keys: [any CodingKey]) -> String {
+        keys.reduce(into: "") { path, key in
+            if let index = key.intValue {
+                path += "[\(index)]"
+            } else {
+                path += (path.isEmpty ? "" : ".") + key.stringValue
+            }
+        }
+    }
+}
+
 extension KeyedDecodingContainer {
     /// Decodes a string enum, naming the allowed values when the string is not one of them.
     func enumValue<T: RawRepresentable & CaseIterable>(_ key: Key, default defaultValue: T) throws -> T
     where T.RawValue == String {
         guard let raw = try decodeIfPresent(String.self, forKey: key) else { return defaultValue }
         guard let value = T(rawValue: raw) else {
-            let path = (codingPath + [key]).map(\.stringValue).joined(separator: ".")
+            let path = ConfigurationError.path(codingPath + [key])
             throw ConfigurationError(key: path, value: raw,
                                      expected: "one of " + T.allCases.map(\.rawValue).joined(separator: ", "))
         }

@@ -46,6 +46,20 @@ public final class ReplicaPool: Sendable {
         public var inFlight: Int
         public var consecutiveFailures: Int
         public var breaker: BreakerState
+        /// False while the active health check fails.
+        public var healthy: Bool
+        /// True while the replica finishes its calls before it is stopped.
+        public var draining: Bool
+    }
+
+    /// Outstanding work, the signal of admission control and of the autoscaler.
+    public struct Load: Sendable, Hashable {
+        /// Replicas that may take calls (breaker not open, healthy, not draining).
+        public var ready: Int
+        /// Calls in flight plus callers queued.
+        public var outstanding: Int
+        /// Callers queued.
+        public var queued: Int
     }
 
     /// The right to make one call to one replica; give it back with ``release(_:success:)``.
@@ -61,6 +75,13 @@ public final class ReplicaPool: Sendable {
         var breaker = BreakerState.closed
         var openedAt: ContinuousClock.Instant?
         var probing = false
+        var healthy = true
+        var draining = false
+
+        /// Takes calls: not failing its health check, not draining.
+        var serving: Bool { healthy && !draining }
+        /// Counted as ready: serving, breaker not open.
+        var ready: Bool { serving && breaker != .open }
     }
 
     private struct Waiter {
@@ -77,11 +98,16 @@ public final class ReplicaPool: Sendable {
 
     /// The settings.
     public let configuration: Configuration
+    /// The served model's name, the `model` label of the pool's metrics.
+    public let model: String
+    private let dimensions: [(String, String)]
     private let state = Mutex(State())
 
     /// Creates a pool with the given ready replicas (base URLs ending in `/v1`).
-    public init(_ urls: [String] = [], configuration: Configuration = Configuration()) {
+    public init(_ urls: [String] = [], configuration: Configuration = Configuration(), model: String = "default") {
         self.configuration = configuration
+        self.model = model
+        dimensions = [("model", model)]
         state.withLock { $0.replicas = urls.map { Replica(url: $0) } }
     }
 
@@ -95,11 +121,49 @@ public final class ReplicaPool: Sendable {
         publishMetrics()
     }
 
+    /// Records the result of an active health check: an unhealthy replica gets no calls until a
+    /// check succeeds again.
+    public func setHealth(_ url: String, healthy: Bool) {
+        let resumed = state.withLock { state -> [(CheckedContinuation<Lease, any Error>, Lease)] in
+            guard let index = state.replicas.firstIndex(where: { $0.url == url }), state.replicas[index].healthy != healthy else { return [] }
+            state.replicas[index].healthy = healthy
+            return Self.serveWaiters(&state, configuration: configuration)
+        }
+        for (continuation, lease) in resumed { continuation.resume(returning: lease) }
+        publishMetrics()
+    }
+
+    /// Drains a replica: it gets no new calls, and this returns once its calls in flight have
+    /// finished or `timeout` has passed; then the replica is removed.
+    public func drain(_ url: String, timeout: Duration) async {
+        let known = state.withLock { state -> Bool in
+            guard let index = state.replicas.firstIndex(where: { $0.url == url }) else { return false }
+            state.replicas[index].draining = true
+            return true
+        }
+        guard known else { return }
+        publishMetrics()
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline, !Task.isCancelled,
+              state.withLock({ $0.replicas.first { $0.url == url }?.inFlight ?? 0 }) > 0 {
+            try? await Task.sleep(for: .milliseconds(25))
+        }
+        remove(url)
+    }
+
+    /// Outstanding work over the serving replicas.
+    public var load: Load {
+        state.withLock { state in
+            Load(ready: state.replicas.filter(\.ready).count,
+                 outstanding: state.replicas.reduce(0) { $0 + $1.inFlight } + state.waiters.count, queued: state.waiters.count)
+        }
+    }
+
     /// Removes a replica (it died or is being drained); calls in flight on it finish as they may.
     public func remove(_ url: String) {
         state.withLock { $0.replicas.removeAll { $0.url == url } }
-        Gauge(label: "conclave_inference_replica_in_flight", dimensions: [("replica", url)]).record(0)
-        Gauge(label: "conclave_inference_replica_breaker", dimensions: [("replica", url)]).record(2)
+        Gauge(label: "conclave_inference_replica_in_flight", dimensions: dimensions + [("replica", url)]).record(0)
+        Gauge(label: "conclave_inference_replica_breaker", dimensions: dimensions + [("replica", url)]).record(2)
         publishMetrics()
     }
 
@@ -108,23 +172,27 @@ public final class ReplicaPool: Sendable {
     func publishMetrics() {
         let (replicas, queued) = state.withLock { ($0.replicas.map { ($0.url, $0.inFlight, $0.breaker) }, $0.waiters.count) }
         for (url, inFlight, breaker) in replicas {
-            Gauge(label: "conclave_inference_replica_in_flight", dimensions: [("replica", url)]).record(inFlight)
-            Gauge(label: "conclave_inference_replica_breaker", dimensions: [("replica", url)])
+            Gauge(label: "conclave_inference_replica_in_flight", dimensions: dimensions + [("replica", url)]).record(inFlight)
+            Gauge(label: "conclave_inference_replica_breaker", dimensions: dimensions + [("replica", url)])
                 .record(breaker == .closed ? 0 : breaker == .halfOpen ? 1 : 2)
         }
-        Gauge(label: "conclave_inference_replicas_ready").record(replicas.filter { $0.2 != .open }.count)
-        Gauge(label: "conclave_inference_queue_depth").record(queued)
+        let ready = state.withLock { $0.replicas.filter(\.ready).count }
+        Gauge(label: "conclave_inference_replicas_ready", dimensions: dimensions).record(ready)
+        Gauge(label: "conclave_inference_queue_depth", dimensions: dimensions).record(queued)
     }
 
-    /// Base URLs of replicas whose breaker is not open.
+    /// Base URLs of replicas that take calls: breaker not open, healthy, not draining.
     public var ready: [String] {
-        state.withLock { $0.replicas.filter { $0.breaker != .open }.map(\.url) }
+        state.withLock { $0.replicas.filter(\.ready).map(\.url) }
     }
 
     /// The replicas' states.
     public var status: [ReplicaStatus] {
         state.withLock {
-            $0.replicas.map { ReplicaStatus(url: $0.url, inFlight: $0.inFlight, consecutiveFailures: $0.failures, breaker: $0.breaker) }
+            $0.replicas.map {
+                ReplicaStatus(url: $0.url, inFlight: $0.inFlight, consecutiveFailures: $0.failures, breaker: $0.breaker,
+                              healthy: $0.healthy, draining: $0.draining)
+            }
         }
     }
 
@@ -139,7 +207,7 @@ public final class ReplicaPool: Sendable {
         let decision = state.withLock { state -> Decision in
             if let lease = Self.pick(&state, avoiding: avoiding, affinity: affinity, configuration: configuration) { return .lease(lease) }
             let now = ContinuousClock.now
-            let usable = state.replicas.contains { $0.breaker == .closed || Self.probeDue($0, now: now, configuration) }
+            let usable = state.replicas.contains { $0.serving && ($0.breaker == .closed || Self.probeDue($0, now: now, configuration)) }
             guard usable else {
                 return .refuse(state.replicas.isEmpty ? "No model backend is ready." : "Every model replica is failing.")
             }
@@ -206,7 +274,7 @@ public final class ReplicaPool: Sendable {
     // MARK: - Selection (called with the lock held)
 
     private static func probeDue(_ replica: Replica, now: ContinuousClock.Instant, _ configuration: Configuration) -> Bool {
-        guard replica.breaker == .open, !replica.probing, let openedAt = replica.openedAt else { return false }
+        guard replica.serving, replica.breaker == .open, !replica.probing, let openedAt = replica.openedAt else { return false }
         return now - openedAt >= configuration.openDuration
     }
 
@@ -221,7 +289,8 @@ public final class ReplicaPool: Sendable {
             return Lease(url: state.replicas[index].url)
         }
         let open = state.replicas.indices.filter {
-            state.replicas[$0].breaker == .closed && state.replicas[$0].inFlight < configuration.maxInFlightPerReplica
+            state.replicas[$0].serving && state.replicas[$0].breaker == .closed
+                && state.replicas[$0].inFlight < configuration.maxInFlightPerReplica
         }
         let preferred = open.filter { !avoiding.contains(state.replicas[$0].url) }
         let candidates = preferred.isEmpty ? open : preferred

@@ -48,7 +48,8 @@ public struct OpenAICompatibleChatModel: ChatModel {
     private let logger: Logger
 
     /// Creates a provider over the replicas in `pool`.
-    public init(pool: ReplicaPool, client: HTTPClient = .shared, configuration: Configuration = .init(),
+    public init(pool: ReplicaPool, client: HTTPClient = InferenceHTTPClient.shared(connectTimeout: .seconds(5)),
+                configuration: Configuration = .init(),
                 logger: Logger = Logger(label: "conclave.inference")) {
         self.pool = pool
         self.client = client
@@ -65,7 +66,27 @@ public struct OpenAICompatibleChatModel: ChatModel {
 
     public func complete(_ request: ChatRequest) async throws -> ChatResponse {
         let body = try encode(request, stream: false)
-        return try await withRetries(request) { base, remaining in
+        return try await measured { try await completeWithRetries(request, body: body) }
+    }
+
+    /// Records a call's duration and tokens per model (`conclave_inference_request_duration_seconds`,
+    /// `conclave_inference_tokens_total{kind}`); tokens per second is the rate of the latter.
+    private func measured(_ call: () async throws -> ChatResponse) async throws -> ChatResponse {
+        let started = ContinuousClock.now
+        let response = try await call()
+        let elapsed = ContinuousClock.now - started
+        let model = pool.model
+        Metrics.Timer(label: "conclave_inference_request_duration_seconds", dimensions: [("model", model)], preferredDisplayUnit: .seconds)
+            .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        Counter(label: "conclave_inference_tokens_total", dimensions: [("model", model), ("kind", "prompt")])
+            .increment(by: response.usage.promptTokens)
+        Counter(label: "conclave_inference_tokens_total", dimensions: [("model", model), ("kind", "completion")])
+            .increment(by: response.usage.completionTokens)
+        return response
+    }
+
+    private func completeWithRetries(_ request: ChatRequest, body: ByteBuffer) async throws -> ChatResponse {
+        try await withRetries(request) { base, remaining in
             let response = try await send(body, to: base, timeout: remaining)
             let bytes: ByteBuffer
             do {
@@ -90,47 +111,21 @@ public struct OpenAICompatibleChatModel: ChatModel {
         }
     }
 
-    /// Runs `call` on a leased replica; retries connect errors, 502/503/504 and timeouts with
-    /// jittered exponential backoff on another replica where there is one, while `retryable()`
-    /// allows (a stream is retried only before its first token).
     private func withRetries<T>(_ request: ChatRequest, retryable: @Sendable () -> Bool = { true },
                                 _ call: (String, Duration) async throws -> T) async throws -> T {
-        var tried = Set<String>()
-        var attempt = 1
-        let deadline = ContinuousClock.now + min(configuration.timeout, request.timeout ?? configuration.timeout)
-        while true {
-            let lease = try await pool.acquire(avoiding: tried, affinity: attempt == 1 ? request.affinityKey : nil)
-            do {
-                // Every attempt shares the call's one deadline.
-                let value = try await call(lease.url, max(.milliseconds(1), deadline - ContinuousClock.now))
-                pool.release(lease, success: true)
-                return value
-            } catch {
-                let replicaFault = (error as? ConclaveError).map { $0.code == .modelUnavailable || $0.code == .timeout } ?? false
-                pool.release(lease, success: !replicaFault)
-                if !(error is CancellationError) {
-                    Counter(label: "conclave_inference_errors_total",
-                            dimensions: [("kind", (error as? ConclaveError)?.code.rawValue ?? "other")]).increment()
-                }
-                tried.insert(lease.url)
-                guard replicaFault, attempt < configuration.maxAttempts, retryable(), !Task.isCancelled else { throw error }
-                let base = configuration.retryBackoff * (1 << min(attempt - 1, 5))
-                let jittered = min(.seconds(2), base * Double.random(in: 0.5...1.5))
-                guard ContinuousClock.now + jittered < deadline else { throw error }
-                logger.warning("model call failed; retrying", metadata: [
-                    "replica": "\(lease.url)", "attempt": "\(attempt)", "error": "\(error)",
-                ])
-                try await Task.sleep(for: jittered)
-                attempt += 1
-            }
-        }
+        try await pool.withRetries(
+            policy: .init(maxAttempts: configuration.maxAttempts, backoff: configuration.retryBackoff),
+            deadline: ContinuousClock.now + min(configuration.timeout, request.timeout ?? configuration.timeout),
+            affinity: request.affinityKey, retryable: retryable, logger: logger, call)
     }
 
     public func stream(_ request: ChatRequest, onDelta: @Sendable (String) async throws -> Void) async throws -> ChatResponse {
         let body = try encode(request, stream: true)
         let started = StreamProgress()
-        return try await withRetries(request, retryable: { !started.hasEmitted }) { base, remaining in
-            try await streamOnce(body, to: base, timeout: remaining, progress: started, onDelta: onDelta)
+        return try await measured {
+            try await withRetries(request, retryable: { !started.hasEmitted }) { base, remaining in
+                try await streamOnce(body, to: base, timeout: remaining, progress: started, onDelta: onDelta)
+            }
         }
     }
 
@@ -194,7 +189,8 @@ public struct OpenAICompatibleChatModel: ChatModel {
                     if let delta = choice.delta?.content, !delta.isEmpty {
                         if content.isEmpty {
                             let ttft = ContinuousClock.now - sent
-                            Metrics.Timer(label: "conclave_inference_time_to_first_token_seconds", preferredDisplayUnit: .seconds)
+                            Metrics.Timer(label: "conclave_inference_time_to_first_token_seconds", dimensions: [("model", pool.model)],
+                                          preferredDisplayUnit: .seconds)
                                 .recordNanoseconds(ttft.components.seconds * 1_000_000_000 + ttft.components.attoseconds / 1_000_000_000)
                         }
                         content += delta
@@ -250,41 +246,16 @@ public struct OpenAICompatibleChatModel: ChatModel {
     }
 
     private func send(_ body: ByteBuffer, to base: String, timeout: Duration) async throws -> HTTPClientResponse {
-        var request = HTTPClientRequest(url: base + "/chat/completions")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        if let key = configuration.apiKey { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
-        request.body = .bytes(body)
-        do {
-            let limit = min(configuration.timeout, timeout)
-            let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
-            return try await client.execute(request, timeout: .nanoseconds(max(1_000_000, nanoseconds)))
-        } catch {
-            throw mapTransportError(error)
-        }
+        try await Upstream.post(body, to: base + "/chat/completions", apiKey: configuration.apiKey,
+                                timeout: min(configuration.timeout, timeout), client: client, logger: logger)
     }
 
     private func mapTransportError(_ error: any Error) -> any Error {
-        if error is CancellationError { return error }
-        if let error = error as? ConclaveError { return error }
-        if let error = error as? HTTPClientError {
-            if error == .deadlineExceeded || error == .readTimeout {
-                return ConclaveError(.timeout, "The model backend did not answer in time.", context: "\(error)")
-            }
-            if error == .cancelled { return CancellationError() }
-        }
-        logger.warning("model transport error", metadata: ["error": "\(error)"])
-        return ConclaveError(.modelUnavailable, "The model backend is unreachable.", context: "\(error)")
+        Upstream.mapTransportError(error, logger: logger)
     }
 
     private func backendError(_ status: HTTPResponseStatus, body: ByteBuffer) -> ConclaveError {
-        let text = String(buffer: body).prefix(500).description
-        switch status.code {
-        case 502, 503, 504:
-            return ConclaveError(.modelUnavailable, "The model backend is not ready.", context: text)
-        default:
-            return ConclaveError(.modelFailed, "The model backend answered HTTP \(status.code).", context: text)
-        }
+        Upstream.backendError(status, body: body)
     }
 }
 

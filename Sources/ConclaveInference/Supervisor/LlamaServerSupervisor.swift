@@ -27,6 +27,8 @@ public final class LlamaServerSupervisor: Service, Sendable {
         public var logPath: String?
         /// Fixed port; nil picks a free one.
         public var port: Int?
+        /// How long calls in flight may take to finish before the server is stopped.
+        public var drainTimeout: Duration = .seconds(30)
 
         /// Creates a configuration.
         public init(serverPath: String, modelPath: String, contextSize: Int = 8192, parallelSlots: Int = 4,
@@ -47,10 +49,14 @@ public final class LlamaServerSupervisor: Service, Sendable {
     private let configuration: Configuration
     private let client: HTTPClient
     private let logger: Logger
-    private let runningPID = Mutex<Int32?>(nil)
+    private let runningPID = Mutex<(pid: Int32?, url: String?)>((nil, nil))
+    private let retirement = OneShotSignal()
 
     /// Process id of the running `llama-server`, if one is running.
-    public var processID: Int32? { runningPID.withLock { $0 } }
+    public var processID: Int32? { runningPID.withLock { $0.pid } }
+
+    /// Base URL of the running replica (ending in `/v1`), once it has a port.
+    public var url: String? { runningPID.withLock { $0.url } }
 
     /// Creates a supervisor; call ``run()`` (or add it to a `ServiceGroup`) to start the server.
     public init(configuration: Configuration, replicas: ReplicaPool = ReplicaPool(), client: HTTPClient = .shared,
@@ -68,29 +74,66 @@ public final class LlamaServerSupervisor: Service, Sendable {
         self.logger = logger
     }
 
-    /// Starts the server and keeps it running until cancelled or gracefully shut down.
+    /// Stops the server for good, after draining it: it gets no new calls and its calls in flight
+    /// get `drainTimeout` to finish; ``run()`` then returns. The autoscaler retires replicas so.
+    public func retire() {
+        retirement.fire()
+    }
+
+    /// True once ``retire()`` was called.
+    public var isRetired: Bool { retirement.hasFired }
+
+    private enum Ending { case exited, shutdown, retired, cancelled }
+
+    /// Starts the server and keeps it running until cancelled, retired or gracefully shut down; a
+    /// graceful shutdown or a retirement drains the replica before the process is stopped.
     public func run() async throws {
         var failures = 0
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully && !retirement.hasFired {
             let port = try configuration.port ?? FreePort.find()
             let process = try launch(port: port)
             let exit = ProcessExit(process)
-            runningPID.withLock { $0 = process.processIdentifier }
-            defer { runningPID.withLock { $0 = nil } }
             let base = "http://127.0.0.1:\(port)/v1"
+            runningPID.withLock { $0 = (process.processIdentifier, base) }
+            defer { runningPID.withLock { $0 = (nil, nil) } }
+            let ending: Ending
             do {
-                try await withGracefulShutdownHandler {
-                    try await withTaskCancellationHandler {
-                        if try await waitUntilHealthy(port: port, exit: exit) {
-                            replicas.add(base)
-                            failures = 0
-                            logger.info("llama-server ready", metadata: ["url": "\(base)", "pid": "\(process.processIdentifier)"])
-                        }
-                        await exit.wait()
-                    } onCancel: {
-                        Self.stop(process)
+                ending = try await withTaskCancellationHandler {
+                    if try await waitUntilHealthy(port: port, exit: exit) {
+                        replicas.add(base)
+                        failures = 0
+                        logger.info("llama-server ready", metadata: ["url": "\(base)", "pid": "\(process.processIdentifier)"])
                     }
-                } onGracefulShutdown: {
+                    return await withTaskGroup(of: Ending.self) { group in
+                        group.addTask {
+                            await exit.wait()
+                            return .exited
+                        }
+                        group.addTask {
+                            do {
+                                try await gracefulShutdown()
+                                return .shutdown
+                            } catch {
+                                return .cancelled
+                            }
+                        }
+                        group.addTask {
+                            await self.retirement.wait()
+                            return Task.isCancelled ? .cancelled : .retired
+                        }
+                        let first = await group.next() ?? .cancelled
+                        group.cancelAll()
+                        if first == .shutdown || first == .retired {
+                            logger.info("draining llama-server", metadata: ["url": "\(base)", "reason": "\(first)"])
+                            await replicas.drain(base, timeout: configuration.drainTimeout)
+                        }
+                        if first != .exited {
+                            Self.stop(process)
+                            await exit.wait()
+                        }
+                        return first
+                    }
+                } onCancel: {
                     Self.stop(process)
                 }
             } catch {
@@ -100,7 +143,7 @@ public final class LlamaServerSupervisor: Service, Sendable {
                 throw error
             }
             replicas.remove(base)
-            if Task.isCancelled || Task.isShuttingDownGracefully { break }
+            if ending != .exited || Task.isCancelled || Task.isShuttingDownGracefully || retirement.hasFired { break }
             failures += 1
             logger.error("llama-server exited; restarting", metadata: [
                 "status": "\(process.terminationStatus)", "restarts": "\(failures)",
@@ -127,7 +170,7 @@ public final class LlamaServerSupervisor: Service, Sendable {
         environment["LD_LIBRARY_PATH"] = [libDir, environment["LD_LIBRARY_PATH"]].compactMap { $0 }.joined(separator: ":")
         process.environment = environment
         if let logPath = configuration.logPath {
-            FileManager.default.createFile(atPath: logPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
             handle.seekToEndOfFile()
             process.standardOutput = handle
@@ -172,6 +215,43 @@ public final class LlamaServerSupervisor: Service, Sendable {
                 usleep(100_000)
             }
             if process.isRunning { kill(pid, SIGKILL) }
+        }
+    }
+}
+
+/// A one-time event tasks can wait for; waiting is cancellable.
+final class OneShotSignal: Sendable {
+    private let state = Mutex<(fired: Bool, waiters: [Int: CheckedContinuation<Void, Never>], next: Int)>((false, [:], 0))
+
+    var hasFired: Bool { state.withLock { $0.fired } }
+
+    func fire() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.fired = true
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns when the signal fires or the task is cancelled.
+    func wait() async {
+        let id = state.withLock { state -> Int in
+            state.next += 1
+            return state.next
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.fired || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume()
         }
     }
 }

@@ -7,17 +7,57 @@ import Hummingbird
 struct AdminController: Sendable {
     let runtime: ConclaveRuntime
 
+    /// `GET /admin/inference`: the default model's pool at the top level (as before), every
+    /// served model's pool under `models`, and the autoscaler.
     struct InferenceView: Codable, Sendable {
         struct Replica: Codable, Sendable {
             var url: String
             var breaker: String
             var inFlight: Int
             var consecutiveFailures: Int
+            var healthy: Bool
+            var draining: Bool
 
             enum CodingKeys: String, CodingKey {
-                case url, breaker
+                case url, breaker, healthy, draining
                 case inFlight = "in_flight"
                 case consecutiveFailures = "consecutive_failures"
+            }
+        }
+
+        struct Model: Codable, Sendable {
+            var name: String
+            var provider: String
+            var upstreamModel: String
+            var chat: Bool
+            var embeddings: Bool
+            var replicasReady: Int
+            var queueDepth: Int
+            var maxInFlightPerReplica: Int
+            var replicas: [Replica]
+
+            enum CodingKeys: String, CodingKey {
+                case name, provider, chat, embeddings, replicas
+                case upstreamModel = "upstream_model"
+                case replicasReady = "replicas_ready"
+                case queueDepth = "queue_depth"
+                case maxInFlightPerReplica = "max_in_flight_per_replica"
+            }
+        }
+
+        struct Autoscaler: Codable, Sendable {
+            var enabled: Bool
+            var minReplicas: Int?
+            var maxReplicas: Int?
+            var targetOutstanding: Double?
+            var outstanding: Int
+            var events: [LocalReplicaSet.ScaleEvent]
+
+            enum CodingKeys: String, CodingKey {
+                case enabled, outstanding, events
+                case minReplicas = "min_replicas"
+                case maxReplicas = "max_replicas"
+                case targetOutstanding = "target_outstanding"
             }
         }
 
@@ -28,9 +68,11 @@ struct AdminController: Sendable {
         var queueDepth: Int
         var maxInFlightPerReplica: Int
         var replicas: [Replica]
+        var autoscaler: Autoscaler
+        var models: [Model]
 
         enum CodingKeys: String, CodingKey {
-            case provider, model, replicas
+            case provider, model, replicas, autoscaler, models
             case replicasDesired = "replicas_desired"
             case replicasReady = "replicas_ready"
             case queueDepth = "queue_depth"
@@ -48,17 +90,32 @@ struct AdminController: Sendable {
         }
     }
 
+    private static func replicas(_ pool: ReplicaPool?) -> [InferenceView.Replica] {
+        (pool?.status ?? []).map { replica in
+            InferenceView.Replica(url: replica.url, breaker: replica.breaker.rawValue, inFlight: replica.inFlight,
+                                  consecutiveFailures: replica.consecutiveFailures, healthy: replica.healthy, draining: replica.draining)
+        }
+    }
+
     func view() -> InferenceView {
         let inference = runtime.configuration.inference
-        let status = runtime.pool?.status ?? []
+        let scaler = runtime.replicaSet?.autoscale
+        let models = runtime.servedModels.values.sorted { $0.name < $1.name }.map { served in
+            InferenceView.Model(name: served.name, provider: served.provider, upstreamModel: served.upstreamModel, chat: served.chat != nil,
+                                embeddings: served.embeddings != nil, replicasReady: served.pool?.ready.count ?? 0,
+                                queueDepth: served.pool?.queued ?? 0,
+                                maxInFlightPerReplica: served.pool?.configuration.maxInFlightPerReplica ?? 0,
+                                replicas: Self.replicas(served.pool))
+        }
         return InferenceView(
             provider: runtime.pool == nil ? "in-process" : inference.provider.rawValue, model: inference.model,
-            replicasDesired: runtime.pool == nil ? 0 : (inference.provider == .embedded ? inference.replicas : status.count),
-            replicasReady: status.filter { $0.breaker != .open }.count, queueDepth: runtime.pool?.queued ?? 0,
+            replicasDesired: runtime.pool == nil ? 0 : (runtime.replicaSet?.desired ?? runtime.pool?.status.count ?? 0),
+            replicasReady: runtime.pool?.ready.count ?? 0, queueDepth: runtime.pool?.queued ?? 0,
             maxInFlightPerReplica: max(1, inference.parallelSlots),
-            replicas: status.map { replica in
-                InferenceView.Replica(url: replica.url, breaker: replica.breaker.rawValue, inFlight: replica.inFlight,
-                                      consecutiveFailures: replica.consecutiveFailures)
-            })
+            replicas: Self.replicas(runtime.pool),
+            autoscaler: .init(enabled: scaler != nil, minReplicas: scaler?.minReplicas, maxReplicas: scaler?.maxReplicas,
+                              targetOutstanding: scaler?.targetOutstanding, outstanding: runtime.pool?.load.outstanding ?? 0,
+                              events: runtime.replicaSet?.events ?? []),
+            models: models)
     }
 }

@@ -35,8 +35,8 @@ struct ChatCompletionsController: Sendable {
         }
         let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
         let chat = try ChatCompletionRequest.decode(Data(body.readableBytesView))
-        if let name = chat.model, !name.isEmpty, name == runtime.configuration.inference.servedModelName {
-            return try await DirectModelRoute(runtime: runtime).complete(chat, principal: principal, requestBody: request.body)
+        if let name = chat.model, !name.isEmpty, let served = runtime.directModel(named: name) {
+            return try await DirectModelRoute(runtime: runtime, served: served).complete(chat, principal: principal, requestBody: request.body)
         }
         let workflow = try runtime.workflows.resolve(chat.model)
         try await runtime.governance.authorize(workflow: workflow.name, for: principal)

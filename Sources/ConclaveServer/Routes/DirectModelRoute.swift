@@ -6,12 +6,14 @@ import Hummingbird
 import NIOCore
 import Synchronization
 
-/// The direct model route: `model` naming the served model (`inference.served_model_name`,
-/// default `smollm2`) goes straight to the replica pool, as an LLM gateway would, with the same
+/// The direct model route: `model` naming a served model (`inference.served_model_name`, default
+/// `smollm2`, or one of `inference.models`) goes straight to its replica pool, as an LLM gateway would, with the same
 /// authentication, permission (the policy's `workflows` entry of that name), PII pseudonyms and
 /// masking, audit and streaming semantics as the workflows. Stateless: no conversation is kept.
 struct DirectModelRoute: Sendable {
     let runtime: ConclaveRuntime
+    /// The model named in the request.
+    let served: ServedModel
 
     struct Completion: Encodable {
         struct Choice: Encodable {
@@ -42,9 +44,12 @@ struct DirectModelRoute: Sendable {
     }
 
     func complete(_ chat: ChatCompletionRequest, principal: Principal, requestBody: RequestBody) async throws -> Response {
-        let name = runtime.configuration.inference.servedModelName
+        let name = served.name
         try await runtime.governance.authorize(workflow: name, for: principal)
-        guard await runtime.model.isReady() else { throw ConclaveError(.modelUnavailable, "No model backend is ready.") }
+        guard let model = served.chat else {
+            throw ConclaveError(.invalidRequest, "The model '\(name)' serves embeddings only; use POST /v1/embeddings.", parameter: "model")
+        }
+        guard await model.isReady() else { throw ConclaveError(.modelUnavailable, "No model backend is ready.") }
         let mode = try await runtime.governance.mode(requested: chat.metadata?["governance_mode"], for: principal)
         let question = chat.messages.last?.content ?? ""
         if case .refused(let rule) = try runtime.governance.checkInput(chat.messages.filter { $0.role == .user }.map(\.content), mode: mode) {
@@ -84,7 +89,7 @@ struct DirectModelRoute: Sendable {
                 try await withThrowingTaskGroup(of: ChatResponse.self) { group in
                     group.addTask {
                         defer { continuation.finish() }
-                        return try await runtime.model.stream(request) { delta in continuation.yield(delta) }
+                        return try await model.stream(request) { delta in continuation.yield(delta) }
                     }
                     for await delta in deltas {
                         let released = filter.append(delta)
@@ -118,7 +123,7 @@ struct DirectModelRoute: Sendable {
         }
         let response: ChatResponse
         do {
-            response = try await runtime.model.complete(request)
+            response = try await model.complete(request)
         } catch {
             await audit(principal, name: name, mode: mode, question: question, answer: nil, usage: TokenUsage(), guardian: guardian,
                         status: OpenAIError.from(error).error.code ?? "error")
@@ -141,7 +146,7 @@ struct DirectModelRoute: Sendable {
         await log.record(AuditEntry(
             type: "request", user: principal.userID, tenant: principal.tenant, roles: principal.roles, status: status, workflow: name,
             decisions: [.init(point: "model", allowed: true, rule: "workflows", reason: "direct model route")],
-            maskedEntities: guardian?.masker.maskedCounts ?? [:], models: [runtime.configuration.inference.model],
+            maskedEntities: guardian?.masker.maskedCounts ?? [:], models: [served.upstreamModel],
             promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, prompt: question, answer: answer))
     }
 

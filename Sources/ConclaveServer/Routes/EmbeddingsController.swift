@@ -1,5 +1,6 @@
 import ConclaveCore
 import ConclaveEmbeddings
+import ConclaveInference
 import ConclaveKnowledge
 import Foundation
 import Hummingbird
@@ -84,18 +85,49 @@ struct EmbeddingsController: Sendable {
         var usage: Usage
     }
 
+    /// Embeddings of a named model whose endpoints serve `/v1/embeddings`, through its pool.
+    private func proxied(_ decoded: Request, model: String, _ remote: OpenAICompatibleEmbeddings) async throws -> Hummingbird.Response {
+        let texts = decoded.input.texts
+        guard !texts.isEmpty, texts.count <= Self.maxInputs else {
+            throw ConclaveError(.invalidRequest, "input must hold 1 to \(Self.maxInputs) strings.", parameter: "input")
+        }
+        let format = decoded.encodingFormat ?? "float"
+        guard format == "float" || format == "base64" else {
+            throw ConclaveError(.invalidRequest, "encoding_format must be float or base64.", parameter: "encoding_format")
+        }
+        let result = try await remote.embed(texts, dimensions: decoded.dimensions)
+        return try Self.encode(result.vectors, model: model, format: format, tokens: result.promptTokens)
+    }
+
+    static func encode(_ vectors: [[Float]], model: String, format: String, tokens: Int) throws -> Hummingbird.Response {
+        let items = vectors.enumerated().map { index, vector in
+            Response.Item(index: index, embedding: format == "base64"
+                ? .base64(vector.withUnsafeBufferPointer { Data(buffer: $0) }.base64EncodedString()) : .floats(vector))
+        }
+        let response = Response(data: items, model: model, usage: .init(promptTokens: tokens, totalTokens: tokens))
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Hummingbird.Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(response)))
+    }
+
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.post("/v1/embeddings") { request, _ -> Hummingbird.Response in
-            _ = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
-            guard let embedder = runtime.embedder else {
-                throw ConclaveError(.modelNotFound, "No embedding model is configured (its files were not found in .venv or at knowledge.embedding_model_path).")
-            }
+            let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
             let body = try await request.body.collect(upTo: runtime.configuration.server.maxBodyBytes)
             let decoded = try OpenAIRequestBody.decode(Request.self, from: Data(body.readableBytesView))
             let model = decoded.model ?? EmbeddingModel.name
-            guard model == EmbeddingModel.name else {
-                throw ConclaveError(.modelNotFound, "The model '\(model)' does not exist; embeddings are served by '\(EmbeddingModel.name)'.",
-                                    parameter: "model")
+            if model != EmbeddingModel.name {
+                guard let served = runtime.servedModels[model], let remote = served.embeddings else {
+                    let offered = ([runtime.embedder == nil ? nil : EmbeddingModel.name]
+                        + runtime.servedModels.values.filter { $0.embeddings != nil }.map(\.name)).compactMap { $0 }.sorted()
+                    throw ConclaveError(.modelNotFound, "The model '\(model)' does not serve embeddings; these do: "
+                                            + (offered.isEmpty ? "none" : offered.joined(separator: ", ")) + ".", parameter: "model")
+                }
+                try await runtime.governance.authorize(workflow: served.name, for: principal)
+                return try await proxied(decoded, model: served.name, remote)
+            }
+            guard let embedder = runtime.embedder else {
+                throw ConclaveError(.modelNotFound, "No embedding model is configured (its files were not found in .venv or at knowledge.embedding_model_path).")
             }
             let texts = decoded.input.texts
             guard !texts.isEmpty, texts.count <= Self.maxInputs else {
@@ -111,14 +143,7 @@ struct EmbeddingsController: Sendable {
             }
             let vectors = try await runBlocking { try embedder.embed(texts) }
             let tokens = texts.reduce(0) { $0 + embedder.tokenize($1).count }
-            let items = vectors.enumerated().map { index, vector in
-                Response.Item(index: index, embedding: format == "base64"
-                    ? .base64(vector.withUnsafeBufferPointer { Data(buffer: $0) }.base64EncodedString()) : .floats(vector))
-            }
-            let response = Response(data: items, model: EmbeddingModel.name, usage: .init(promptTokens: tokens, totalTokens: tokens))
-            var headers = HTTPFields()
-            headers[.contentType] = "application/json"
-            return Hummingbird.Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(response)))
+            return try Self.encode(vectors, model: EmbeddingModel.name, format: format, tokens: tokens)
         }
     }
 }

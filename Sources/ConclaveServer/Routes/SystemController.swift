@@ -38,10 +38,12 @@ struct SystemController: Sendable {
             var entries = permitted.sorted { $0.name < $1.name }.map {
                 ModelList.Entry(id: $0.modelID, created: started, description: $0.description)
             }
-            let direct = runtime.configuration.inference.servedModelName
-            if !direct.isEmpty, runtime.governance.mayRun(workflow: direct, principal: principal) {
-                entries.append(ModelList.Entry(id: direct, created: started,
-                                               description: "The model itself, without a workflow (direct route to the replica pool)."))
+            for served in runtime.servedModels.values.sorted(by: { $0.name < $1.name })
+            where runtime.directModel(named: served.name) != nil && runtime.governance.mayRun(workflow: served.name, principal: principal) {
+                let offers = [served.chat == nil ? nil : "chat", served.embeddings == nil ? nil : "embeddings"].compactMap { $0 }
+                entries.append(ModelList.Entry(id: served.name, created: started,
+                                               description: "The model itself, without a workflow (direct route to its replica pool; "
+                                                   + offers.joined(separator: " and ") + ")."))
             }
             if runtime.embedder != nil {
                 entries.append(ModelList.Entry(id: EmbeddingModel.name, created: started,

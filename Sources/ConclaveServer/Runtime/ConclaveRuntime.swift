@@ -18,14 +18,20 @@ public struct ConclaveRuntime: Sendable {
     public let configuration: ConclaveConfiguration
     /// The embedded store.
     public let store: SQLiteStore
-    /// The chat model every agent uses.
+    /// The chat model every agent uses (`inference.agents_model`, by default the default model).
     public let model: any ChatModel
-    /// The local `llama-server` supervisors (one per replica), when the provider is `embedded`.
-    public let supervisors: [LlamaServerSupervisor]
+    /// The default model's local `llama-server` replicas (and autoscaler), when the provider is `embedded`.
+    public let replicaSet: LocalReplicaSet?
+    /// The local `llama-server` supervisors wanted now (one per replica).
+    public var supervisors: [LlamaServerSupervisor] { replicaSet?.supervisors ?? [] }
     /// The first supervisor, if any.
     public var supervisor: LlamaServerSupervisor? { supervisors.first }
-    /// The replica pool behind the model (nil when a model is passed in, as tests do).
+    /// The replica pool behind the default model (nil when a model is passed in, as tests do).
     public let pool: ReplicaPool?
+    /// The models clients may name in `model`, by name: the default one and `inference.models`.
+    public let servedModels: [String: ServedModel]
+    /// Active health checks, one per pool that has them.
+    public let healthCheckers: [HealthChecker]
     /// Group-commit writer of run events.
     public let eventWriter: BatchingEventWriter
     /// The in-process message bus.
@@ -60,12 +66,21 @@ public struct ConclaveRuntime: Sendable {
         self.logger = logger
         store = try SQLiteStore(path: configuration.storage.path)
         let inference = configuration.inference
+        let client = InferenceHTTPClient.shared(connectTimeout: .milliseconds(Int64(inference.connectTimeoutSeconds * 1000)))
+        let timeout = Duration.milliseconds(Int64(inference.requestTimeoutSeconds * 1000))
+        let healthInterval = Duration.milliseconds(Int64(inference.healthCheckIntervalSeconds * 1000))
+        var served: [String: ServedModel] = [:]
+        var checkers: [HealthChecker] = []
+        let defaultName = inference.servedModelName.isEmpty ? "default" : inference.servedModelName
+        let defaultModel: any ChatModel
         if let overrideModel {
-            model = overrideModel
-            supervisors = []
+            defaultModel = overrideModel
+            replicaSet = nil
             pool = nil
+            served[defaultName] = ServedModel(name: defaultName, provider: "in-process", upstreamModel: inference.model, pool: nil,
+                                              chat: overrideModel)
         } else {
-            let replicas = ReplicaPool(configuration: .init(maxInFlightPerReplica: max(1, inference.parallelSlots)))
+            let replicas = ReplicaPool(configuration: .init(maxInFlightPerReplica: max(1, inference.parallelSlots)), model: defaultName)
             switch inference.provider {
             case .embedded:
                 let root = EmbeddedModelLocator.projectRoot()
@@ -82,30 +97,83 @@ public struct ConclaveRuntime: Sendable {
                 let logDirectory = URL(fileURLWithPath: configuration.storage.path == ":memory:" ? "var" : configuration.storage.path)
                     .deletingLastPathComponent()
                 try? FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
-                supervisors = try (0..<inference.replicas).map { index in
-                    try LlamaServerSupervisor(
-                        configuration: .init(serverPath: serverPath, modelPath: modelPath, contextSize: inference.contextSize,
-                                             parallelSlots: inference.parallelSlots, threads: inference.threads,
-                                             startupTimeout: .milliseconds(Int64(inference.startupTimeoutSeconds * 1000)),
-                                             logPath: logDirectory.appendingPathComponent(
-                                                 index == 0 ? "llama-server.log" : "llama-server-\(index + 1).log").path),
-                        replicas: replicas, logger: logger)
-                }
+                let scale = inference.autoscale
+                replicaSet = try LocalReplicaSet(
+                    replicas: inference.replicas, pool: replicas,
+                    autoscale: scale.enabled
+                        ? Autoscaler.Configuration(minReplicas: scale.minReplicas, maxReplicas: scale.maxReplicas,
+                                                   targetOutstanding: inference.autoscaleTarget,
+                                                   scaleUpWindow: .milliseconds(Int64(scale.scaleUpWindowSeconds * 1000)),
+                                                   scaleDownCooldown: .milliseconds(Int64(scale.scaleDownCooldownSeconds * 1000)))
+                        : nil,
+                    interval: .milliseconds(Int64(scale.intervalSeconds * 1000)),
+                    configuration: { index in
+                        var replica = LlamaServerSupervisor.Configuration(
+                            serverPath: serverPath, modelPath: modelPath, contextSize: inference.contextSize,
+                            parallelSlots: inference.parallelSlots, threads: inference.threads,
+                            startupTimeout: .milliseconds(Int64(inference.startupTimeoutSeconds * 1000)),
+                            logPath: logDirectory.appendingPathComponent(
+                                index == 0 ? "llama-server.log" : "llama-server-\(index + 1).log").path)
+                        replica.drainTimeout = .milliseconds(Int64(inference.drainTimeoutSeconds * 1000))
+                        return replica
+                    },
+                    logger: logger)
             case .openai:
                 var base = inference.endpoint
                 while base.hasSuffix("/") { base.removeLast() }
                 replicas.add(base)
-                supervisors = []
+                replicaSet = nil
             }
             pool = replicas
+            if healthInterval > .zero {
+                checkers.append(HealthChecker(pool: replicas, interval: healthInterval, client: client, logger: logger))
+            }
             let apiKey = inference.apiKeyEnv.isEmpty ? nil : ProcessInfo.processInfo.environment[inference.apiKeyEnv]
-            model = OpenAICompatibleChatModel(
-                pool: replicas,
-                configuration: .init(model: inference.model, apiKey: apiKey,
-                                     timeout: .milliseconds(Int64(inference.requestTimeoutSeconds * 1000)),
+            defaultModel = OpenAICompatibleChatModel(
+                pool: replicas, client: client,
+                configuration: .init(model: inference.model, apiKey: apiKey, timeout: timeout,
                                      firstTokenTimeout: inference.firstTokenTimeoutSeconds > 0
                                          ? .milliseconds(Int64(inference.firstTokenTimeoutSeconds * 1000)) : nil),
                 logger: logger)
+            served[defaultName] = ServedModel(name: defaultName, provider: inference.provider.rawValue, upstreamModel: inference.model,
+                                              pool: replicas, chat: defaultModel)
+        }
+        for named in inference.models {
+            let namedPool = ReplicaPool(named.endpoints.map { endpoint in
+                var base = endpoint
+                while base.hasSuffix("/") { base.removeLast() }
+                return base
+            }, configuration: .init(maxInFlightPerReplica: named.maxInFlight), model: named.name)
+            if healthInterval > .zero, !named.healthPath.isEmpty {
+                checkers.append(HealthChecker(pool: namedPool, path: named.healthPath, interval: healthInterval, client: client,
+                                              logger: logger))
+            }
+            let apiKey = named.apiKeyEnv.isEmpty ? nil : ProcessInfo.processInfo.environment[named.apiKeyEnv]
+            if !named.apiKeyEnv.isEmpty, apiKey == nil {
+                logger.warning("the API key variable of a model is not set; calls go without a key",
+                               metadata: ["model": "\(named.name)", "api_key_env": "\(named.apiKeyEnv)"])
+            }
+            let chat = named.chat
+                ? OpenAICompatibleChatModel(pool: namedPool, client: client,
+                                            configuration: .init(model: named.upstreamModel, apiKey: apiKey, timeout: timeout,
+                                                                 cachePrompt: false,
+                                                                 firstTokenTimeout: inference.firstTokenTimeoutSeconds > 0
+                                                                     ? .milliseconds(Int64(inference.firstTokenTimeoutSeconds * 1000)) : nil),
+                                            logger: logger)
+                : nil
+            let embeddings = named.embeddings
+                ? OpenAICompatibleEmbeddings(pool: namedPool, model: named.upstreamModel, apiKey: apiKey, timeout: timeout, client: client,
+                                             logger: logger)
+                : nil
+            served[named.name] = ServedModel(name: named.name, provider: "openai", upstreamModel: named.upstreamModel, pool: namedPool,
+                                             chat: chat, embeddings: embeddings)
+        }
+        servedModels = served
+        healthCheckers = checkers
+        if !inference.agentsModel.isEmpty, let chat = served[inference.agentsModel]?.chat, overrideModel == nil {
+            model = chat
+        } else {
+            model = defaultModel
         }
         governance = try await Governance(auth: configuration.auth, configuration: configuration.governance,
                                           audit: configuration.audit, store: store, logger: logger)
@@ -193,10 +261,18 @@ public struct ConclaveRuntime: Sendable {
         _ = try await vectors?.current()
     }
 
+    /// The served model a request's `model` names for the direct route, if any (the default
+    /// model only when `inference.served_model_name` is set).
+    public func directModel(named name: String) -> ServedModel? {
+        if name == "default" && configuration.inference.servedModelName.isEmpty { return nil }
+        return servedModels[name]
+    }
+
     /// Background services that must run beside the HTTP server (model supervisor, event writer).
     public var backgroundServices: [any Service] {
         var services: [any Service] = []
-        services += supervisors.map { $0 as any Service }
+        if let replicaSet { services.append(replicaSet) }
+        services += healthCheckers.map { $0 as any Service }
         services.append(eventWriter)
         if let audit = governance.audit { services.append(audit) }
         return services

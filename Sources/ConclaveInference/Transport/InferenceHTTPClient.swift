@@ -1,0 +1,26 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The HTTP clients model calls go through, one per connect timeout, living as long as the
+/// process (as `HTTPClient.shared` does): a connection that is not accepted within the connect
+/// timeout fails fast, and the call is retried on another replica instead of waiting for the
+/// call's whole deadline.
+public enum InferenceHTTPClient {
+    private static let clients = Mutex<[Int64: HTTPClient]>([:])
+
+    /// The client whose connections time out after `connectTimeout`.
+    public static func shared(connectTimeout: Duration) -> HTTPClient {
+        let milliseconds = max(1, connectTimeout.components.seconds * 1000 + connectTimeout.components.attoseconds / 1_000_000_000_000_000)
+        return clients.withLock { clients in
+            if let client = clients[milliseconds] { return client }
+            var configuration = HTTPClient.Configuration()
+            configuration.timeout = .init(connect: .milliseconds(milliseconds))
+            configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+            let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+            clients[milliseconds] = client
+            return client
+        }
+    }
+}
