@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT_BUILD_FLAGS ?=
 PY := .venv/bin/python
 
-.PHONY: setup build release demo test unit-test integration-test python-test bench-orchestration bench-knowledge format lint clean
+.PHONY: setup build release demo test unit-test integration-test python-test bench-orchestration bench-knowledge bench-inference format lint clean
 
 ## Installs what the project needs (idempotent, quiet when done): .venv, llama-server, SmolLM2, Python test clients.
 setup:
@@ -29,6 +29,10 @@ bench-orchestration: setup release
 ## Embedding throughput vs sentence-transformers; HNSW vs hnswlib and exact vs numpy (docs/performance.md).
 bench-knowledge: setup
 	@bash scripts/bench-knowledge.sh
+
+## 8 SmolLM2 streams raw vs through Conclave; gateway overhead vs LiteLLM on an instant upstream (docs/performance.md).
+bench-inference: setup release
+	@bash scripts/bench-inference.sh
 
 format:
 	@swift format --in-place --recursive Sources Tests

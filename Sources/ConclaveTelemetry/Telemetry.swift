@@ -66,6 +66,11 @@ public enum Telemetry {
     }
 
     static func sanitize(_ name: String) -> String {
+        // Most names are valid already; checking bytes is much cheaper than rebuilding Characters,
+        // and the factory sanitizes on every metric lookup.
+        if name.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }) {
+            return name
+        }
         var out = ""
         for character in name {
             out.append(character.isLetter || character.isNumber || character == "_" ? character : "_")

@@ -1,5 +1,5 @@
 import ConclaveCore
-import ConclaveGovernance
+@testable import ConclaveGovernance
 import ConclaveStorage
 import Foundation
 import Crypto
@@ -47,6 +47,55 @@ import Testing
         #expect(try await verify() == .valid(records: 10, checkpoints: 2, lastSeq: 10))
         let rows = try await store.auditRows(from: 0, limit: 100)
         #expect(rows.allSatisfy { !$0.body.contains("question") && $0.body.contains("promptSHA256") })
+    }
+
+    @Test func concurrentRecordsAreGroupCommittedIntoOneValidChainWithNoneLost() async throws {
+        let log = self.log
+        await withTaskGroup(of: Void.self) { group in
+            for client in 0..<16 {
+                group.addTask {
+                    for i in 0..<25 {
+                        await log.record(AuditEntry(type: "request", user: "u-\(client)", status: "ok", workflow: "full",
+                                                    prompt: "q \(client) \(i)"))
+                    }
+                }
+            }
+        }
+        let rows = try await store.auditRows(from: 0, limit: 1000)
+        #expect(rows.count == 400)
+        #expect(rows.map(\.seq) == Array(1...400))
+        // Every client's records are all there, in the order each client made them.
+        for client in 0..<16 {
+            let mine = rows.filter { $0.body.contains(#""user":"u-\#(client)""#) }
+            #expect(mine.count == 25)
+        }
+        if case .valid(let records, _, let lastSeq) = try await verify() {
+            #expect(records == 400 && lastSeq == 400)
+        } else {
+            Issue.record("the chain does not verify")
+        }
+        #expect(try await store.lastAuditRow()?.seq == 400)
+    }
+
+    @Test func canonicalBodyIsTheSortedKeyDocumentJSONEncoderWrites() throws {
+        let entries = [
+            AuditEntry(type: "request", user: "u-1", status: "ok"),
+            AuditEntry(type: "request", user: "u \"quoted\" \\ /slash/", tenant: "meridian", roles: ["hr", "admin"], status: "ok",
+                       workflow: "full", runID: "r1", conversationID: "c1",
+                       decisions: [.init(point: "retrieval", allowed: false, rule: "classification", reason: "línea\nnueva 😀")],
+                       sources: [.init(id: "doc-1", classification: "internal"), .init(id: "db:x", classification: nil)],
+                       withheld: ["doc-9"], maskedEntities: ["phone": 2, "email": 1, "iban": 0], models: ["smollm2"],
+                       promptTokens: 12, completionTokens: 34, prompt: "control \u{01} tab\t", answer: "answer"),
+        ]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        for entry in entries {
+            let body = entry.canonicalEnvelope(seq: 42, time: 1_764_111_000.125)
+            let expected = String(decoding: try encoder.encode(AuditLog.Envelope(seq: 42, time: 1_764_111_000.125, record: entry)),
+                                  as: UTF8.self)
+            #expect(body == expected)
+            #expect(try JSONDecoder().decode(AuditLog.Envelope.self, from: Data(body.utf8)).record == entry)
+        }
     }
 
     @Test func modifiedRecordIsNamed() async throws {

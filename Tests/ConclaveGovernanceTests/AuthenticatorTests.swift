@@ -52,6 +52,19 @@ import Testing
         await #expect(throws: AuthenticationFailure.self) { try await authenticator.authenticate(authorization: "Bearer \(future)") }
     }
 
+    @Test func aVerifiedTokenIsRememberedOnlyUntilItExpires() async throws {
+        let authenticator = try await Authenticator(configuration: configuration)
+        let token = try await issue(hr, lifetime: 2)
+        #expect(try await authenticator.authenticate(authorization: "Bearer \(token)") == hr)
+        #expect(try await authenticator.authenticate(authorization: "Bearer \(token)") == hr)
+        try await Task.sleep(for: .milliseconds(2600))
+        await #expect(throws: AuthenticationFailure.self) { try await authenticator.authenticate(authorization: "Bearer \(token)") }
+        // A forged variant of a remembered token is not a cache hit.
+        let other = try await issue(hr)
+        _ = try await authenticator.authenticate(authorization: "Bearer \(other)")
+        await #expect(throws: AuthenticationFailure.self) { try await authenticator.authenticate(authorization: "Bearer \(other)x") }
+    }
+
     @Test func wrongIssuerOrAudienceIsRefused() async throws {
         let authenticator = try await Authenticator(configuration: configuration)
         var other = configuration

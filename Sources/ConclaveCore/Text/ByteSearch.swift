@@ -21,6 +21,18 @@ public enum ByteSearch {
         }
     }
 
+    /// Index of the first occurrence of `needle` in `haystack` at or after `start`, or nil.
+    @inlinable
+    public static func firstIndex(of needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
+        guard start > 0 else { return firstIndex(of: needle, in: haystack) }
+        guard start < haystack.count else { return needle.isEmpty ? haystack.count : nil }
+        return haystack.withUnsafeBufferPointer { hay in
+            needle.withUnsafeBufferPointer { pin in
+                firstIndex(of: pin, in: UnsafeBufferPointer(rebasing: hay[start...])).map { $0 + start }
+            }
+        }
+    }
+
     /// `bytes` with ASCII letters folded to lower case (other bytes as they are).
     @inlinable
     public static func asciiLowercased<S: Sequence>(_ bytes: S) -> [UInt8] where S.Element == UInt8 {

@@ -106,14 +106,35 @@ public enum AuditVerification: Sendable, Hashable, CustomStringConvertible {
 /// canonical JSON, so editing, deleting, inserting or reordering a record breaks the chain at that
 /// record. Every `checkpoint_every` records, and at shutdown, an Ed25519-signed checkpoint is
 /// stored apart from the chain; it pins the hash of its record, which also detects a rewritten
-/// chain and a truncated tail. Appends are single SQLite transactions, so a killed process leaves
-/// a chain that verifies.
+/// chain and a truncated tail. Appends are SQLite transactions, so a killed process leaves a chain
+/// that verifies.
+///
+/// Appends are group-committed: records that arrive while a transaction is being written wait
+/// and go together in the next one, and ``record(_:at:)`` returns only once its record is
+/// committed. Under concurrent load one commit carries many requests' records; alone, a record
+/// is written at once.
 public final class AuditLog: Service, Sendable {
     public let configuration: AuditConfiguration
     private let store: any AuditStore
     private let key: Curve25519.Signing.PrivateKey
     private let logger: Logger
     private let sinceCheckpoint = Mutex(0)
+
+    /// What a waiting record learns: its batch was written (or failed), or it leads the next batch.
+    private enum Turn: Sendable {
+        case written
+        case failed(String)
+        case lead
+    }
+
+    private struct Pending: Sendable {
+        var entry: AuditEntry
+        var time: Double
+        var continuation: CheckedContinuation<Turn, Never>?
+    }
+
+    /// Records waiting for the next commit, and whether a leader is writing one.
+    private let queue = Mutex<(waiting: [Pending], writing: Bool)>(([], false))
 
     /// Opens the log; creates the signing key file (mode 600) when it does not exist.
     public init(store: any AuditStore, configuration: AuditConfiguration, logger: Logger) throws {
@@ -150,18 +171,74 @@ public final class AuditLog: Service, Sendable {
     }
 
     private func append(_ entry: AuditEntry, time: Double) async throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let type = entry.type
+        // Join the queue; with no writer, this caller leads (writes) the next batch itself.
+        let turn: Turn = await withCheckedContinuation { continuation in
+            let leads = queue.withLock { queue -> Bool in
+                if queue.writing {
+                    queue.waiting.append(Pending(entry: entry, time: time, continuation: continuation))
+                    return false
+                }
+                queue.writing = true
+                queue.waiting.append(Pending(entry: entry, time: time, continuation: nil))
+                return true
+            }
+            if leads { continuation.resume(returning: .lead) }
+        }
+        switch turn {
+        case .written: return
+        case .failed(let message): throw AuditWriteFailure(message: message)
+        case .lead: break
+        }
+        let batch = queue.withLock { queue -> [Pending] in
+            defer { queue.waiting = [] }
+            return queue.waiting
+        }
+        var outcome = Turn.written
+        do {
+            try await write(batch)
+        } catch {
+            outcome = .failed("\(error)")
+        }
+        // Hand the lead to the first record that arrived meanwhile, or stop writing.
+        let next = queue.withLock { queue -> CheckedContinuation<Turn, Never>? in
+            guard !queue.waiting.isEmpty else {
+                queue.writing = false
+                return nil
+            }
+            // The new leader writes its own record with the batch; it is resumed once, here.
+            defer { queue.waiting[0].continuation = nil }
+            return queue.waiting[0].continuation
+        }
+        for pending in batch { pending.continuation?.resume(returning: outcome) }
+        next?.resume(returning: .lead)
+        if case .failed(let message) = outcome { throw AuditWriteFailure(message: message) }
+    }
+
+    private func write(_ batch: [Pending]) async throws {
         try await store.appendAudit { lastSeq, lastHash in
-            let seq = lastSeq + 1
-            let envelope = Envelope(seq: seq, time: time, record: entry)
-            let body = String(decoding: try encoder.encode(envelope), as: UTF8.self)
-            return [AuditRow(seq: seq, type: type, time: time, body: body, prevHash: lastHash, hash: Self.chain(lastHash, body))]
+            var rows: [AuditRow] = []
+            rows.reserveCapacity(batch.count)
+            var seq = lastSeq
+            var hash = lastHash
+            for pending in batch {
+                seq += 1
+                let body = pending.entry.canonicalEnvelope(seq: seq, time: pending.time)
+                let chained = Self.chain(hash, body)
+                rows.append(AuditRow(seq: seq, type: pending.entry.type, time: pending.time, body: body, prevHash: hash, hash: chained))
+                hash = chained
+            }
+            return rows
         }
     }
 
-    private struct Envelope: Codable {
+    /// A batch of records could not be committed.
+    struct AuditWriteFailure: Error, CustomStringConvertible {
+        var message: String
+        var description: String { "audit write failed: \(message)" }
+    }
+
+    /// The stored body's shape (written by ``AuditEntry/canonicalEnvelope(seq:time:)``; tests decode with it).
+    struct Envelope: Codable, Equatable {
         var seq: Int64
         var time: Double
         var record: AuditEntry
@@ -205,14 +282,7 @@ public final class AuditLog: Service, Sendable {
     }
 
     private func lastRow() async throws -> AuditRow? {
-        var from: Int64 = 0
-        var last: AuditRow?
-        while true {
-            let rows = try await store.auditRows(from: from, limit: 5000)
-            guard let tail = rows.last else { return last }
-            last = tail
-            from = tail.seq + 1
-        }
+        try await store.lastAuditRow()
     }
 
     /// Checks the whole chain and every anchor; names the first record that fails.
@@ -291,7 +361,7 @@ public final class AuditLog: Service, Sendable {
     }
 
     static func sha256(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(text.utf8)).hexEncoded
     }
 
     /// Reads the raw 32-byte key (hex) or creates it.
@@ -306,7 +376,7 @@ public final class AuditLog: Service, Sendable {
         let key = Curve25519.Signing.PrivateKey()
         let url = URL(fileURLWithPath: path)
         try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let hex = key.rawRepresentation.map { String(format: "%02x", $0) }.joined()
+        let hex = key.rawRepresentation.hexEncoded
         guard FileManager.default.createFile(atPath: path, contents: Data(hex.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw ConfigurationError(key: "audit.signing_key_file", value: path, expected: "a writable path for the new checkpoint key")
         }

@@ -50,8 +50,7 @@ extension ReplicaPool {
                 let replicaFault = RetryPolicy.isReplicaFault(error)
                 release(lease, success: !replicaFault)
                 if !(error is CancellationError) {
-                    Counter(label: "conclave_inference_errors_total",
-                            dimensions: [("model", model), ("kind", (error as? ConclaveError)?.code.rawValue ?? "other")]).increment()
+                    instruments.errors((error as? ConclaveError)?.code.rawValue ?? "other").increment()
                 }
                 tried.insert(lease.url)
                 guard replicaFault, attempt < policy.maxAttempts, retryable(), !Task.isCancelled else { throw error }

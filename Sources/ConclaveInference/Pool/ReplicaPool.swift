@@ -100,14 +100,14 @@ public final class ReplicaPool: Sendable {
     public let configuration: Configuration
     /// The served model's name, the `model` label of the pool's metrics.
     public let model: String
-    private let dimensions: [(String, String)]
+    let instruments: PoolInstruments
     private let state = Mutex(State())
 
     /// Creates a pool with the given ready replicas (base URLs ending in `/v1`).
     public init(_ urls: [String] = [], configuration: Configuration = Configuration(), model: String = "default") {
         self.configuration = configuration
         self.model = model
-        dimensions = [("model", model)]
+        instruments = PoolInstruments(model: model)
         state.withLock { $0.replicas = urls.map { Replica(url: $0) } }
     }
 
@@ -162,8 +162,9 @@ public final class ReplicaPool: Sendable {
     /// Removes a replica (it died or is being drained); calls in flight on it finish as they may.
     public func remove(_ url: String) {
         state.withLock { $0.replicas.removeAll { $0.url == url } }
-        Gauge(label: "conclave_inference_replica_in_flight", dimensions: dimensions + [("replica", url)]).record(0)
-        Gauge(label: "conclave_inference_replica_breaker", dimensions: dimensions + [("replica", url)]).record(2)
+        let gauges = instruments.replica(url)
+        gauges.inFlight.record(0)
+        gauges.breaker.record(2)
         publishMetrics()
     }
 
@@ -172,13 +173,13 @@ public final class ReplicaPool: Sendable {
     func publishMetrics() {
         let (replicas, queued) = state.withLock { ($0.replicas.map { ($0.url, $0.inFlight, $0.breaker) }, $0.waiters.count) }
         for (url, inFlight, breaker) in replicas {
-            Gauge(label: "conclave_inference_replica_in_flight", dimensions: dimensions + [("replica", url)]).record(inFlight)
-            Gauge(label: "conclave_inference_replica_breaker", dimensions: dimensions + [("replica", url)])
-                .record(breaker == .closed ? 0 : breaker == .halfOpen ? 1 : 2)
+            let gauges = instruments.replica(url)
+            gauges.inFlight.record(inFlight)
+            gauges.breaker.record(breaker == .closed ? 0 : breaker == .halfOpen ? 1 : 2)
         }
         let ready = state.withLock { $0.replicas.filter(\.ready).count }
-        Gauge(label: "conclave_inference_replicas_ready", dimensions: dimensions).record(ready)
-        Gauge(label: "conclave_inference_queue_depth", dimensions: dimensions).record(queued)
+        instruments.replicasReady.record(ready)
+        instruments.queueDepth.record(queued)
     }
 
     /// Base URLs of replicas that take calls: breaker not open, healthy, not draining.

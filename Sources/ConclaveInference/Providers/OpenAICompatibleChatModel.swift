@@ -75,13 +75,10 @@ public struct OpenAICompatibleChatModel: ChatModel {
         let started = ContinuousClock.now
         let response = try await call()
         let elapsed = ContinuousClock.now - started
-        let model = pool.model
-        Metrics.Timer(label: "conclave_inference_request_duration_seconds", dimensions: [("model", model)], preferredDisplayUnit: .seconds)
-            .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
-        Counter(label: "conclave_inference_tokens_total", dimensions: [("model", model), ("kind", "prompt")])
-            .increment(by: response.usage.promptTokens)
-        Counter(label: "conclave_inference_tokens_total", dimensions: [("model", model), ("kind", "completion")])
-            .increment(by: response.usage.completionTokens)
+        let instruments = pool.instruments
+        instruments.requestDuration.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        instruments.promptTokens.increment(by: response.usage.promptTokens)
+        instruments.completionTokens.increment(by: response.usage.completionTokens)
         return response
     }
 
@@ -176,22 +173,30 @@ public struct OpenAICompatibleChatModel: ChatModel {
             for try await buffer in response.body {
                 for line in lines.append(buffer) {
                     guard line.hasPrefix("data:") else { continue }
-                    let payload = line.dropFirst(5).trimmingCharacters(in: .whitespaces)
+                    var payload = line.dropFirst(5)
+                    while payload.first == " " { payload = payload.dropFirst() }
+                    while payload.last == " " { payload = payload.dropLast() }
                     if payload == "[DONE]" { sawDone = true; continue }
-                    guard let data = payload.data(using: .utf8) else { continue }
-                    if let error = try? decoder.decode(WireErrorEnvelope.self, from: data), let message = error.error.message {
-                        throw ConclaveError(.modelFailed, "The model backend failed mid-stream.", context: message)
+                    let delta: String?
+                    if let simple = StreamChunkScanner.scan(payload.utf8) {
+                        if let reason = simple.finishReason { finishReason = reason }
+                        delta = simple.content
+                    } else {
+                        let data = Data(payload.utf8)
+                        if payload.contains(#""error""#), let error = try? decoder.decode(WireErrorEnvelope.self, from: data),
+                           let message = error.error.message {
+                            throw ConclaveError(.modelFailed, "The model backend failed mid-stream.", context: message)
+                        }
+                        let chunk = try decoder.decode(WireChunk.self, from: data)
+                        if let u = chunk.usage { usage = u.tokenUsage }
+                        guard let choice = chunk.choices.first else { continue }
+                        if let reason = choice.finishReason { finishReason = reason }
+                        delta = choice.delta?.content
                     }
-                    let chunk = try decoder.decode(WireChunk.self, from: data)
-                    if let u = chunk.usage { usage = u.tokenUsage }
-                    guard let choice = chunk.choices.first else { continue }
-                    if let reason = choice.finishReason { finishReason = reason }
-                    if let delta = choice.delta?.content, !delta.isEmpty {
+                    if let delta, !delta.isEmpty {
                         if content.isEmpty {
                             let ttft = ContinuousClock.now - sent
-                            Metrics.Timer(label: "conclave_inference_time_to_first_token_seconds", dimensions: [("model", pool.model)],
-                                          preferredDisplayUnit: .seconds)
-                                .recordNanoseconds(ttft.components.seconds * 1_000_000_000 + ttft.components.attoseconds / 1_000_000_000)
+                            pool.instruments.timeToFirstToken.recordNanoseconds(ttft.components.seconds * 1_000_000_000 + ttft.components.attoseconds / 1_000_000_000)
                         }
                         content += delta
                         progress.markEmitted()
@@ -219,30 +224,30 @@ public struct OpenAICompatibleChatModel: ChatModel {
 
     // MARK: - Wire
 
-    private func encode(_ request: ChatRequest, stream: Bool) throws -> ByteBuffer {
-        var body: [String: Any] = [
-            "model": configuration.model,
-            "messages": request.messages.map { ["role": $0.role.rawValue, "content": $0.content] },
-            "stream": stream,
-        ]
-        if stream { body["stream_options"] = ["include_usage": true] }
-        if let t = request.temperature { body["temperature"] = t }
-        if let m = request.maxTokens { body["max_tokens"] = m }
-        if let s = request.seed { body["seed"] = s }
-        if !request.stop.isEmpty { body["stop"] = request.stop }
-        if configuration.cachePrompt { body["cache_prompt"] = true }
+    /// The request body, written directly (no JSONSerialization: this runs on every call).
+    func encode(_ request: ChatRequest, stream: Bool) throws -> ByteBuffer {
+        var json = #"{"model":"# + JSONString.quoted(configuration.model) + #","messages":["#
+        for (index, message) in request.messages.enumerated() {
+            if index > 0 { json += "," }
+            json += #"{"role":"# + JSONString.quoted(message.role.rawValue) + #","content":"# + JSONString.quoted(message.content) + "}"
+        }
+        json += #"],"stream":"# + (stream ? "true" : "false")
+        if stream { json += #","stream_options":{"include_usage":true}"# }
+        if let t = request.temperature, t.isFinite { json += #","temperature":"# + String(t) }
+        if let m = request.maxTokens { json += #","max_tokens":"# + String(m) }
+        if let s = request.seed { json += #","seed":"# + String(s) }
+        if !request.stop.isEmpty { json += #","stop":["# + request.stop.map(JSONString.quoted).joined(separator: ",") + "]" }
+        if configuration.cachePrompt { json += #","cache_prompt":true"# }
         if let schema = request.jsonSchema {
+            // The schema is embedded as it is, after checking it is one JSON object.
             guard let schemaData = schema.data(using: .utf8),
-                  let schemaObject = try? JSONSerialization.jsonObject(with: schemaData) else {
+                  (try? JSONSerialization.jsonObject(with: schemaData)) is [String: Any] else {
                 throw ConclaveError(.internal, "Invalid JSON schema.", context: schema)
             }
-            body["response_format"] = [
-                "type": "json_schema",
-                "json_schema": ["name": "output", "strict": true, "schema": schemaObject],
-            ]
+            json += #","response_format":{"type":"json_schema","json_schema":{"name":"output","strict":true,"schema":"# + schema + "}}"
         }
-        let data = try JSONSerialization.data(withJSONObject: body)
-        return ByteBuffer(bytes: data)
+        json += "}"
+        return ByteBuffer(string: json)
     }
 
     private func send(_ body: ByteBuffer, to base: String, timeout: Duration) async throws -> HTTPClientResponse {

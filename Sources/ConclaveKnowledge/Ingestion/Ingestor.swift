@@ -141,7 +141,7 @@ public struct Ingestor: Sendable {
             throw ConclaveError(.ingestion, "Cannot read '\(path)'.")
         }
         let text = format == .pdf ? try PDFText.extract(path) : String(decoding: data, as: UTF8.self)
-        let hash = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        let hash = SHA256.hash(data: data).hexEncoded
         let frontMatter = try FrontMatter.parse(text)
         let fileName = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         let id = frontMatter.fields["id"].flatMap { $0.isEmpty ? nil : $0 } ?? fileName

@@ -33,7 +33,7 @@ public final class AnswerCache: Sendable {
         let parts = [workflow, principal.tenant, principal.roles.sorted().joined(separator: ","), principal.department ?? "",
                      mode.rawValue, dataAccess.subtracting([.cached]).map(\.rawValue).sorted().joined(separator: ","),
                      String(generation), normalised]
-        return SHA256.hash(data: Data(parts.joined(separator: "\u{1F}").utf8)).map { String(format: "%02x", $0) }.joined()
+        return SHA256.hash(data: Data(parts.joined(separator: "\u{1F}").utf8)).hexEncoded
     }
 
     /// The cached answer for `key`, if it is still fresh.

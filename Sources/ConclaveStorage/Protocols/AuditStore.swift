@@ -64,6 +64,8 @@ public protocol AuditStore: Sendable {
     func appendAudit(_ make: @escaping @Sendable (_ lastSeq: Int64, _ lastHash: String) throws -> [AuditRow]) async throws
     /// Rows from `seq` on, in order.
     func auditRows(from seq: Int64, limit: Int) async throws -> [AuditRow]
+    /// The newest row, if any.
+    func lastAuditRow() async throws -> AuditRow?
     /// Every anchor, oldest first.
     func auditAnchors() async throws -> [AuditAnchor]
     /// Stores an anchor.

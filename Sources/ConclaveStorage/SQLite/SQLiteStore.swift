@@ -391,6 +391,14 @@ public final class SQLiteStore: ConversationStore, DocumentStore, EventStore, Au
         }
     }
 
+    public func lastAuditRow() async throws -> AuditRow? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1").map {
+                AuditRow(seq: $0["seq"], type: $0["type"], time: $0["time"], body: $0["body"], prevHash: $0["prev_hash"], hash: $0["hash"])
+            }
+        }
+    }
+
     public func auditAnchors() async throws -> [AuditAnchor] {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM audit_anchors ORDER BY id").compactMap { row in

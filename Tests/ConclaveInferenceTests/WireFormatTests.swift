@@ -1,0 +1,72 @@
+import ConclaveCore
+import Foundation
+import Testing
+
+@testable import ConclaveInference
+
+/// The hand-written wire paths agree with a JSON parser: the streamed-chunk scanner reads what
+/// `JSONSerialization` reads (or declines), and the request body is valid JSON with every field.
+@Suite struct WireFormatTests {
+    static let tricky = ["plain", "with \"quotes\" and \\backslash\\", "new\nline\ttab\r", "ünïcødé ✓ 😀 中文",
+                         "control \u{01}\u{1F}", "", "\"content\": fake key", " leading and trailing "]
+
+    static func chunk(_ content: String?, finish: String? = nil) -> String {
+        var delta: [String: Any] = [:]
+        if let content { delta["content"] = content }
+        let choice: [String: Any] = ["index": 0, "delta": delta, "finish_reason": finish ?? NSNull()]
+        let object: [String: Any] = ["id": "c", "object": "chat.completion.chunk", "choices": [choice]]
+        return String(decoding: try! JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+    }
+
+    @Test func scannerReadsWhatAParserReads() {
+        for text in Self.tricky {
+            let payload = Self.chunk(text)
+            #expect(StreamChunkScanner.scan(payload[...].utf8) == .init(content: text, finishReason: nil), "\(payload)")
+        }
+        // Escapes a parser writes differently: \u sequences, surrogate pairs, escaped slash.
+        let escaped = #"{"choices":[{"index":0,"delta":{"content":"a\u00e9\/b\ud83d\ude00c"},"finish_reason":null}]}"#
+        #expect(StreamChunkScanner.scan(escaped[...].utf8)?.content == "aé/b😀c")
+        let finish = Self.chunk(nil, finish: "length")
+        #expect(StreamChunkScanner.scan(finish[...].utf8) == .init(content: nil, finishReason: "length"))
+        let roleOnly = #"{"choices":[{"index":0,"delta":{"role":"assistant","content":null},"finish_reason":null}]}"#
+        #expect(StreamChunkScanner.scan(roleOnly[...].utf8) == .init(content: nil, finishReason: nil))
+    }
+
+    @Test func scannerDeclinesWhatItDoesNotHandle() {
+        let declined = [
+            #"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#,
+            #"{"error":{"message":"boom"}}"#,
+            #"{"choices":[{"index":0,"delta":{"tool_calls":[{"id":"x"}]},"finish_reason":null}]}"#,
+            #"{"choices":[{"index":0,"delta":{"content":"a"}},{"index":1,"delta":{"content":"b"}}]}"#,
+            #"{"choices":[{"index":0,"delta":{"content":"bad \x escape"},"finish_reason":null}]}"#,
+            #"{"choices":[{"index":0,"delta":{"content":"unterminated"#,
+            #"{"choices":[{"index":0,"delta":{"content":42},"finish_reason":null}]}"#,
+            #"{"id":"no choices"}"#,
+        ]
+        for payload in declined {
+            #expect(StreamChunkScanner.scan(payload[...].utf8) == nil, "\(payload)")
+        }
+    }
+
+    @Test func requestBodyIsValidJSONWithEveryField() throws {
+        let model = OpenAICompatibleChatModel(pool: ReplicaPool(), configuration: .init(model: "m \"x\""))
+        for text in Self.tricky {
+            var request = ChatRequest(messages: [.system("sys"), .user(text)], temperature: 0.25, maxTokens: 12, seed: 7,
+                                      jsonSchema: #"{"type":"object","properties":{"a":{"type":"string","maxLength":5}}}"#)
+            request.stop = ["\n\n", "END"]
+            let body = try model.encode(request, stream: true)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])
+            #expect(object["model"] as? String == "m \"x\"")
+            let messages = try #require(object["messages"] as? [[String: Any]])
+            #expect(messages.map { $0["content"] as? String } == ["sys", text])
+            #expect(messages.map { $0["role"] as? String } == ["system", "user"])
+            #expect(object["temperature"] as? Double == 0.25 && object["max_tokens"] as? Int == 12 && object["seed"] as? Int == 7)
+            #expect(object["stream"] as? Bool == true && object["cache_prompt"] as? Bool == true)
+            #expect(object["stop"] as? [String] == ["\n\n", "END"])
+            let format = try #require(object["response_format"] as? [String: Any])
+            #expect(((format["json_schema"] as? [String: Any])?["schema"] as? [String: Any])?["type"] as? String == "object")
+        }
+        let bad = ChatRequest(messages: [.user("x")], jsonSchema: "{not json")
+        #expect(throws: ConclaveError.self) { try model.encode(bad, stream: false) }
+    }
+}
