@@ -28,7 +28,8 @@ public struct ChatLoad: Sendable {
     /// A client for load: keep-alive connections, up to `connections` per host.
     public static func makeClient(connections: Int) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, connections))
+        // Shorter than llama.cpp's 5 s keep-alive, so a pooled connection is not one the server closed.
+        configuration.connectionPool = .init(idleTimeout: .seconds(4), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, connections))
         configuration.timeout = .init(connect: .seconds(10))
         return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
     }
@@ -44,7 +45,17 @@ public struct ChatLoad: Sendable {
         let sent = clock.now
         do {
             let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-            let response = try await client.execute(request, timeout: .nanoseconds(nanoseconds))
+            let response: HTTPClientResponse
+            do {
+                response = try await client.execute(request, timeout: .nanoseconds(nanoseconds))
+            } catch where !(error is CancellationError)
+                && (error as? HTTPClientError).map({ $0 != .deadlineExceeded && $0 != .cancelled }) ?? true {
+                // As OpenAI's SDKs do, a request that got no response head at all is sent once more:
+                // llama.cpp's HTTP server closes a kept-alive connection after a few requests, and
+                // a request written to it meanwhile fails with "I/O on closed channel". Both
+                // targets are treated alike.
+                response = try await client.execute(request, timeout: .nanoseconds(nanoseconds))
+            }
             guard response.status == .ok else {
                 _ = try? await response.body.collect(upTo: 1 << 20)
                 return .init(ok: false)

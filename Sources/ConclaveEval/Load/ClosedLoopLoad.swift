@@ -56,7 +56,8 @@ public enum ClosedLoopLoad {
         }
     }
 
-    /// Runs `clients` loops of `request` for `duration` (requests in flight at the end finish and count).
+    /// Runs `clients` loops of `request` for `duration` (requests in flight at the end finish and
+    /// count; every loop sends at least one).
     public static func run(clients: Int, duration: Duration, thinkTime: Duration = .zero,
                            _ request: @escaping @Sendable (_ client: Int, _ iteration: Int) async -> Outcome) async -> Result {
         let clock = ContinuousClock()
@@ -67,7 +68,8 @@ public enum ClosedLoopLoad {
                 group.addTask {
                     var result = Result()
                     var iteration = 0
-                    while clock.now < end && !Task.isCancelled {
+                    // Every virtual user sends at least once, however late it starts.
+                    repeat {
                         let sent = clock.now
                         let outcome = await request(client, iteration)
                         iteration += 1
@@ -80,7 +82,7 @@ public enum ClosedLoopLoad {
                             result.errors += 1
                         }
                         if thinkTime > .zero { try? await Task.sleep(for: thinkTime) }
-                    }
+                    } while clock.now < end && !Task.isCancelled
                     return result
                 }
             }

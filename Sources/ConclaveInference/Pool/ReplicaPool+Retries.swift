@@ -40,12 +40,18 @@ extension ReplicaPool {
                                _ call: (_ base: String, _ remaining: Duration) async throws -> T) async throws -> T {
         var tried = Set<String>()
         var attempt = 1
+        var staleRetried = false
         while true {
             let lease = try await acquire(avoiding: tried, affinity: attempt == 1 ? affinity : nil)
             do {
                 let value = try await call(lease.url, max(.milliseconds(1), deadline - ContinuousClock.now))
                 release(lease, success: true)
                 return value
+            } catch let error as ConclaveError where error.message == Upstream.staleConnection && !staleRetried && retryable() {
+                // Not the replica's fault and nothing was sent: once, at once, on the same replica.
+                release(lease, success: true)
+                staleRetried = true
+                continue
             } catch {
                 let replicaFault = RetryPolicy.isReplicaFault(error)
                 release(lease, success: !replicaFault)

@@ -17,7 +17,10 @@ public enum InferenceHTTPClient {
             if let client = clients[milliseconds] { return client }
             var configuration = HTTPClient.Configuration()
             configuration.timeout = .init(connect: .milliseconds(milliseconds))
-            configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+            // Idle connections are dropped before the backend drops them: llama.cpp's HTTP server
+            // closes a kept-alive connection after 5 s idle, and a request written to such a
+            // connection fails ("I/O on closed channel") and must be retried.
+            configuration.connectionPool = .init(idleTimeout: .seconds(4), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
             let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
             clients[milliseconds] = client
             return client

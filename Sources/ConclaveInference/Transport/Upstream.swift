@@ -9,6 +9,9 @@ import NIOHTTP1
 /// `modelUnavailable` or `timeout`, which the pool retries elsewhere; anything else is the
 /// request's fault.
 enum Upstream {
+    /// The message of a call that failed on a pooled connection the backend had closed.
+    static let staleConnection = "The model backend had closed the pooled connection."
+
     /// POSTs a JSON body to `url` with a bearer key, bounded by `timeout`.
     static func post(_ body: ByteBuffer, to url: String, apiKey: String?, timeout: Duration, client: HTTPClient,
                      logger: Logger) async throws -> HTTPClientResponse {
@@ -29,6 +32,10 @@ enum Upstream {
     static func mapTransportError(_ error: any Error, logger: Logger) -> any Error {
         if error is CancellationError { return error }
         if let error = error as? ConclaveError { return error }
+        if let error = error as? ChannelError, error == .ioOnClosedChannel {
+            // A pooled connection the backend had closed: the request never reached it.
+            return ConclaveError(.modelUnavailable, Upstream.staleConnection, context: "\(error)")
+        }
         if let error = error as? HTTPClientError {
             if error == .deadlineExceeded || error == .readTimeout {
                 return ConclaveError(.timeout, "The model backend did not answer in time.", context: "\(error)")

@@ -180,7 +180,35 @@ extension Bench {
                         results[name, default: .init()].add(result)
                     }
                 }
+                // Time to first token alone: one stream at a time, 8 tokens each, so the batch's
+                // scheduling noise does not hide a gateway's share.
+                let short = prompts.map { prompt in
+                    ByteBuffer(string: #"{"model":"smollm2","stream":true,"temperature":0,"seed":42,"max_tokens":8,"cache_prompt":true,"messages":[{"role":"user","content":"\#(prompt)"}]}"#)
+                }
+                var single: [String: ClosedLoopLoad.Result] = [:]
+                for round in 0..<(rounds * 2) {
+                    for (name, target) in round % 2 == 0 ? targets : targets.reversed() {
+                        let result = await ClosedLoopLoad.run(clients: 1, duration: .seconds(3)) { _, iteration in
+                            await target.send(short[iteration % short.count], stream: true)
+                        }
+                        single[name, default: .init()].add(result)
+                    }
+                }
                 try? await client.shutdown()
+                var one: [String: Any] = ["streams": 1, "max_tokens": 8]
+                for (name, result) in single {
+                    one[name] = ["ttft_p50_ms": result.timeToFirstToken.milliseconds(atPercentile: 50),
+                                 "ttft_p95_ms": result.timeToFirstToken.milliseconds(atPercentile: 95), "requests": result.sent,
+                                 "errors": result.errors]
+                }
+                if let a = single["llama-server"], let b = single["conclave"] {
+                    one["added_ttft_p50_ms"] = b.timeToFirstToken.milliseconds(atPercentile: 50) - a.timeToFirstToken.milliseconds(atPercentile: 50)
+                    one["added_ttft_p95_ms"] = b.timeToFirstToken.milliseconds(atPercentile: 95) - a.timeToFirstToken.milliseconds(atPercentile: 95)
+                    print(String(format: "model, one stream: ttft p50 %.2f ms raw, %.2f ms through conclave (%+.2f ms)",
+                                 a.timeToFirstToken.milliseconds(atPercentile: 50), b.timeToFirstToken.milliseconds(atPercentile: 50),
+                                 one["added_ttft_p50_ms"] as? Double ?? 0))
+                }
+                part["one_stream"] = one
                 for (name, result) in results {
                     part[name] = ["tokens_per_second": result.tokensPerSecond, "requests": result.sent, "errors": result.errors,
                                   "ttft_p50_ms": result.timeToFirstToken.milliseconds(atPercentile: 50),
