@@ -66,6 +66,28 @@ import Testing
     }
 }
 
+@Suite struct RetryPolicyTests {
+    @Test func backoffDoublesWithinItsJitterAndStopsAtTheCap() {
+        let policy = ReplicaPool.RetryPolicy(maxAttempts: 5, backoff: .milliseconds(50), maxBackoff: .milliseconds(300))
+        for retry in 1...6 {
+            let base = 50.0 * Double(1 << (retry - 1))
+            for _ in 0..<200 {
+                let delay = policy.delay(beforeRetry: retry)
+                let ms = Double(delay.components.seconds) * 1000 + Double(delay.components.attoseconds) / 1e15
+                #expect(ms >= min(300, base * 0.5) - 0.001 && ms <= min(300, base * 1.5) + 0.001, "retry \(retry): \(ms) ms")
+            }
+        }
+    }
+
+    @Test func onlyTheReplicasFaultsAreRetried() {
+        #expect(ReplicaPool.RetryPolicy.isReplicaFault(ConclaveError(.modelUnavailable, "down")))
+        #expect(ReplicaPool.RetryPolicy.isReplicaFault(ConclaveError(.timeout, "slow")))
+        #expect(!ReplicaPool.RetryPolicy.isReplicaFault(ConclaveError(.modelFailed, "HTTP 400")))
+        #expect(!ReplicaPool.RetryPolicy.isReplicaFault(ConclaveError(.invalidRequest, "bad")))
+        #expect(!ReplicaPool.RetryPolicy.isReplicaFault(CancellationError()))
+    }
+}
+
 @Suite struct PoolHealthAndDrainTests {
     @Test func failingHealthChecksTakeAReplicaOutOfRotationAndSuccessBringsItBack() async throws {
         let sick = FakeOpenAIServer(.answer("from sick"))

@@ -1,8 +1,10 @@
+import AsyncHTTPClient
 import ConclaveCore
 import ConclaveInference
 import ConclaveServer
 import ConclaveTesting
 import Foundation
+import NIOCore
 import Synchronization
 import Testing
 
@@ -67,6 +69,74 @@ import Testing
             let autoscaler = admin.json?["autoscaler"] as? [String: Any]
             #expect(autoscaler?["enabled"] as? Bool == true)
             #expect((autoscaler?["events"] as? [[String: Any]])?.compactMap { $0["direction"] as? String }.suffix(2) == ["scale_up", "scale_down"])
+        }
+    }
+
+    /// Streams one direct-route request, counting its first content in `started`; returns the whole SSE text.
+    static func stream(_ url: String, _ text: String, started: Shared<Int>) async throws -> String {
+        var request = HTTPClientRequest(url: url + "/v1/chat/completions")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        let body = #"{"model":"smollm2","stream":true,"temperature":0,"seed":42,"max_tokens":160,"messages":[{"role":"user","content":\#(TestHTTP.quoted(text))}]}"#
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(300))
+        var text = ""
+        var counted = false
+        for try await chunk in response.body {
+            text += String(buffer: chunk)
+            if !counted, text.range(of: #""content":"[^"]"#, options: .regularExpression) != nil {
+                counted = true
+                started.update { $0 += 1 }
+            }
+        }
+        return text
+    }
+
+    @Test func killingOneOfTwoReplicasUnderLoadEndsOnlyItsStreamsInFlightWithAnErrorEvent() async throws {
+        try await EmbeddedServer.with(replicas: 2) { server in
+            let pool = try #require(server.runtime.pool)
+            let victim = try #require(server.runtime.supervisors.last)
+            let started = Shared(0)
+            // Four streams in flight (two slots per replica), and four whole requests beside them.
+            async let streams = withThrowingTaskGroup(of: String.self) { group in
+                for index in 0..<4 {
+                    group.addTask { try await Self.stream(server.url, "Stream \(index): describe a long journey by truck in detail.", started: started) }
+                }
+                var texts: [String] = []
+                for try await text in group { texts.append(text) }
+                return texts
+            }
+            let deadline = ContinuousClock.now + .seconds(120)
+            while started.value < 4, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(started.value == 4, "not every stream started")
+            #expect(pool.status.allSatisfy { $0.inFlight > 0 }, "both replicas should be busy: \(pool.status)")
+            async let whole = withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<4 {
+                    group.addTask {
+                        try await TestHTTP.send(.POST, server.url + "/v1/chat/completions", json: Self.direct("Whole \(index): say hello.")).status
+                    }
+                }
+                var statuses: [Int] = []
+                for try await status in group { statuses.append(status) }
+                return statuses
+            }
+            let pid = try #require(victim.processID)
+            kill(pid, SIGKILL)
+            let texts = try await streams
+            // Streams on the survivor finish; streams cut by the kill end with an error event, never [DONE].
+            let finished = texts.filter { $0.hasSuffix("data: [DONE]\n\n") }
+            let cut = texts.filter { $0.contains(#"data: {"error""#) }
+            #expect(finished.count + cut.count == 4, "\(texts.map { $0.suffix(120) })")
+            #expect(!cut.isEmpty, "no stream was cut by the kill")
+            #expect(cut.allSatisfy { !$0.contains("[DONE]") })
+            // Every whole request succeeds: on the survivor, or retried onto it.
+            #expect(try await whole == [200, 200, 200, 200])
+            // A stream started after the kill succeeds too.
+            let after = try await Self.stream(server.url, "After the kill: say hello.", started: Shared(0))
+            #expect(after.hasSuffix("data: [DONE]\n\n"), "\(after.suffix(200))")
+            // The killed replica comes back.
+            let back = try await Self.waitUntil(.seconds(120)) { pool.ready.count == 2 && victim.processID != pid }
+            #expect(back)
         }
     }
 
