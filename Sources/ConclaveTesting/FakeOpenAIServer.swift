@@ -17,6 +17,8 @@ public final class FakeOpenAIServer: Sendable {
         case cutStream(String)
         /// Accepts the call and never answers.
         case hang
+        /// Answers like `answer` after a fixed service time.
+        case delayed(String, Duration)
     }
 
     private let behaviour: Mutex<Behaviour>
@@ -86,6 +88,9 @@ public final class FakeOpenAIServer: Sendable {
             case .hang:
                 try await Task.sleep(for: .seconds(3600))
                 return Response(status: .ok)
+            case .delayed(let text, let serviceTime):
+                try await Task.sleep(for: serviceTime)
+                return stream ? Self.stream(text, finish: true) : Self.completion(text)
             }
         }
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)

@@ -38,6 +38,67 @@ import Testing
         }
     }
 
+    @Test func closedLoopThroughputAndLatencyMatchAKnownServiceTime() async throws {
+        // 4 users against a 50 ms service time: at most 80 requests/s, latency at least 50 ms.
+        let upstream = FakeOpenAIServer(.delayed("ok", .milliseconds(50)))
+        try await upstream.run { url in
+            let client = ChatLoad.makeClient(connections: 8)
+            let load = ChatLoad(url: url + "/chat/completions", client: client)
+            let result = await ClosedLoopLoad.run(clients: 4, duration: .seconds(2)) { _, _ in
+                await load.send(ByteBuffer(string: #"{"model":"x","messages":[]}"#), stream: false)
+            }
+            #expect(result.errors == 0)
+            // Never faster than the service; never more than 4 users / 50 ms.
+            #expect(result.latency.milliseconds(atPercentile: 50) >= 49, "p50 \(result.latency.milliseconds(atPercentile: 50))")
+            #expect(result.throughput > 0 && result.throughput <= 82, "throughput \(result.throughput)")
+            // Little's law, which holds however loaded the machine is: users = throughput × mean latency.
+            let users = result.throughput * result.latency.meanMilliseconds / 1000
+            #expect(abs(users - 4) < 0.8, "throughput \(result.throughput) × mean \(result.latency.meanMilliseconds) ms = \(users) users")
+            try await client.shutdown()
+        }
+    }
+
+    @Test func openLoopSendsTheSeededPoissonScheduleWhateverTheServiceTime() async throws {
+        let schedule = OpenLoopLoad.arrivals(rate: 40, duration: .seconds(2), seed: 7)
+        // The same seed gives the same schedule; its rate is the one asked for.
+        #expect(schedule == OpenLoopLoad.arrivals(rate: 40, duration: .seconds(2), seed: 7))
+        #expect(schedule != OpenLoopLoad.arrivals(rate: 40, duration: .seconds(2), seed: 8))
+        #expect((56...104).contains(schedule.count), "\(schedule.count) arrivals for 80 expected")
+        let long = OpenLoopLoad.arrivals(rate: 100, duration: .seconds(100), seed: 1)
+        #expect(abs(Double(long.count) - 10_000) < 300, "\(long.count)")
+        // A slow service does not slow the arrivals: every scheduled request is sent.
+        let upstream = FakeOpenAIServer(.delayed("ok", .milliseconds(200)))
+        try await upstream.run { url in
+            let client = ChatLoad.makeClient(connections: 64)
+            let load = ChatLoad(url: url + "/chat/completions", client: client)
+            let recorder = LoadRecorder()
+            let result = await OpenLoopLoad.run(rate: 40, duration: .seconds(2), seed: 7, recorder: recorder) { _ in
+                await load.send(ByteBuffer(string: #"{"model":"x","messages":[]}"#), stream: false)
+            }
+            #expect(result.sent == schedule.count && result.errors == 0)
+            #expect(upstream.callCount == schedule.count)
+            #expect(result.latency.milliseconds(atPercentile: 50) >= 199, "p50 \(result.latency.milliseconds(atPercentile: 50))")
+            #expect(recorder.snapshot.sent == schedule.count)
+            try await client.shutdown()
+        }
+    }
+
+    @Test func openLoopBeyondItsInFlightBoundCountsFailures() async throws {
+        let upstream = FakeOpenAIServer(.delayed("ok", .seconds(1)))
+        try await upstream.run { url in
+            let client = ChatLoad.makeClient(connections: 8)
+            let load = ChatLoad(url: url + "/chat/completions", client: client)
+            let result = await OpenLoopLoad.run(rate: 50, duration: .milliseconds(500), seed: 3, maxInFlight: 2) { _ in
+                await load.send(ByteBuffer(string: #"{"model":"x","messages":[]}"#), stream: false)
+            }
+            let scheduled = OpenLoopLoad.arrivals(rate: 50, duration: .milliseconds(500), seed: 3).count
+            #expect(result.sent == scheduled)
+            #expect(result.errors == scheduled - 2 && upstream.callCount == 2)
+            #expect(result.availability < 1)
+            try await client.shutdown()
+        }
+    }
+
     @Test func latencyRecorderReportsPercentilesInMilliseconds() {
         var recorder = LatencyRecorder()
         for value in 1...100 { recorder.record(.milliseconds(value)) }

@@ -58,7 +58,7 @@ public enum ClosedLoopLoad {
 
     /// Runs `clients` loops of `request` for `duration` (requests in flight at the end finish and
     /// count; every loop sends at least one).
-    public static func run(clients: Int, duration: Duration, thinkTime: Duration = .zero,
+    public static func run(clients: Int, duration: Duration, thinkTime: Duration = .zero, progress: LoadRecorder? = nil,
                            _ request: @escaping @Sendable (_ client: Int, _ iteration: Int) async -> Outcome) async -> Result {
         let clock = ContinuousClock()
         let start = clock.now
@@ -73,6 +73,7 @@ public enum ClosedLoopLoad {
                         let sent = clock.now
                         let outcome = await request(client, iteration)
                         iteration += 1
+                        progress?.record(outcome, latency: clock.now - sent)
                         result.sent += 1
                         if outcome.ok {
                             result.latency.record(clock.now - sent)

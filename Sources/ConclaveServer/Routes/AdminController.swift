@@ -17,9 +17,11 @@ struct AdminController: Sendable {
             var consecutiveFailures: Int
             var healthy: Bool
             var draining: Bool
+            /// Process id of a local `llama-server` replica (fault injection uses it).
+            var pid: Int32?
 
             enum CodingKeys: String, CodingKey {
-                case url, breaker, healthy, draining
+                case url, breaker, healthy, draining, pid
                 case inFlight = "in_flight"
                 case consecutiveFailures = "consecutive_failures"
             }
@@ -90,10 +92,13 @@ struct AdminController: Sendable {
         }
     }
 
-    private static func replicas(_ pool: ReplicaPool?) -> [InferenceView.Replica] {
-        (pool?.status ?? []).map { replica in
+    private func replicas(_ pool: ReplicaPool?) -> [InferenceView.Replica] {
+        let pids = Dictionary(runtime.supervisors.compactMap { supervisor in supervisor.url.map { ($0, supervisor.processID) } },
+                              uniquingKeysWith: { a, _ in a })
+        return (pool?.status ?? []).map { replica in
             InferenceView.Replica(url: replica.url, breaker: replica.breaker.rawValue, inFlight: replica.inFlight,
-                                  consecutiveFailures: replica.consecutiveFailures, healthy: replica.healthy, draining: replica.draining)
+                                  consecutiveFailures: replica.consecutiveFailures, healthy: replica.healthy, draining: replica.draining,
+                                  pid: pids[replica.url] ?? nil)
         }
     }
 
@@ -105,14 +110,14 @@ struct AdminController: Sendable {
                                 embeddings: served.embeddings != nil, replicasReady: served.pool?.ready.count ?? 0,
                                 queueDepth: served.pool?.queued ?? 0,
                                 maxInFlightPerReplica: served.pool?.configuration.maxInFlightPerReplica ?? 0,
-                                replicas: Self.replicas(served.pool))
+                                replicas: replicas(served.pool))
         }
         return InferenceView(
             provider: runtime.pool == nil ? "in-process" : inference.provider.rawValue, model: inference.model,
             replicasDesired: runtime.pool == nil ? 0 : (runtime.replicaSet?.desired ?? runtime.pool?.status.count ?? 0),
             replicasReady: runtime.pool?.ready.count ?? 0, queueDepth: runtime.pool?.queued ?? 0,
             maxInFlightPerReplica: max(1, inference.parallelSlots),
-            replicas: Self.replicas(runtime.pool),
+            replicas: replicas(runtime.pool),
             autoscaler: .init(enabled: scaler != nil, minReplicas: scaler?.minReplicas, maxReplicas: scaler?.maxReplicas,
                               targetOutstanding: scaler?.targetOutstanding, outstanding: runtime.pool?.load.outstanding ?? 0,
                               events: runtime.replicaSet?.events ?? []),
