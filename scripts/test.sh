@@ -4,7 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CONCLAVE_BIN="$PWD/.build/debug/conclave"
-echo "== swift test"
-swift test --skip-build
+echo "== swift test: unit tests (in parallel)"
+swift test --skip-build --skip IntegrationTests
+# The integration suites each start real llama-server processes and measure time bounds; one at a
+# time they do not compete for the 2 cores with each other and with the unit tests.
+echo "== swift test: integration tests (real llama-server, one suite at a time)"
+swift test --skip-build --filter IntegrationTests --no-parallel
 echo "== pytest tests/python"
 .venv/bin/python -m pytest -q tests/python

@@ -142,7 +142,7 @@ import Testing
 
     @Test func backendThatNeverAnswersFailsWithinItsTimeoutAndTheRealReplicaKeepsServing() async throws {
         try await EmbeddedServer.with(configure: { configuration in
-            configuration.inference.requestTimeoutSeconds = 2
+            configuration.inference.requestTimeoutSeconds = 6
         }) { server in
             let pool = try #require(server.runtime.pool)
             let hang = FakeOpenAIServer(.hang)
@@ -154,9 +154,9 @@ import Testing
                 for turn in 0..<20 where hang.callCount < 3 {
                     let started = clock.now
                     let reply = try await TestHTTP.send(.POST, server.url + "/v1/chat/completions", json: Self.direct("Turn \(turn).", maxTokens: 8))
-                    // Either served by llama-server, or failed at the 2 s deadline: never a hang.
+                    // Either served by llama-server, or failed at the 6 s deadline: never a hang.
                     #expect(reply.status == 200 || reply.status == 504, "\(reply.status) \(reply.body)")
-                    #expect(clock.now - started < .seconds(6))
+                    #expect(clock.now - started < .seconds(12))
                     statuses.append(reply.status)
                 }
                 #expect(hang.callCount == 3)

@@ -103,10 +103,12 @@ extension Bench {
             return (process, base + "/v1/chat/completions", token)
         }
 
-        static func capture(_ arguments: [String]) throws -> String {
+        /// Runs a command (with extra environment variables) and returns what it printed, trimmed.
+        static func capture(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: arguments[0])
             process.arguments = Array(arguments.dropFirst())
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
             let pipe = Pipe()
             process.standardOutput = pipe
             try process.run()

@@ -88,119 +88,31 @@ extension Bench {
             }
             let texts = try EvalTask.load(path: questions).compactMap { $0.turns.first?.user }
             guard !texts.isEmpty else { throw ValidationFailure("no questions in \(questions)") }
-            let stream = self.stream
-            var order = SplitMix64(seed: seed)
-            let shuffled = texts.shuffled(using: &order)
-            let bodies = shuffled.map { question in
-                ByteBuffer(string: #"{"model":\#(JSONString.quoted(model)),"stream":\#(stream),"temperature":0,"seed":42,"max_tokens":\#(maxTokens),"messages":[{"role":"user","content":\#(JSONString.quoted(question))}]}"#)
-            }
-            let levels = users.isEmpty ? rates.map { (open: true, value: $0) } : users.map { (open: false, value: Double($0)) }
-            let client = ChatLoad.makeClient(connections: max(64, (users.max() ?? 0) * 2))
-            let load = ChatLoad(url: url + "/v1/chat/completions", bearer: bearer, timeout: .milliseconds(Int64(timeout * 1000)),
-                                client: client)
-            var results: [[String: Any]] = []
+            let plan = LoadPlan(model: model, mode: users.isEmpty ? .open : .closed, levels: users.isEmpty ? rates : users.map(Double.init),
+                                durationSeconds: duration, thinkMilliseconds: thinkMs, seed: seed, maxTokens: maxTokens, stream: stream,
+                                killReplicaEverySeconds: killReplicaEvery)
+            let levels = await plan.run(url: url, bearer: bearer, questions: texts, timeout: .milliseconds(Int64(timeout * 1000)))
             for level in levels {
-                let recorder = LoadRecorder()
-                let kills = KillCount()
-                let label = level.open ? String(format: "%.2f req/s", level.value) : "\(Int(level.value)) users"
-                let result = await withTaskGroup(of: ClosedLoopLoad.Result?.self) { group in
-                    group.addTask { await Self.showProgress(label: label, recorder: recorder, kills: kills) ; return nil }
-                    if killReplicaEvery > 0 {
-                        group.addTask { await self.injectFaults(bearer: bearer, kills: kills); return nil }
-                    }
-                    group.addTask {
-                        let duration = Duration.milliseconds(Int64(duration * 1000))
-                        if level.open {
-                            return await OpenLoopLoad.run(rate: level.value, duration: duration, seed: seed, recorder: recorder) { index in
-                                await load.send(bodies[index % bodies.count], stream: stream)
-                            }
-                        }
-                        return await ClosedLoopLoad.run(clients: Int(level.value), duration: duration,
-                                                        thinkTime: .milliseconds(thinkMs), progress: recorder) { client, iteration in
-                            await load.send(bodies[(client * 7919 + iteration) % bodies.count], stream: stream)
-                        }
-                    }
-                    var outcome = ClosedLoopLoad.Result()
-                    while let next = await group.next() {
-                        if let next {
-                            outcome = next
-                            group.cancelAll()
-                        }
-                    }
-                    return outcome
-                }
-                print("")
-                var entry: [String: Any] = result.latency.summary
-                entry[level.open ? "rate" : "users"] = level.open ? level.value : Double(Int(level.value))
-                entry["sent"] = result.sent
-                entry["errors"] = result.errors
-                entry["error_rate"] = result.sent == 0 ? 0 : Double(result.errors) / Double(result.sent)
-                entry["availability"] = result.availability
-                entry["throughput"] = result.throughput
-                entry["replicas_killed"] = kills.value
-                if stream {
-                    entry["ttft_p50_ms"] = result.timeToFirstToken.milliseconds(atPercentile: 50)
-                    entry["ttft_p95_ms"] = result.timeToFirstToken.milliseconds(atPercentile: 95)
-                }
                 print(String(format: "%@: %d sent, %.1f%% available, %.2f req/s, mean %.0f ms, p50 %.0f ms, p95 %.0f ms, p99 %.0f ms, max %.0f ms",
-                             label, result.sent, 100 * result.availability, result.throughput, result.latency.meanMilliseconds,
-                             result.latency.milliseconds(atPercentile: 50), result.latency.milliseconds(atPercentile: 95),
-                             result.latency.milliseconds(atPercentile: 99), result.latency.maxMilliseconds))
-                results.append(entry)
+                             plan.mode == .open ? String(format: "%.2f req/s", level.level) : "\(Int(level.level)) users",
+                             level.sent, 100 * level.availability, level.throughput, level.meanMilliseconds, level.p50Milliseconds,
+                             level.p95Milliseconds, level.p99Milliseconds, level.maxMilliseconds))
             }
-            try? await client.shutdown()
-            let report: [String: Any] = [
-                "benchmark": "load", "url": url, "model": model, "mode": users.isEmpty ? "open" : "closed", "stream": stream,
-                "duration_seconds": duration, "think_ms": thinkMs, "seed": seed, "max_tokens": maxTokens,
-                "kill_replica_every_seconds": killReplicaEvery, "levels": results,
-                "cores": ProcessInfo.processInfo.activeProcessorCount, "date": ISO8601DateFormatter().string(from: Date()),
-            ]
+            struct Report: Encodable {
+                var benchmark = "load"
+                var url: String
+                var plan: LoadPlan
+                var levels: [LoadPlan.LevelResult]
+                var cores: Int
+                var date: String
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let file = URL(fileURLWithPath: output)
             try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]).write(to: file)
+            try encoder.encode(Report(url: url, plan: plan, levels: levels, cores: ProcessInfo.processInfo.activeProcessorCount,
+                                      date: ISO8601DateFormatter().string(from: Date()))).write(to: file)
             print("wrote \(output)")
         }
-
-        /// Rewrites one terminal line each second until cancelled.
-        static func showProgress(label: String, recorder: LoadRecorder, kills: KillCount) async {
-            let clock = ContinuousClock()
-            let start = clock.now
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                let snapshot = recorder.snapshot
-                let seconds = Double((clock.now - start).components.seconds)
-                let line = String(format: "\r%@  %4.0fs  %d done  %d errors  %.2f req/s  p50 %.0f ms%@", label, seconds, snapshot.sent,
-                                  snapshot.errors, seconds > 0 ? Double(snapshot.sent - snapshot.errors) / seconds : 0, snapshot.p50,
-                                  kills.value > 0 ? "  \(kills.value) replicas killed" : "")
-                FileHandle.standardError.write(Data(line.utf8))
-            }
-        }
-
-        /// Every `killReplicaEvery` seconds, SIGKILLs the ready local replica with the most calls in flight.
-        func injectFaults(bearer: String?, kills: KillCount) async {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(Int64(killReplicaEvery * 1000)))
-                if Task.isCancelled { return }
-                let reply = try? await TestHTTP.send(.GET, url + "/admin/inference",
-                                                     headers: bearer.map { [("Authorization", "Bearer \($0)")] } ?? [], timeout: .seconds(5))
-                guard let replicas = reply?.json?["replicas"] as? [[String: Any]] else {
-                    FileHandle.standardError.write(Data("\nfault injection: GET /admin/inference failed (\(reply?.status ?? 0)); an admin token is needed\n".utf8))
-                    continue
-                }
-                let victim = replicas.filter { $0["pid"] is Int && $0["breaker"] as? String == "closed" }
-                    .max { ($0["in_flight"] as? Int ?? 0) < ($1["in_flight"] as? Int ?? 0) }
-                if let pid = victim?["pid"] as? Int {
-                    kill(pid_t(pid), SIGKILL)
-                    kills.increment()
-                }
-            }
-        }
-    }
-
-    /// Replicas killed by fault injection.
-    final class KillCount: Sendable {
-        private let count = Mutex(0)
-        var value: Int { count.withLock { $0 } }
-        func increment() { count.withLock { $0 += 1 } }
     }
 }

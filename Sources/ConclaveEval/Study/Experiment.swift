@@ -1,0 +1,78 @@
+import Foundation
+import Yams
+
+/// An experiment file: configurations of the server, and the load each gets.
+public struct Experiment {
+    /// One server configuration and the model its requests name.
+    public struct Configuration {
+        public var name: String
+        public var model: String
+        /// Configuration keys (dotted) and their values.
+        public var settings: [String: Any]
+    }
+
+    /// A malformed experiment file.
+    public struct FileError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public var name: String
+    public var title: String
+    public var repetitions: Int
+    /// The user whose development token the requests carry (nil: none).
+    public var user: String?
+    /// Task file whose first turns are the traffic.
+    public var questions: String
+    /// Settings every configuration shares.
+    public var settings: [String: Any]
+    public var load: LoadPlan
+    public var configurations: [Configuration]
+
+    /// Reads an experiment file.
+    public init(path: String) throws {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw FileError(description: "cannot read \(path)") }
+        guard let root = try Yams.load(yaml: text) as? [String: Any] else { throw FileError(description: "\(path): not a YAML mapping") }
+        func fail(_ key: String, _ expected: String) -> FileError { FileError(description: "\(path): \(key): expected \(expected)") }
+        guard let name = root["name"] as? String else { throw fail("name", "a string") }
+        self.name = name
+        title = root["title"] as? String ?? name
+        repetitions = root["repetitions"] as? Int ?? 3
+        user = root["user"] as? String
+        questions = root["questions"] as? String ?? "examples/meridian/eval/dev.jsonl"
+        settings = root["settings"] as? [String: Any] ?? [:]
+        guard let load = root["load"] as? [String: Any] else { throw fail("load", "a mapping") }
+        guard let levels = (load["levels"] as? [Any])?.compactMap({ ($0 as? Double) ?? ($0 as? Int).map(Double.init) }), !levels.isEmpty else {
+            throw fail("load.levels", "a list of numbers")
+        }
+        guard let mode = LoadPlan.Mode(rawValue: load["mode"] as? String ?? "closed") else { throw fail("load.mode", "closed or open") }
+        self.load = LoadPlan(model: "", mode: mode, levels: levels,
+                             durationSeconds: (load["duration_seconds"] as? Double) ?? (load["duration_seconds"] as? Int).map(Double.init) ?? 30,
+                             thinkMilliseconds: load["think_ms"] as? Int ?? 0, seed: UInt64(load["seed"] as? Int ?? 42),
+                             maxTokens: load["max_tokens"] as? Int ?? 96, stream: load["stream"] as? Bool ?? false,
+                             killReplicaEverySeconds: (load["kill_replica_every_seconds"] as? Double)
+                                 ?? (load["kill_replica_every_seconds"] as? Int).map(Double.init) ?? 0)
+        guard let list = root["configurations"] as? [[String: Any]], !list.isEmpty else { throw fail("configurations", "a list") }
+        configurations = try list.enumerated().map { index, entry in
+            guard let name = entry["name"] as? String, let model = entry["model"] as? String else {
+                throw fail("configurations[\(index)]", "name and model")
+            }
+            return Configuration(name: name, model: model, settings: entry["settings"] as? [String: Any] ?? [:])
+        }
+    }
+
+    /// Configuration keys as environment overrides: `inference.autoscale.enabled` → `CONCLAVE_INFERENCE__AUTOSCALE__ENABLED`.
+    public static func environment(_ settings: [String: Any]) -> [String: String] {
+        var environment: [String: String] = [:]
+        for (key, value) in settings {
+            let name = "CONCLAVE_" + key.uppercased().replacingOccurrences(of: ".", with: "__")
+            switch value {
+            case let text as String: environment[name] = text
+            case let flag as Bool: environment[name] = flag ? "true" : "false"
+            case let number as Int: environment[name] = String(number)
+            case let number as Double: environment[name] = String(number)
+            default: environment[name] = (try? Yams.dump(object: value)) ?? "\(value)"
+            }
+        }
+        return environment
+    }
+}

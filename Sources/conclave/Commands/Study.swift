@@ -1,0 +1,139 @@
+import ArgumentParser
+import ConclaveCore
+import ConclaveEval
+import ConclaveTesting
+import Foundation
+
+/// `conclave study`: runs experiment files (YAML under `experiments/`) against real servers and
+/// writes their tables and raw numbers to a report directory.
+struct Study: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run experiment files (experiments/*.yaml) against real servers and write the report.",
+        discussion: """
+            Each configuration of an experiment gets its own `conclave serve` (the default configuration plus the \
+            experiment's settings as CONCLAVE_* overrides, a fresh database, a free port), the load of the \
+            experiment's `load` section, then a SIGTERM. Repetitions alternate the configurations' order. Writes \
+            <name>.json (every repetition), <name>.md (the table: mean and spread over repetitions) and \
+            <name>-latency.csv (latency against load per configuration, the data of the figure).
+            """)
+
+    @Argument(help: "Experiment files.")
+    var experiments: [String]
+
+    @Option(name: .long, help: "Report directory.")
+    var output: String = "reports/latest"
+
+    @Option(name: .long, help: "Override every experiment's repetitions (for a quick look).")
+    var repetitions: Int?
+
+    @Option(name: .long, help: "Override every experiment's seconds per level (for a quick look).")
+    var duration: Double?
+
+    func run() async throws {
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        for path in experiments {
+            var experiment = try Experiment(path: path)
+            if let duration { experiment.load.durationSeconds = duration }
+            print("== \(experiment.name): \(experiment.title)")
+            let runs = try await run(experiment)
+            try write(experiment, runs)
+        }
+        print("wrote \(output)")
+    }
+
+    struct Run: Codable {
+        var configuration: String
+        var repetition: Int
+        var levels: [LoadPlan.LevelResult]
+    }
+
+    private func run(_ experiment: Experiment) async throws -> [Run] {
+        let questions = try EvalTask.load(path: experiment.questions).compactMap { $0.turns.first?.user }
+        var runs: [Run] = []
+        let count = repetitions ?? experiment.repetitions
+        for repetition in 1...max(1, count) {
+            let order = repetition % 2 == 1 ? experiment.configurations : experiment.configurations.reversed()
+            for configuration in order {
+                print("-- \(configuration.name), repetition \(repetition) of \(count)")
+                let directory = try TestRuntime.temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: directory) }
+                var environment = Experiment.environment(experiment.settings.merging(configuration.settings) { _, new in new })
+                environment["CONCLAVE_STORAGE__PATH"] = directory.appendingPathComponent("conclave.sqlite").path
+                environment["CONCLAVE_SERVER__PORT"] = "0"
+                let server = try ServeProcess(arguments: ["serve"], environment: environment)
+                let port = try await server.waitForPort(timeout: .seconds(300))
+                let url = "http://127.0.0.1:\(port)"
+                try await Bench.Inference.waitForStatus200(url + "/readyz", timeout: .seconds(300))
+                let bearer = try Self.token(user: experiment.user, environment: environment)
+                var plan = experiment.load
+                plan.model = configuration.model
+                // One request first, not measured: the model's first prompt and the caches warm up.
+                var warmUp = plan
+                warmUp.mode = .closed
+                warmUp.levels = [1]
+                warmUp.durationSeconds = 0.001
+                warmUp.killReplicaEverySeconds = 0
+                _ = await warmUp.run(url: url, bearer: bearer, questions: questions, showProgress: false)
+                let levels = await plan.run(url: url, bearer: bearer, questions: questions)
+                server.send(SIGTERM)
+                _ = try? await server.waitForExit(timeout: .seconds(90))
+                runs.append(Run(configuration: configuration.name, repetition: repetition, levels: levels))
+            }
+        }
+        return runs
+    }
+
+    static func token(user: String?, environment: [String: String]) throws -> String? {
+        guard let user else { return nil }
+        return try Bench.Inference.capture([ServeProcess.binary, "token", "--user", user], environment: environment)
+    }
+
+    private func write(_ experiment: Experiment, _ runs: [Run]) throws {
+        let base = URL(fileURLWithPath: output).appendingPathComponent(experiment.name)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        struct Raw: Encodable {
+            var name: String
+            var title: String
+            var load: LoadPlan
+            var runs: [Run]
+            var cores: Int
+            var date: String
+        }
+        try encoder.encode(Raw(name: experiment.name, title: experiment.title, load: experiment.load, runs: runs,
+                               cores: ProcessInfo.processInfo.activeProcessorCount,
+                               date: ISO8601DateFormatter().string(from: Date())))
+            .write(to: base.appendingPathExtension("json"))
+        let unit = experiment.load.mode == .closed ? "users" : "req/s"
+        var markdown = "# \(experiment.title)\n\n"
+        markdown += "\(runs.count / max(1, experiment.configurations.count)) repetitions of \(Int(experiment.load.durationSeconds)) s per level, "
+        markdown += "\(experiment.load.mode == .closed ? "closed-loop users" : "open-loop Poisson arrivals"), "
+        markdown += "\(experiment.load.maxTokens) tokens at most per answer, \(ProcessInfo.processInfo.activeProcessorCount) cores. "
+        markdown += "Mean over repetitions, with the range (min–max) in brackets.\n\n"
+        markdown += "| configuration | \(unit) | avg latency (ms) | p95 latency (ms) | throughput (req/s) | availability |\n"
+        markdown += "| --- | --- | --- | --- | --- | --- |\n"
+        var csv = "configuration,\(unit == "users" ? "users" : "rate"),repetition,mean_ms,p95_ms,throughput,availability\n"
+        for configuration in experiment.configurations {
+            let mine = runs.filter { $0.configuration == configuration.name }
+            for level in experiment.load.levels {
+                let points = mine.compactMap { run in run.levels.first { $0.level == level } }
+                guard !points.isEmpty else { continue }
+                func cell(_ values: [Double], _ format: String) -> String {
+                    let mean = values.reduce(0, +) / Double(values.count)
+                    return String(format: format, mean) + " [" + String(format: format, values.min() ?? 0) + "–"
+                        + String(format: format, values.max() ?? 0) + "]"
+                }
+                markdown += "| \(configuration.name) | \(level.formatted()) | \(cell(points.map(\.meanMilliseconds), "%.0f")) | "
+                markdown += "\(cell(points.map(\.p95Milliseconds), "%.0f")) | \(cell(points.map(\.throughput), "%.2f")) | "
+                markdown += "\(cell(points.map { $0.availability * 100 }, "%.1f"))% |\n"
+                for (index, point) in points.enumerated() {
+                    csv += "\(configuration.name),\(level),\(index + 1),\(point.meanMilliseconds),\(point.p95Milliseconds),"
+                    csv += "\(point.throughput),\(point.availability)\n"
+                }
+            }
+        }
+        try markdown.write(to: base.appendingPathExtension("md"), atomically: true, encoding: .utf8)
+        try csv.write(to: URL(fileURLWithPath: base.path + "-latency.csv"), atomically: true, encoding: .utf8)
+        print(markdown)
+    }
+}

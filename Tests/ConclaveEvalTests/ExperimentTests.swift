@@ -1,0 +1,37 @@
+import ConclaveEval
+import ConclaveTesting
+import Foundation
+import Testing
+
+/// Experiment files: the shipped ones parse, settings become the loader's environment overrides,
+/// and a malformed file names its key.
+@Suite struct ExperimentTests {
+    @Test func shippedTableOneParses() throws {
+        let path = TestRuntime.repositoryRoot.appendingPathComponent("experiments/table1-scalability.yaml").path
+        let experiment = try Experiment(path: path)
+        #expect(experiment.name == "table1-scalability" && experiment.repetitions >= 3)
+        #expect(experiment.configurations.map(\.model) == ["conclave/single", "conclave/full", "conclave/full"])
+        #expect(experiment.load.mode == .closed && experiment.load.levels == [1, 2, 4])
+        let environment = Experiment.environment(experiment.configurations[2].settings)
+        #expect(environment["CONCLAVE_INFERENCE__AUTOSCALE__ENABLED"] == "true")
+        #expect(environment["CONCLAVE_INFERENCE__AUTOSCALE__MAX_REPLICAS"] == "2")
+    }
+
+    @Test func settingsBecomeEnvironmentOverridesTheLoaderReads() {
+        let environment = Experiment.environment(["server.port": 0, "knowledge.ingest_on_start": ["a", "b"], "logging.level": "warning",
+                                                  "inference.temperature": 0.5])
+        #expect(environment["CONCLAVE_SERVER__PORT"] == "0")
+        #expect(environment["CONCLAVE_LOGGING__LEVEL"] == "warning")
+        #expect(environment["CONCLAVE_INFERENCE__TEMPERATURE"] == "0.5")
+        #expect(environment["CONCLAVE_KNOWLEDGE__INGEST_ON_START"]?.contains("- a") == true)
+    }
+
+    @Test func malformedFileNamesTheKey() throws {
+        let directory = try TestRuntime.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("bad.yaml")
+        try "name: x\nload: {levels: []}\nconfigurations: []\n".write(to: file, atomically: true, encoding: .utf8)
+        let error = #expect(throws: Experiment.FileError.self) { try Experiment(path: file.path) }
+        #expect(error?.description.contains("load.levels") == true)
+    }
+}
