@@ -125,6 +125,20 @@ import Testing
         #expect(refused?.code == .modelUnavailable)
     }
 
+    @Test func anAnswerBelow500IsUpAndA5xxOrNoAnswerIsDown() async throws {
+        let upstream = FakeOpenAIServer(.answer("up"))
+        try await upstream.run { url in
+            let pool = ReplicaPool([url])
+            // A backend without the route (a hosted API) answers 404: it is up.
+            #expect(await HealthChecker(pool: pool, path: "/v1/health", timeout: .seconds(30)).isHealthy(url))
+            let checker = HealthChecker(pool: pool, timeout: .seconds(30))
+            #expect(await checker.isHealthy(url))
+            upstream.setHealthy(false)   // 503, as llama.cpp while it loads
+            #expect(await checker.isHealthy(url) == false)
+        }
+        #expect(await HealthChecker(pool: ReplicaPool(), timeout: .seconds(5)).isHealthy("http://127.0.0.1:9/v1") == false)
+    }
+
     @Test func healthURLDropsTheAPIPrefix() {
         #expect(HealthChecker.healthURL(base: "http://h:8000/v1", path: "/health") == "http://h:8000/health")
         #expect(HealthChecker.healthURL(base: "http://h:8000/v1/", path: "/v1/models") == "http://h:8000/v1/models")

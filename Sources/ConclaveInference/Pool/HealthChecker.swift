@@ -4,8 +4,8 @@ import ServiceLifecycle
 
 /// Active health checks of a pool's replicas: every `interval` each replica's health URL (its
 /// base URL without `/v1`, plus `path`, e.g. `/health`) is fetched; `failureThreshold` failures in
-/// a row (no answer within `timeout`, or a status other than 200) take the replica out of
-/// rotation, and one success puts it back. Passive checks (the breakers) work from real calls;
+/// a row (no answer within `timeout`, or a 5xx) take the replica out of rotation, and one success
+/// puts it back. Passive checks (the breakers) work from real calls;
 /// these catch a replica that is down before a call finds out, and one that came back.
 public struct HealthChecker: Service {
     /// The pool whose replicas are checked.
@@ -49,7 +49,7 @@ public struct HealthChecker: Service {
             let urls = pool.status.map(\.url)
             let results = await withTaskGroup(of: (String, Bool).self) { group in
                 for url in urls {
-                    group.addTask { (url, await check(url)) }
+                    group.addTask { (url, await isHealthy(url)) }
                 }
                 var results: [(String, Bool)] = []
                 for await result in group { results.append(result) }
@@ -81,7 +81,8 @@ public struct HealthChecker: Service {
         }
     }
 
-    private func check(_ base: String) async -> Bool {
+    /// One check of the replica at `base`.
+    public func isHealthy(_ base: String) async -> Bool {
         var request = HTTPClientRequest(url: Self.healthURL(base: base, path: path))
         request.method = .GET
         guard let response = try? await client.execute(request, timeout: .milliseconds(timeout.components.seconds * 1000
@@ -89,6 +90,9 @@ public struct HealthChecker: Service {
             return false
         }
         _ = try? await response.body.collect(upTo: 64 * 1024)
-        return response.status == .ok
+        // Any answer below 500 means the server is up: a hosted API without a health route
+        // answers 404 or 401. A 5xx (llama.cpp answers 503 while it loads the model) or no answer
+        // is a failed check.
+        return response.status.code < 500
     }
 }
