@@ -134,6 +134,16 @@ import Testing
         }
     }
 
+    @Test func offIsAGovernanceModeInTheFileAndInTheEnvironment() throws {
+        let path = try write("governance:\n  mode: off\n")
+        #expect(try ConfigurationLoader.load(path: path, environment: [:]).governance.mode == .off)
+        let fromEnvironment = try ConfigurationLoader.load(path: nil, environment: ["CONCLAVE_GOVERNANCE__MODE": "off"])
+        #expect(fromEnvironment.governance.mode == .off)
+        // Booleans are still booleans.
+        let flag = try ConfigurationLoader.load(path: nil, environment: ["CONCLAVE_INFERENCE__AUTOSCALE__ENABLED": "true"])
+        #expect(flag.inference.autoscale.enabled)
+    }
+
     @Test func malformedYAMLIsReported() throws {
         let path = try write("server: [unclosed\n")
         let error = #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(path: path, environment: [:]) }

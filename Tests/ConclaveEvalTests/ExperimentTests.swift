@@ -17,6 +17,17 @@ import Testing
         #expect(environment["CONCLAVE_INFERENCE__AUTOSCALE__MAX_REPLICAS"] == "2")
     }
 
+    @Test func everyShippedExperimentParses() throws {
+        let directory = TestRuntime.repositoryRoot.appendingPathComponent("experiments")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
+        #expect(files.count >= 2)
+        for file in files {
+            let experiment = try Experiment(path: directory.appendingPathComponent(file).path)
+            #expect(!experiment.configurations.isEmpty && !experiment.load.levels.isEmpty, "\(file)")
+            #expect(Set(experiment.configurations.map(\.name)).count == experiment.configurations.count, "\(file): names repeat")
+        }
+    }
+
     @Test func settingsBecomeEnvironmentOverridesTheLoaderReads() {
         let environment = Experiment.environment(["server.port": 0, "knowledge.ingest_on_start": ["a", "b"], "logging.level": "warning",
                                                   "inference.temperature": 0.5])

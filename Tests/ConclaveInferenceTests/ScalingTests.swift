@@ -202,6 +202,23 @@ import Testing
         }
     }
 
+    @Test func refusedConnectionFailsAtOnceAndIsRetriedElsewhere() async throws {
+        let good = FakeOpenAIServer(.answer("elsewhere"))
+        try await good.run { goodURL in
+            // Port 9 on loopback refuses; the connect timeout (5 s) must not be what ends the attempt.
+            let pool = ReplicaPool(["http://127.0.0.1:9/v1", goodURL])
+            let model = OpenAICompatibleChatModel(pool: pool, client: InferenceHTTPClient.shared(connectTimeout: .seconds(5)),
+                                                  configuration: .init(timeout: .seconds(30), retryBackoff: .milliseconds(1)))
+            let clock = ContinuousClock()
+            for _ in 0..<4 {
+                let started = clock.now
+                let answer = try await model.complete(request()).content
+                #expect(answer == "elsewhere")
+                #expect(clock.now - started < .seconds(4))
+            }
+        }
+    }
+
     @Test func namedModelEmbeddingsComeBackInInputOrder() async throws {
         let upstream = FakeOpenAIServer(.answer("unused"))
         try await upstream.run { url in

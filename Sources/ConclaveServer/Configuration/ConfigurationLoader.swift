@@ -11,6 +11,11 @@ import Yams
 /// (`SERVER`, `STORAGE`, `INFERENCE`, `KNOWLEDGE`, `WORKFLOWS`, `LOGGING`) are configuration;
 /// others such as `CONCLAVE_HOME` are left alone.
 public enum ConfigurationLoader {
+    /// YAML 1.1 reads `on`, `off`, `yes` and `no` as booleans, which turned `governance.mode: off`
+    /// (and `CONCLAVE_GOVERNANCE__MODE=off`) into `false`. Here only `true` and `false` are booleans.
+    static let resolver: Resolver = (try? Resolver.default.removing(.bool)
+        .appending(.bool, "^(?:true|True|TRUE|false|False|FALSE)$")) ?? .default
+
     /// Environment variable prefix.
     public static let prefix = "CONCLAVE_"
 
@@ -27,7 +32,7 @@ public enum ConfigurationLoader {
             let text = String(decoding: data, as: UTF8.self)
             let loaded: Any?
             do {
-                loaded = try Yams.load(yaml: text)
+                loaded = try Yams.load(yaml: text, Self.resolver)
             } catch {
                 throw ConfigurationError(key: "(file)", value: path, expected: "valid YAML (\(error))")
             }
@@ -44,7 +49,7 @@ public enum ConfigurationLoader {
             let canonical = aliases[name] ?? name
             let path = canonical.dropFirst(prefix.count).lowercased().components(separatedBy: "__").filter { !$0.isEmpty }
             guard let section = path.first, sections.contains(section) else { continue }
-            let value: Any = (try? Yams.load(yaml: raw)).flatMap { $0 } ?? raw
+            let value: Any = (try? Yams.load(yaml: raw, Self.resolver)).flatMap { $0 } ?? raw
             set(&tree, path: path, value: value)
             origins[path.joined(separator: ".")] = "environment variable \(name)"
         }
