@@ -71,10 +71,10 @@ public struct ChatLoad: Sendable {
             for try await chunk in response.body {
                 let view = Array(chunk.readableBytesView)
                 if firstToken == nil, Self.hasContent(view) { firstToken = clock.now - sent }
-                if Self.contains(Self.errorEvent, in: view) { failed = true }
+                if ByteSearch.contains(view, Self.errorEvent) { failed = true }
                 tail = Array((tail + view).suffix(512))
             }
-            let done = Self.contains(Self.doneEvent, in: tail)
+            let done = ByteSearch.contains(tail, Self.doneEvent)
             return .init(ok: done && !failed, timeToFirstToken: firstToken,
                          completionTokens: Self.integer(after: Self.completionTokensKey, in: tail) ?? 0)
         } catch {
@@ -90,7 +90,7 @@ public struct ChatLoad: Sendable {
     /// Whether the bytes hold a `"content":"` followed by at least one character.
     static func hasContent(_ bytes: [UInt8]) -> Bool {
         var start = 0
-        while let index = firstIndex(of: contentKey, in: bytes, from: start) {
+        while let index = ByteSearch.firstIndex(of: contentKey, in: bytes, from: start) {
             let next = index + contentKey.count
             if next < bytes.count, bytes[next] != UInt8(ascii: "\"") { return true }
             start = next
@@ -98,19 +98,11 @@ public struct ChatLoad: Sendable {
         return false
     }
 
-    static func contains(_ needle: [UInt8], in bytes: [UInt8]) -> Bool {
-        ByteSearch.contains(bytes, needle)
-    }
-
-    static func firstIndex(of needle: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
-        ByteSearch.firstIndex(of: needle, in: bytes, from: start)
-    }
-
     /// The integer after the last occurrence of `key`.
     static func integer(after key: [UInt8], in bytes: [UInt8]) -> Int? {
         var found: Int?
         var start = 0
-        while let index = firstIndex(of: key, in: bytes, from: start) {
+        while let index = ByteSearch.firstIndex(of: key, in: bytes, from: start) {
             found = index + key.count
             start = index + 1
         }

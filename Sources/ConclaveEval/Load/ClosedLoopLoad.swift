@@ -45,6 +45,18 @@ public enum ClosedLoopLoad {
         public var availability: Double { sent == 0 ? 1 : Double(sent - errors) / Double(sent) }
         var seconds: Double { Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18 }
 
+        /// Counts one finished request with its latency.
+        public mutating func record(_ outcome: Outcome, latency: Duration) {
+            sent += 1
+            if outcome.ok {
+                self.latency.record(latency)
+                if let ttft = outcome.timeToFirstToken { timeToFirstToken.record(ttft) }
+                completionTokens += outcome.completionTokens
+            } else {
+                errors += 1
+            }
+        }
+
         /// Adds another run (of the same target) to this one.
         public mutating func add(_ other: Result) {
             latency.add(other.latency)
@@ -73,28 +85,16 @@ public enum ClosedLoopLoad {
                         let sent = clock.now
                         let outcome = await request(client, iteration)
                         iteration += 1
-                        progress?.record(outcome, latency: clock.now - sent)
-                        result.sent += 1
-                        if outcome.ok {
-                            result.latency.record(clock.now - sent)
-                            if let ttft = outcome.timeToFirstToken { result.timeToFirstToken.record(ttft) }
-                            result.completionTokens += outcome.completionTokens
-                        } else {
-                            result.errors += 1
-                        }
+                        let latency = clock.now - sent
+                        progress?.record(outcome, latency: latency)
+                        result.record(outcome, latency: latency)
                         if thinkTime > .zero { try? await Task.sleep(for: thinkTime) }
                     } while clock.now < end && !Task.isCancelled
                     return result
                 }
             }
             var total = Result()
-            for await part in group {
-                total.latency.add(part.latency)
-                total.timeToFirstToken.add(part.timeToFirstToken)
-                total.sent += part.sent
-                total.errors += part.errors
-                total.completionTokens += part.completionTokens
-            }
+            for await part in group { total.add(part) }
             return total
         }
         total.elapsed = clock.now - start

@@ -68,16 +68,7 @@ public final class LoadRecorder: Sendable {
 
     /// Counts one finished request with its latency.
     public func record(_ outcome: ClosedLoopLoad.Outcome, latency: Duration) {
-        state.withLock { result in
-            result.sent += 1
-            if outcome.ok {
-                result.latency.record(latency)
-                if let ttft = outcome.timeToFirstToken { result.timeToFirstToken.record(ttft) }
-                result.completionTokens += outcome.completionTokens
-            } else {
-                result.errors += 1
-            }
-        }
+        state.withLock { $0.record(outcome, latency: latency) }
     }
 
     /// Everything recorded so far.

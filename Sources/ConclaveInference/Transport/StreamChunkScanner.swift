@@ -13,8 +13,8 @@ enum StreamChunkScanner {
 
     static func scan(_ payload: Substring.UTF8View) -> Simple? {
         let bytes = Array(payload)
-        for marker in markers where contains(bytes, marker) { return nil }
-        guard contains(bytes, choicesKey) else { return nil }
+        for marker in markers where ByteSearch.contains(bytes, marker) { return nil }
+        guard ByteSearch.contains(bytes, choicesKey) else { return nil }
         var result = Simple()
         switch value(after: contentKey, in: bytes) {
         case .absent, .null: break
@@ -40,18 +40,10 @@ enum StreamChunkScanner {
         case string(String)
     }
 
-    private static func contains(_ bytes: [UInt8], _ needle: [UInt8]) -> Bool {
-        ByteSearch.contains(bytes, needle)
-    }
-
-    private static func index(of needle: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
-        ByteSearch.firstIndex(of: needle, in: bytes, from: start)
-    }
-
     /// The value after the only occurrence of `key`.
     private static func value(after key: [UInt8], in bytes: [UInt8]) -> Value {
-        guard let at = index(of: key, in: bytes, from: 0) else { return .absent }
-        if index(of: key, in: bytes, from: at + 1) != nil { return .repeated }
+        guard let at = ByteSearch.firstIndex(of: key, in: bytes) else { return .absent }
+        if ByteSearch.firstIndex(of: key, in: bytes, from: at + 1) != nil { return .repeated }
         var i = at + key.count
         while i < bytes.count, bytes[i] == UInt8(ascii: " ") { i += 1 }
         guard i < bytes.count else { return .other }

@@ -15,25 +15,6 @@ struct DirectModelRoute: Sendable {
     /// The model named in the request.
     let served: ServedModel
 
-    struct Completion: Encodable {
-        struct Choice: Encodable {
-            var index = 0
-            var message: Message
-            var finishReason: String
-            enum CodingKeys: String, CodingKey { case index, message, finishReason = "finish_reason" }
-        }
-        struct Message: Encodable {
-            var role = "assistant"
-            var content: String
-        }
-        var id: String
-        var object = "chat.completion"
-        var created: Int
-        var model: String
-        var choices: [Choice]
-        var usage: UsageBody
-    }
-
     struct Chunk: Encodable {
         var id: String
         var object = "chat.completion.chunk"
@@ -141,7 +122,7 @@ struct DirectModelRoute: Sendable {
                                           guardian: guardian, status: "ok") }.value
         headers[.contentType] = "application/json"
         let usage = UsageBody(response.usage)
-        // Written by hand (the shape of `Completion`): JSONEncoder was a large share of a proxied request.
+        // Written by hand (an OpenAI chat.completion): JSONEncoder was a large share of a proxied request.
         let json = #"{"id":"\#(id)","object":"chat.completion","created":\#(created),"model":"# + JSONString.quoted(name)
             + #","choices":[{"index":0,"message":{"role":"assistant","content":"# + JSONString.quoted(text)
             + #"},"finish_reason":"# + JSONString.quoted(response.finishReason ?? "stop")
