@@ -171,14 +171,14 @@ public final class ReplicaPool: Sendable {
     /// Publishes the pool's state as gauges: calls in flight and breaker state (0 closed,
     /// 1 half-open, 2 open or gone) per replica, replicas ready, and the queue depth.
     func publishMetrics() {
-        let (replicas, queued) = state.withLock { ($0.replicas.map { ($0.url, $0.inFlight, $0.breaker) }, $0.waiters.count) }
-        for (url, inFlight, breaker) in replicas {
+        // One snapshot: the ready count is read under the same lock as the replicas.
+        let (replicas, queued) = state.withLock { ($0.replicas.map { ($0.url, $0.inFlight, $0.breaker, $0.ready) }, $0.waiters.count) }
+        for (url, inFlight, breaker, _) in replicas {
             let gauges = instruments.replica(url)
             gauges.inFlight.record(inFlight)
             gauges.breaker.record(breaker == .closed ? 0 : breaker == .halfOpen ? 1 : 2)
         }
-        let ready = state.withLock { $0.replicas.filter(\.ready).count }
-        instruments.replicasReady.record(ready)
+        instruments.replicasReady.record(replicas.filter(\.3).count)
         instruments.queueDepth.record(queued)
     }
 
