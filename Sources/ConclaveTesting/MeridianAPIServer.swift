@@ -1,3 +1,4 @@
+import ConclaveCore
 import AsyncHTTPClient
 import ConclaveInference
 import Foundation
@@ -23,7 +24,7 @@ public final class MeridianAPIServer: Sendable {
                              "--port", String(port), "--quiet"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try ChildProcess.launch(process)
         let server = MeridianAPIServer(process: process, port: port)
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {

@@ -1,3 +1,4 @@
+import ConclaveCore
 import Foundation
 import Synchronization
 
@@ -30,7 +31,7 @@ public final class ServeProcess: Sendable {
             let data = handle.availableData
             if !data.isEmpty { output.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
         }
-        try process.run()
+        try ChildProcess.launch(process)
     }
 
     /// Everything the process printed so far (stdout and stderr).

@@ -98,6 +98,22 @@ import Testing
         #expect(error?.key == "inference.endpoint")
     }
 
+    @Test func automaticThreadsDivideTheCoresAmongTheReplicasThatMayRunAtOnce() throws {
+        var inference = ConclaveConfiguration().inference
+        #expect(inference.threadsPerReplica(cores: 8) == 8)
+        inference.replicas = 2
+        #expect(inference.threadsPerReplica(cores: 8) == 4)
+        #expect(inference.threadsPerReplica(cores: 2) == 1)
+        inference.replicas = 4
+        #expect(inference.threadsPerReplica(cores: 2) == 1, "never below one thread")
+        inference.replicas = 1
+        inference.autoscale.enabled = true
+        inference.autoscale.maxReplicas = 3
+        #expect(inference.threadsPerReplica(cores: 12) == 4, "the autoscaler's ceiling counts")
+        inference.threads = 6
+        #expect(inference.threadsPerReplica(cores: 12) == 6, "an explicit setting wins")
+    }
+
     @Test func namedModelsAndTheAutoscalerAreReadAndChecked() throws {
         let good = try write("""
             inference:

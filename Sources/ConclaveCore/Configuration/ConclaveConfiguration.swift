@@ -174,7 +174,8 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
     public var contextSize: Int
     /// Embedded: parallel decoding slots. Default 4.
     public var parallelSlots: Int
-    /// Embedded: CPU threads; 0 lets llama.cpp choose. Default 0.
+    /// Embedded: CPU threads per replica; 0 divides the machine's cores among the local replicas
+    /// that may run at once (`replicas`, or `autoscale.max_replicas`), at least one each. Default 0.
     public var threads: Int
     /// Embedded: how long to wait for `/health` after start. Default 120 s.
     public var startupTimeoutSeconds: Double
@@ -294,6 +295,17 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
     /// Outstanding calls per replica the autoscaler aims for.
     public var autoscaleTarget: Double {
         autoscale.targetOutstanding > 0 ? autoscale.targetOutstanding : Double(parallelSlots)
+    }
+
+    /// CPU threads each local replica gets on a machine with `cores` cores: `threads` when set,
+    /// otherwise the cores divided among the replicas that may run at once. llama.cpp's compute
+    /// threads spin while they wait for each other, so replicas whose threads together outnumber
+    /// the cores slow each other down far more than they add (on a 2-core CI machine, the
+    /// kill-and-restart test with two replicas of two threads each saw calls stall to their deadline).
+    public func threadsPerReplica(cores: Int) -> Int {
+        if threads > 0 { return threads }
+        let replicasAtOnce = max(replicas, autoscale.enabled ? autoscale.maxReplicas : 1, 1)
+        return max(1, cores / replicasAtOnce)
     }
 
     func validate() throws {

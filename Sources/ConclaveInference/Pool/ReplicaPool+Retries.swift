@@ -59,9 +59,16 @@ extension ReplicaPool {
                     instruments.errors((error as? ConclaveError)?.code.rawValue ?? "other").increment()
                 }
                 tried.insert(lease.url)
-                guard replicaFault, attempt < policy.maxAttempts, retryable(), !Task.isCancelled else { throw error }
                 let wait = policy.delay(beforeRetry: attempt)
-                guard ContinuousClock.now + wait < deadline else { throw error }
+                guard replicaFault, attempt < policy.maxAttempts, retryable(), !Task.isCancelled,
+                      ContinuousClock.now + wait < deadline else {
+                    if replicaFault {
+                        logger.warning("model call failed", metadata: [
+                            "model": "\(model)", "replica": "\(lease.url)", "attempt": "\(attempt)", "error": "\(error)",
+                        ])
+                    }
+                    throw error
+                }
                 logger.warning("model call failed; retrying", metadata: [
                     "model": "\(model)", "replica": "\(lease.url)", "attempt": "\(attempt)", "error": "\(error)",
                 ])

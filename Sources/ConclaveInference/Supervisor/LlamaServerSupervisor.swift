@@ -92,7 +92,7 @@ public final class LlamaServerSupervisor: Service, Sendable {
         while !Task.isCancelled && !Task.isShuttingDownGracefully && !retirement.hasFired {
             let port = try configuration.port ?? FreePort.find()
             let process = try launch(port: port)
-            let exit = ProcessExit(process)
+            let exit = ChildProcess.Exit(process)
             let base = "http://127.0.0.1:\(port)/v1"
             runningPID.withLock { $0 = (process.processIdentifier, base) }
             defer { runningPID.withLock { $0 = (nil, nil) } }
@@ -128,16 +128,16 @@ public final class LlamaServerSupervisor: Service, Sendable {
                             await replicas.drain(base, timeout: configuration.drainTimeout)
                         }
                         if first != .exited {
-                            Self.stop(process)
+                            exit.stop()
                             await exit.wait()
                         }
                         return first
                     }
                 } onCancel: {
-                    Self.stop(process)
+                    exit.stop()
                 }
             } catch {
-                Self.stop(process)
+                exit.stop()
                 replicas.remove(base)
                 await exit.wait()
                 throw error
@@ -146,7 +146,7 @@ public final class LlamaServerSupervisor: Service, Sendable {
             if ending != .exited || Task.isCancelled || Task.isShuttingDownGracefully || retirement.hasFired { break }
             failures += 1
             logger.error("llama-server exited; restarting", metadata: [
-                "status": "\(process.terminationStatus)", "restarts": "\(failures)",
+                "ending": "\(exit.ending.map(String.init(describing:)) ?? "unknown")", "restarts": "\(failures)",
             ])
             let backoff = min(30.0, 0.25 * pow(2.0, Double(min(failures, 8))))
             try? await Task.sleep(for: .seconds(backoff))
@@ -180,13 +180,13 @@ public final class LlamaServerSupervisor: Service, Sendable {
             process.standardError = FileHandle.nullDevice
         }
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try ChildProcess.launch(process)
         logger.debug("llama-server started", metadata: ["pid": "\(process.processIdentifier)", "port": "\(port)"])
         return process
     }
 
     /// Polls `/health` until it answers 200; returns false if the process exits first.
-    private func waitUntilHealthy(port: Int, exit: ProcessExit) async throws -> Bool {
+    private func waitUntilHealthy(port: Int, exit: ChildProcess.Exit) async throws -> Bool {
         let deadline = ContinuousClock.now + configuration.startupTimeout
         while ContinuousClock.now < deadline {
             try Task.checkCancellation()
@@ -201,21 +201,6 @@ public final class LlamaServerSupervisor: Service, Sendable {
         }
         logger.error("llama-server did not become healthy in time; stopping it")
         return false
-    }
-
-    private static func stop(_ process: Process) {
-        guard process.isRunning else { return }
-        let pid = process.processIdentifier
-        kill(pid, SIGTERM)
-        // Escalate if it ignores SIGTERM: a detached watchdog would be unstructured work, so the
-        // escalation happens on a plain thread that dies with the check.
-        Thread.detachNewThread {
-            for _ in 0..<50 {
-                if !process.isRunning { return }
-                usleep(100_000)
-            }
-            if process.isRunning { kill(pid, SIGKILL) }
-        }
     }
 }
 
@@ -252,38 +237,6 @@ final class OneShotSignal: Sendable {
         } onCancel: {
             let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
             waiter?.resume()
-        }
-    }
-}
-
-/// Awaitable exit of a child process.
-final class ProcessExit: Sendable {
-    private let state = Mutex<(exited: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    init(_ process: Process) {
-        process.terminationHandler = { [self] _ in
-            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-                state.exited = true
-                defer { state.waiters = [] }
-                return state.waiters
-            }
-            for waiter in waiters { waiter.resume() }
-        }
-        if !process.isRunning {
-            state.withLock { $0.exited = true }
-        }
-    }
-
-    var hasExited: Bool { state.withLock { $0.exited } }
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let resumeNow = state.withLock { state -> Bool in
-                if state.exited { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
         }
     }
 }

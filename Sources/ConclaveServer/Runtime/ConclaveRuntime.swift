@@ -98,6 +98,7 @@ public struct ConclaveRuntime: Sendable {
                     .deletingLastPathComponent()
                 try? FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
                 let scale = inference.autoscale
+                let threads = inference.threadsPerReplica(cores: ProcessInfo.processInfo.activeProcessorCount)
                 replicaSet = try LocalReplicaSet(
                     replicas: inference.replicas, pool: replicas,
                     autoscale: scale.enabled
@@ -110,7 +111,7 @@ public struct ConclaveRuntime: Sendable {
                     configuration: { index in
                         var replica = LlamaServerSupervisor.Configuration(
                             serverPath: serverPath, modelPath: modelPath, contextSize: inference.contextSize,
-                            parallelSlots: inference.parallelSlots, threads: inference.threads,
+                            parallelSlots: inference.parallelSlots, threads: threads,
                             startupTimeout: .milliseconds(Int64(inference.startupTimeoutSeconds * 1000)),
                             logPath: logDirectory.appendingPathComponent(
                                 index == 0 ? "llama-server.log" : "llama-server-\(index + 1).log").path)

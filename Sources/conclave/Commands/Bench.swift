@@ -104,7 +104,7 @@ struct Bench: AsyncParsableCommand {
             process.arguments = ["-c", command + " --runs \(runs) --concurrency " + concurrency.map(String.init).joined(separator: " ")]
             let pipe = Pipe()
             process.standardOutput = pipe
-            try process.run()
+            try ChildProcess.launch(process)
             let data = pipe.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
             guard process.terminationStatus == 0,

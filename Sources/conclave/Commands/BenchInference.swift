@@ -111,7 +111,7 @@ extension Bench {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
             let pipe = Pipe()
             process.standardOutput = pipe
-            try process.run()
+            try ChildProcess.launch(process)
             let data = pipe.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
             guard process.terminationStatus == 0 else { throw ValidationFailure("\(arguments.joined(separator: " ")) failed") }
@@ -255,7 +255,7 @@ extension Bench {
                     ["FAKE_UPSTREAM_BASE": upstreamBase, "LITELLM_MASTER_KEY": key]) { _, new in new }
                 process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
                 process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-                try process.run()
+                try ChildProcess.launch(process)
                 litellmProcess = process
                 try await Self.waitForStatus200("http://127.0.0.1:\(port)/health/readiness", timeout: .seconds(120))
                 targets.insert(("litellm", "http://127.0.0.1:\(port)/chat/completions", key), at: 1)

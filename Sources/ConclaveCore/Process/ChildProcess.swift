@@ -1,0 +1,123 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Starting child processes and learning when they exit, reliably.
+///
+/// Foundation's `Process` on Linux learns of a child's exit when a socket the child inherits is
+/// closed. The socket is created without close-on-exec, so a second child spawned at the same
+/// moment from another thread can inherit the first child's socket too: the first child's death
+/// then goes unnoticed until the second one dies (two supervised `llama-server` replicas started
+/// together hit this). ``launch(_:)`` serialises every spawn made through it, which closes that
+/// window, and ``Exit`` watches the child with `waitid(WNOWAIT)` as well, which does not depend on
+/// the socket at all.
+public enum ChildProcess {
+    private static let spawnLock = Mutex(())
+
+    /// Starts `process`, never at the same time as another process started here.
+    public static func launch(_ process: Process) throws {
+        try spawnLock.withLock { _ in try process.run() }
+    }
+
+    /// How a child ended.
+    public enum Ending: Sendable, Hashable, CustomStringConvertible {
+        case exited(Int32)
+        case signalled(Int32)
+
+        public var description: String {
+            switch self {
+            case .exited(let code): "exit status \(code)"
+            case .signalled(let signal): "signal \(signal)"
+            }
+        }
+    }
+
+    /// The awaitable exit of a started child. Watches it with `waitid(WNOWAIT)` (which leaves the
+    /// child for Foundation to reap) on a plain thread, and with the process's termination handler.
+    public final class Exit: Sendable {
+        private let state = Mutex<(ending: Ending?, waiters: [CheckedContinuation<Void, Never>])>((nil, []))
+
+        /// The child's process id.
+        public let pid: Int32
+
+        /// Starts watching a process that was launched.
+        public init(_ process: Process, pollInterval: Duration = .milliseconds(100)) {
+            pid = process.processIdentifier
+            process.terminationHandler = { [self] process in finish(Self.ending(of: process)) }
+            let pid = pid
+            let micros = useconds_t(max(1, pollInterval.components.seconds * 1_000_000 + pollInterval.components.attoseconds / 1_000_000_000_000))
+            Thread.detachNewThread { [self] in
+                while !hasExited {
+                    switch Self.peek(pid) {
+                    case .running: break
+                    case .ended(let ending):
+                        finish(ending)
+                        return
+                    case .reaped:
+                        // Foundation reaped it, perhaps before the handler above was set.
+                        if !process.isRunning { finish(Self.ending(of: process)) }
+                    }
+                    usleep(micros)
+                }
+            }
+        }
+
+        private static func ending(of process: Process) -> Ending {
+            process.terminationReason == .uncaughtSignal ? .signalled(process.terminationStatus) : .exited(process.terminationStatus)
+        }
+
+        /// True once the child has exited.
+        public var hasExited: Bool { state.withLock { $0.ending != nil } }
+
+        /// How it ended, once it has.
+        public var ending: Ending? { state.withLock { $0.ending } }
+
+        /// Returns once the child has exited.
+        public func wait() async {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.ending != nil { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+
+        /// Asks the child to stop (SIGTERM) and kills it (SIGKILL) if it is still there after
+        /// `grace`; returns at once.
+        public func stop(grace: Duration = .seconds(5)) {
+            guard !hasExited else { return }
+            kill(pid, SIGTERM)
+            let deadline = ContinuousClock.now + grace
+            Thread.detachNewThread { [self] in
+                while !hasExited, ContinuousClock.now < deadline { usleep(50_000) }
+                if !hasExited { kill(pid, SIGKILL) }
+            }
+        }
+
+        private func finish(_ ending: Ending) {
+            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                if state.ending == nil { state.ending = ending }
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+
+        private enum Peek { case running, ended(Ending), reaped }
+
+        /// Whether the child has exited, without reaping it.
+        private static func peek(_ pid: Int32) -> Peek {
+            var info = siginfo_t()
+            guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else {
+                return errno == ECHILD ? .reaped : .running
+            }
+            let child = info._sifields._sigchld
+            guard child.si_pid == pid else { return .running }
+            return .ended(info.si_code == CLD_EXITED ? .exited(child.si_status) : .signalled(child.si_status))
+        }
+    }
+}
