@@ -98,6 +98,16 @@ import Testing
         #expect(error?.key == "inference.endpoint")
     }
 
+    @Test func answerPhrasingIsReadAndABadValueNamesItsKey() throws {
+        #expect(ConclaveConfiguration().workflows.answerPhrasing == .quote)
+        let model = try ConfigurationLoader.load(path: try write("workflows:\n  answer_phrasing: model\n"), environment: [:])
+        #expect(model.workflows.answerPhrasing == .model)
+        let error = #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.load(path: try write("workflows:\n  answer_phrasing: poetry\n"), environment: [:])
+        }
+        #expect(error?.key == "workflows.answer_phrasing")
+    }
+
     @Test func automaticThreadsDivideTheCoresAmongTheReplicasThatMayRunAtOnce() throws {
         var inference = ConclaveConfiguration().inference
         #expect(inference.threadsPerReplica(cores: 8) == 8)

@@ -39,6 +39,38 @@ import Testing
         #expect(pieces.allSatisfy { $0.utf8.count <= 240 })
     }
 
+    @Test func aWideTableRowBecomesOneFactPerCellKeyedByItsFirstCell() {
+        let long = String(repeating: "a system is down for all users and nothing can be processed; ", count: 4)
+        let text = """
+            | Level | Definition | Respond within | Resolve within |
+            |---|---|---|---|
+            | L1 | \(long) | 10 minutes | 2 hours |
+            """
+        let sentences = FactExtractor.sentences(in: text)
+        #expect(sentences.contains("Level: L1; Respond within: 10 minutes"))
+        #expect(sentences.contains("Level: L1; Resolve within: 2 hours"))
+        #expect(sentences.allSatisfy { $0.hasPrefix("Level: L1; ") })
+    }
+
+    @Test func anchorsTheFactsDoNotNameAreReported() {
+        func candidate(_ text: String, title: String = "Pay bands", section: String = "Bands") -> FactExtractor.Candidate {
+            let evidence = Evidence(chunkID: "P#0", source: SourceRef(id: "P", title: title, section: section), text: text, score: 1, subQuestion: "")
+            return FactExtractor.Candidate(text: text, evidence: evidence, score: 1, coverage: 0.5)
+        }
+        let facts = [candidate("Band B4: EUR 40,000 - 52,000 in Utrecht.")]
+        let evidence = facts.map(\.evidence)
+        #expect(ValidatorAgent.uncoveredAnchors(of: "What is the pay band for B4 in Utrecht?", by: facts, evidence: evidence).isEmpty)
+        #expect(ValidatorAgent.uncoveredAnchors(of: "What is the pay band for B9?", by: facts, evidence: evidence) == ["b9"])
+        #expect(ValidatorAgent.uncoveredAnchors(of: "What is the pay band in Vienna?", by: facts, evidence: evidence) == ["vienna"])
+        // A sentence's first word is not an anchor, and the section heading counts as named.
+        #expect(ValidatorAgent.uncoveredAnchors(of: "Bands? Which B4 band applies?", by: facts, evidence: evidence).isEmpty)
+        // A name in half the passages or more (the company's own) is not counted.
+        let passages = [candidate("Band B4 is paid EUR 40,000."), candidate("Acme closes its offices at 18:00.")]
+        #expect(ValidatorAgent.uncoveredAnchors(of: "What does Acme pay for B4?", by: [passages[0]], evidence: passages.map(\.evidence)).isEmpty)
+        #expect(ValidatorAgent.uncoveredAnchors(of: "What does Acme pay for B4?", by: [passages[0]],
+                                                evidence: [passages[0].evidence, facts[0].evidence, facts[0].evidence]) == ["acme"])
+    }
+
     @Test func candidatesRankTheSentenceThatAnswers() {
         let evidence = [
             Evidence(chunkID: "HR-1#0", source: SourceRef(id: "HR-1", title: "Leave policy", section: "Annual leave"),

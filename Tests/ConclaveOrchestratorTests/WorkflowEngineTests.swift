@@ -139,7 +139,8 @@ final class ProbeAgent: Agent, Sendable {
         let runID = "run_events_test"
         let subscription = bus.subscribe(toRun: runID)
         let model = ScriptedChatModel()
-        let team = AgentTeam(model: model, retriever: FixedRetriever())
+        // The model words the answer, so it streams in several deltas.
+        let team = AgentTeam(model: model, retriever: FixedRetriever(), answerPhrasing: .model)
         let engine = WorkflowEngine(team: team, bus: bus, eventLog: writer)
         _ = try await engine.run(full, state: WorkflowState(question: "How many days of annual leave?"), runID: runID)
         try await writer.flush()
@@ -197,8 +198,10 @@ final class ProbeAgent: Agent, Sendable {
         #expect(answer.citations.allSatisfy { $0.sourceID == "DOC-1" })
         #expect(answer.text.contains("[1]"))
         #expect(result.state.validation?.answerable == true)
-        // Planner, reasoner, validator and responder called the model; the retriever did not.
-        #expect(model.requests.count == 4)
+        // Planner, reasoner and validator called the model; the retriever did not, and the
+        // responder quoted the validated fact (the default phrasing) without a model call.
+        #expect(model.requests.count == 3)
+        #expect(model.requests.allSatisfy { $0.jsonSchema != nil })
     }
 
     @Test func unsupportedQuestionGetsNotFoundWithoutCallingTheResponderModel() async throws {

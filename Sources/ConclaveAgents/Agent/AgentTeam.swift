@@ -7,13 +7,14 @@ public struct AgentTeam: Sendable {
     private let agents: [AgentRole: any Agent]
 
     /// Builds the standard team.
-    public init(model: any ChatModel, retriever: any Retriever, sources: [any EvidenceSource] = [], topK: Int = 4) {
+    public init(model: any ChatModel, retriever: any Retriever, sources: [any EvidenceSource] = [], topK: Int = 4,
+                answerPhrasing: WorkflowsConfiguration.AnswerPhrasing = .quote) {
         let list: [any Agent] = [
             PlannerAgent(model: model),
             RetrieverAgent(retriever: retriever, sources: sources, limit: topK),
             ReasonerAgent(model: model),
             ValidatorAgent(model: model),
-            ResponderAgent(model: model, retriever: retriever, sources: sources, limit: topK),
+            ResponderAgent(model: model, retriever: retriever, sources: sources, limit: topK, phrasing: answerPhrasing),
         ]
         self.init(agents: list)
     }

@@ -70,7 +70,9 @@ public struct ReasonerAgent: Agent {
             form = .percentage
         } else if q.contains("how many") || q.contains("number of") || q.contains("how long") && q.contains("days") {
             form = .number
-        } else if q.contains("how long") || q.contains("within how") || q.contains("deadline") {
+        } else if q.contains("how long") || q.contains("within how") || q.contains("deadline") || q.contains("how quickly")
+            || q.contains("how fast") || q.contains("how soon") || q.contains("how often")
+        {
             form = .duration
         } else if q.hasPrefix("when") || q.contains("what date") || q.contains("which date") || q.contains("what day") {
             form = .date

@@ -16,6 +16,10 @@ public struct ResponderAgent: Agent {
     private let retriever: any Retriever
     private let sources: [any EvidenceSource]
     private let limit: Int
+    private let phrasing: AnswerPhrasing
+
+    /// How answers from validated document facts are worded.
+    public typealias AnswerPhrasing = WorkflowsConfiguration.AnswerPhrasing
 
     /// The answer given when the evidence does not support one.
     public static let notFoundAnswer = "I could not find this information in the available sources, so I cannot answer it reliably."
@@ -34,11 +38,13 @@ public struct ResponderAgent: Agent {
     }
 
     /// Creates a responder.
-    public init(model: any ChatModel, retriever: any Retriever, sources: [any EvidenceSource] = [], limit: Int = 4) {
+    public init(model: any ChatModel, retriever: any Retriever, sources: [any EvidenceSource] = [], limit: Int = 4,
+                phrasing: AnswerPhrasing = .quote) {
         self.model = model
         self.retriever = retriever
         self.sources = sources
         self.limit = limit
+        self.phrasing = phrasing
     }
 
     static let factInstructions = """
@@ -90,6 +96,7 @@ public struct ResponderAgent: Agent {
             let records = validation.facts.filter(\.isRecord)
             let facts = validation.facts.filter { !$0.isRecord }.map { (text: $0.text, source: $0.source) }
             guard !records.isEmpty else {
+                if phrasing == .quote { return try await quote(facts, state: state, context: context) }
                 return try await answer(state, sources: facts, instructions: Self.factInstructions, label: "Facts",
                                         grounded: true, context: context)
             }
@@ -105,8 +112,10 @@ public struct ResponderAgent: Agent {
                 return AgentResult(.answer(Answer(text: stated, citations: citations)))
             }
             try await context.emitToken(" ")
-            let more = try await answer(state, sources: facts, instructions: Self.factInstructions, label: "Facts",
-                                        grounded: true, context: context, citationOffset: records.count)
+            let more = phrasing == .quote
+                ? try await quote(facts, state: state, context: context, citationOffset: records.count)
+                : try await answer(state, sources: facts, instructions: Self.factInstructions, label: "Facts",
+                                   grounded: true, context: context, citationOffset: records.count)
             guard case .answer(let rest) = more.output, !rest.isNotFound else {
                 return AgentResult(.answer(Answer(text: stated, citations: citations)), usage: more.usage)
             }
@@ -123,6 +132,43 @@ public struct ResponderAgent: Agent {
         let sources = evidence.prefix(3).map { (text: String($0.text.prefix(1200)), source: $0.source) }
         return try await answer(state, sources: Array(sources), instructions: Self.passageInstructions, label: "Passages",
                                 grounded: false, context: context)
+    }
+
+    /// States the facts that answer the question, in the validator's order: the first, then each
+    /// later one that covers a word of the question the ones before it did not (at most three),
+    /// each followed by its citation marker.
+    private func quote(_ facts: [(text: String, source: SourceRef)], state: WorkflowState, context: AgentContext,
+                       citationOffset: Int = 0) async throws -> AgentResult {
+        let chosen = Self.factsToState(facts, question: FollowUp.contextualize(state.question, previous: state.previousQuestions.last))
+        var citations = Self.citations(for: chosen, offset: citationOffset)
+        if let textGuard = state.textGuard {
+            for index in citations.indices { citations[index].snippet = textGuard.shown(citations[index].snippet) }
+        }
+        var sentences: [String] = []
+        for (index, fact) in chosen.enumerated() {
+            var sentence: String = fact.text.trimmed
+            if let last = sentence.last, !".!?".contains(last) { sentence += "." }
+            sentences.append(sentence + " [" + String(index + 1 + citationOffset) + "]")
+        }
+        let text = sentences.joined(separator: " ")
+        try await context.emitToken(text)
+        return AgentResult(.answer(Answer(text: text, citations: citations)))
+    }
+
+    /// The facts worth stating for `question`: the first, and each later one that covers a
+    /// question word none before it covers; at most three.
+    static func factsToState(_ facts: [(text: String, source: SourceRef)], question: String) -> [(text: String, source: SourceRef)] {
+        guard let first = facts.first else { return [] }
+        let asked = TermSet(question)
+        var chosen = [first]
+        var covered = TermSet(first.text).intersection(asked)
+        for fact in facts.dropFirst() where chosen.count < 3 {
+            let adds = TermSet(fact.text).intersection(asked).subtracting(covered)
+            guard !adds.isEmpty else { continue }
+            chosen.append(fact)
+            covered = covered.union(adds)
+        }
+        return chosen
     }
 
     /// Asks the model for the answer over numbered `sources`. With `grounded`, each sentence is

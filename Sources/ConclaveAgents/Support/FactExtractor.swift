@@ -67,8 +67,14 @@ public struct FactExtractor: Sendable {
                     continue
                 }
                 // A table row becomes a record that names its columns, so it stands alone as a fact.
-                let record = zip(header, cells).filter { !$0.1.isEmpty }.map { $0.0.isEmpty ? $0.1 : "\($0.0): \($0.1)" }
-                    .joined(separator: "; ")
+                let named = zip(header, cells).filter { !$0.1.isEmpty }.map { $0.0.isEmpty ? $0.1 : "\($0.0): \($0.1)" }
+                let record = named.joined(separator: "; ")
+                if record.utf8.count > 240, named.count > 2 {
+                    // A wide row: one fact per cell, each keyed by the row's first cell, so the
+                    // value under a column stays next to what the row is about.
+                    for cell in named.dropFirst() { out.append("\(named[0]); \(cell)") }
+                    continue
+                }
                 line = ArraySlice(record.utf8)
             } else {
                 tableHeader = nil

@@ -499,6 +499,18 @@ public struct WorkflowsConfiguration: Sendable, Codable, Hashable {
     public var directory: String
     /// Default per-step timeout in seconds when a workflow step sets none. Default 60.
     public var stepTimeoutSeconds: Double
+    /// How the responder words answers from validated document facts (after a validator). Default `quote`.
+    public var answerPhrasing: AnswerPhrasing = .quote
+
+    /// How the responder words an answer from validated document facts.
+    public enum AnswerPhrasing: String, Sendable, Codable, Hashable, CaseIterable {
+        /// States the facts as the documents word them, each with its citation: no model call, and
+        /// no number, date or name the sources do not hold.
+        case quote
+        /// Has the model word the answer over the numbered facts, keeping only the sentences the
+        /// facts support (for models strong enough to reword without changing values).
+        case model
+    }
 
     /// Creates workflow settings.
     public init(defaultWorkflow: String = "full", directory: String = "", stepTimeoutSeconds: Double = 60) {
@@ -511,6 +523,7 @@ public struct WorkflowsConfiguration: Sendable, Codable, Hashable {
         case defaultWorkflow = "default"
         case directory
         case stepTimeoutSeconds = "step_timeout_seconds"
+        case answerPhrasing = "answer_phrasing"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -520,6 +533,7 @@ public struct WorkflowsConfiguration: Sendable, Codable, Hashable {
         defaultWorkflow = try c.value(.defaultWorkflow, default: d.defaultWorkflow)
         directory = try c.value(.directory, default: d.directory)
         stepTimeoutSeconds = try c.value(.stepTimeoutSeconds, default: d.stepTimeoutSeconds)
+        answerPhrasing = try c.enumValue(.answerPhrasing, default: d.answerPhrasing)
     }
 
     func validate() throws {

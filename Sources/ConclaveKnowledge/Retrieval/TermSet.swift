@@ -121,14 +121,17 @@ public struct TermSet: Sendable, Equatable {
     }
 
     /// A crude English stem (plural and common suffixes), so "days" meets "day": the first of
-    /// `ing`, `ies` (→ `y`), `es`, `s`, `ed` that ends a word at least four letters longer than it.
+    /// `ing`, `ies` (→ `y`), `es`, `s`, `ed` that ends a word at least four letters longer than it;
+    /// a word with none of them loses a final `e` when longer than four letters, so "acknowledge"
+    /// meets "acknowledged" and "employee" meets "employees".
     public static func stem(_ word: String) -> String {
         var w = word
         for suffix in ["ing", "ies", "es", "s", "ed"] where w.utf8.count > suffix.utf8.count + 3 && w.hasSuffix(suffix) {
             w.removeLast(suffix.count)
             if suffix == "ies" { w += "y" }
-            break
+            return w
         }
+        if w.utf8.count > 4 && w.hasSuffix("e") { w.removeLast() }
         return w
     }
 }
@@ -219,7 +222,7 @@ public enum TextWords {
         if ends("es") { return hash(word[0..<(n - 2)]) }
         if ends("s") { return hash(word[0..<(n - 1)]) }
         if ends("ed") { return hash(word[0..<(n - 2)]) }
-        return whole
+        return n > 4 && word[n - 1] == UInt8(ascii: "e") ? hash(word[0..<(n - 1)]) : whole
     }
 
     /// True when `hash` is a stop word's. A binary search over a sorted array: cheaper than a

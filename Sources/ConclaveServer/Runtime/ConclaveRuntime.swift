@@ -236,7 +236,8 @@ public struct ConclaveRuntime: Sendable {
         if let database { sources.append(database) }
         if let api { sources.append(api) }
         callOptions = ModelCallOptions(temperature: inference.temperature, seed: inference.seed, maxTokens: inference.maxTokens)
-        let team = AgentTeam(model: model, retriever: retriever, sources: sources, topK: configuration.knowledge.topK)
+        let team = AgentTeam(model: model, retriever: retriever, sources: sources, topK: configuration.knowledge.topK,
+                             answerPhrasing: configuration.workflows.answerPhrasing)
         engine = WorkflowEngine(
             team: team, bus: bus, eventLog: eventWriter,
             configuration: .init(defaultStepTimeout: .milliseconds(Int64(configuration.workflows.stepTimeoutSeconds * 1000)),
