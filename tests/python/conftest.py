@@ -33,6 +33,7 @@ class Server:
     process: subprocess.Popen
     log_path: Path
     token: str = ""
+    env: dict | None = None
 
     @property
     def base_url(self) -> str:
@@ -119,7 +120,7 @@ def server(meridian_api: str):
         token = subprocess.run(
             [CONCLAVE_BIN, "token", "--user", "u-employee"], cwd=REPO_ROOT, env=env, check=True, capture_output=True, text=True
         ).stdout.strip()
-        srv = Server(port=port, process=process, log_path=log_path, token=token)
+        srv = Server(port=port, process=process, log_path=log_path, token=token, env=env)
         try:
             deadline = time.monotonic() + READY_TIMEOUT_S
             last_status = None

@@ -1,0 +1,57 @@
+"""End-to-end smoke run of `conclave eval` against a real server and the real SmolLM2 model.
+
+A stratified sample of the Meridian dev set (the first task of each type) is scored for the
+multi-agent `full` workflow and the single-agent baseline. The assertions are about what the
+platform controls: the report's shape, no request errors, no forbidden string in any answer of
+`full`, and `full` scoring above `single` (on the whole dev set the gap is 40 points; see
+docs/quality.md). Nothing here keys on a task's wording.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from conftest import CONCLAVE_BIN, REPO_ROOT, Server
+
+DEV_SET = REPO_ROOT / "examples" / "meridian" / "eval" / "dev.jsonl"
+
+
+def _stratified_sample() -> list[dict]:
+    first_of_type: dict[str, dict] = {}
+    for line in DEV_SET.read_text().splitlines():
+        if line.strip():
+            task = json.loads(line)
+            first_of_type.setdefault(task["type"], task)
+    return list(first_of_type.values())
+
+
+def test_eval_smoke_full_beats_single(server: Server, tmp_path: Path) -> None:
+    sample = _stratified_sample()
+    assert len(sample) >= 8, "the dev set should have at least eight task types"
+    tasks = tmp_path / "sample.jsonl"
+    tasks.write_text("".join(json.dumps(task) + "\n" for task in sample))
+    output = tmp_path / "eval"
+    run = subprocess.run(
+        [CONCLAVE_BIN, "eval", "--url", server.base_url, "--tasks", str(tasks), "--workflow", "full",
+         "--workflow", "single", "--concurrency", "2", "--output", str(output)],
+        cwd=REPO_ROOT, env=server.env, capture_output=True, text=True, timeout=1200,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    for name in ("report.json", "tasks.csv", "report.md"):
+        assert (output / name).is_file(), f"{name} missing"
+    report = json.loads((output / "report.json").read_text())
+    summaries = {summary["workflow"]: summary for summary in report["summaries"]}
+    assert set(summaries) == {"full", "single"}
+    for summary in summaries.values():
+        assert summary["tasks"] == len(sample)
+        assert summary["errors"] == 0, summary
+    outcomes = [outcome for outcome in report["outcomes"] if outcome["workflow"] == "full"]
+    by_id = {task["id"]: task for task in sample}
+    for outcome in outcomes:
+        forbidden = by_id[outcome["task_id"]]["expect"].get("must_not_include", [])
+        answer = " ".join(outcome["answers"]).lower()
+        assert not any(item.lower() in answer for item in forbidden), (outcome["task_id"], answer)
+    full, single = summaries["full"]["accuracy"]["value"], summaries["single"]["accuracy"]["value"]
+    assert full > single, f"full {full:.2f} should score above single {single:.2f}: {(output / 'report.md').read_text()}"
