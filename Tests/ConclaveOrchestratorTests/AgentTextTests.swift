@@ -1,5 +1,6 @@
 @testable import ConclaveAgents
 import ConclaveCore
+import ConclaveKnowledge
 import Testing
 
 /// The agents' text rules, on cases of our own.
@@ -50,6 +51,32 @@ import Testing
         #expect(sentences.contains("Level: L1; Respond within: 10 minutes"))
         #expect(sentences.contains("Level: L1; Resolve within: 2 hours"))
         #expect(sentences.allSatisfy { $0.hasPrefix("Level: L1; ") })
+    }
+
+    @Test func aLongKeyValueRecordBecomesOneFactPerFieldKeyedByItsFirstField() {
+        let notes = String(repeating: "kept in the archive room and reviewed by the records officer every quarter ", count: 3)
+        let line = "record_type: Visitor badges; retention_period: 3 months; owner: Facilities; notes: \(notes)"
+        let sentences = FactExtractor.sentences(in: line)
+        #expect(sentences.contains("record_type: Visitor badges; retention_period: 3 months"))
+        #expect(sentences.contains("record_type: Visitor badges; owner: Facilities"))
+        #expect(sentences.allSatisfy { $0.hasPrefix("record_type: Visitor badges; ") })
+        // Prose that merely has semicolons is split at sentence boundaries as before.
+        let prose = String(repeating: "The badge is returned at reception; lost badges are reported at once. ", count: 5)
+        #expect(!FactExtractor.sentences(in: prose).contains { $0.hasPrefix("The badge is returned at reception; lost") && $0.count > 240 })
+    }
+
+    @Test func aFollowUpsOwnWordsOutweighTheWordsItInherits() {
+        let evidence = [
+            Evidence(chunkID: "T#0", source: SourceRef(id: "T", title: "Transit times", section: "Lanes"),
+                     text: "Lane: Utrecht - Lodz; Standard: 3 business days.\nLane: Utrecht - Lodz; Economy: 5 business days.",
+                     score: 3, subQuestion: ""),
+        ]
+        let query = "What is the Standard transit time from Utrecht to Lodz? And with Economy?"
+        let plain = FactExtractor().candidates(for: query, evidence: evidence, reasoning: nil)
+        let emphasised = FactExtractor().candidates(for: query, evidence: evidence, reasoning: nil,
+                                                    emphasis: TermSet("And with Economy?"))
+        #expect(plain.first?.text.contains("Standard") == true)
+        #expect(emphasised.first?.text.contains("Economy") == true)
     }
 
     @Test func anchorsTheFactsDoNotNameAreReported() {

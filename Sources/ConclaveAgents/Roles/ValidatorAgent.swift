@@ -1,5 +1,6 @@
 import ConclaveCore
 import ConclaveInference
+import ConclaveKnowledge
 import Foundation
 
 /// Joins the retriever's evidence and the reasoner's analysis into checked facts.
@@ -44,7 +45,13 @@ public struct ValidatorAgent: Agent {
         }
         let query = state.searchQuery
         let evidence = state.evidence ?? []
-        let candidates = extractor.candidates(for: query, evidence: evidence, reasoning: state.reasoning, limit: 6)
+        // A follow-up's own words say what changed ("and with Economy?"): they weigh more than
+        // the words it inherits from the previous question.
+        let followUp = FollowUp.isFollowUp(state.question) && !state.previousQuestions.isEmpty
+        let emphasis = followUp
+            ? TermSet(state.question).subtracting(TermSet(state.previousQuestions.joined(separator: " "))) : .empty
+        let candidates = extractor.candidates(for: query, evidence: evidence, reasoning: state.reasoning, limit: 6,
+                                              emphasis: emphasis)
         let strong = candidates.filter { $0.coverage >= minimumCoverage }
         if let restricted = Self.restricted(state.withheld, bestReadableCoverage: strong.map(\.coverage).max() ?? 0) {
             let validation = Validation(answerable: false, facts: [], rationale: "the answer lies in documents outside the principal's scope",

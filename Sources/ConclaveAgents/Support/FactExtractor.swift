@@ -21,8 +21,10 @@ public struct FactExtractor: Sendable {
     /// Creates an extractor.
     public init() {}
 
-    /// Candidate facts from `evidence` for `query`, best first.
-    public func candidates(for query: String, evidence: [Evidence], reasoning: Reasoning?, limit: Int = 8) -> [Candidate] {
+    /// Candidate facts from `evidence` for `query`, best first. Words of `emphasis` (a follow-up's
+    /// own words, which say what changed from the previous question) count once more each.
+    public func candidates(for query: String, evidence: [Evidence], reasoning: Reasoning?, limit: Int = 8,
+                           emphasis: TermSet = .empty) -> [Candidate] {
         let queryTerms = TermSet(query)
         guard !queryTerms.isEmpty else { return [] }
         let entityTerms = TermSet((reasoning?.entities ?? []).joined(separator: " "))
@@ -42,6 +44,7 @@ public struct FactExtractor: Sendable {
                 score += 0.75 * Double(entityTerms.intersectionCount(terms))
                 if let form = reasoning?.answerForm, Self.matches(sentence, form: form) { score += 1 }
                 score += 0.1 * min(item.score, 10)
+                score += Double(emphasis.intersectionCount(terms))
                 results.append(Candidate(text: sentence, evidence: item, score: score, coverage: coverage))
             }
         }
@@ -85,6 +88,12 @@ public struct FactExtractor: Sendable {
                 line = line.dropFirst(2)
             }
             guard line.count >= 12 else { continue }
+            if line.count > 240, let fields = Self.recordFields(line) {
+                // A long `key: value; key: value` record (a CSV row): one fact per field, keyed
+                // by the first, as for a wide table row.
+                for field in fields.dropFirst() { out.append("\(fields[0]); \(field)") }
+                continue
+            }
             if line.count <= 240 {
                 out.append(String(decoding: line, as: UTF8.self))
                 continue
@@ -99,6 +108,18 @@ public struct FactExtractor: Sendable {
             if rest.count >= 12 { out.append(String(decoding: rest, as: UTF8.self)) }
         }
         return out
+    }
+
+    /// The `key: value` fields of a record line, when it has at least three and every one is so
+    /// written; nil otherwise.
+    private static func recordFields(_ line: ArraySlice<UInt8>) -> [String]? {
+        let fields = line.split(separator: UInt8(ascii: ";")).map { String(decoding: trimmed($0), as: UTF8.self) }
+            .filter { !$0.isEmpty }
+        guard fields.count >= 3, fields.allSatisfy({ field in
+            guard let colon = field.firstIndex(of: ":") else { return false }
+            return field.distance(from: field.startIndex, to: colon) <= 40
+        }) else { return nil }
+        return fields
     }
 
     private static func trimmed(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
