@@ -28,6 +28,33 @@ import Testing
         }
     }
 
+    @Test func tableTwoIsAQualityExperimentOverAStratifiedSample() throws {
+        let path = TestRuntime.repositoryRoot.appendingPathComponent("experiments/table2-quality.yaml").path
+        let experiment = try Experiment(path: path)
+        #expect(experiment.kind == .quality && experiment.repetitions >= 3)
+        #expect(experiment.configurations.map(\.model) == ["conclave/single", "conclave/planner-responder",
+                                                            "conclave/planner-retriever-responder", "conclave/full"])
+        let tasks = try EvalTask.load(path: TestRuntime.repositoryRoot.appendingPathComponent(experiment.questions).path)
+        let sample = experiment.sample(tasks)
+        let types = Set(tasks.map(\.type))
+        // Every type, at most `tasks_per_type` of each, in file order.
+        #expect(Set(sample.map(\.type)) == types)
+        #expect(types.allSatisfy { type in sample.filter { $0.type == type }.count == min(experiment.tasksPerType, tasks.filter { $0.type == type }.count) })
+        #expect(sample.map(\.id) == tasks.map(\.id).filter { id in sample.contains { $0.id == id } })
+    }
+
+    @Test func aLoadExperimentNeedsItsLoadSectionAndAnUnknownKindIsNamed() throws {
+        let directory = try TestRuntime.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("bad.yaml")
+        try "name: x\nkind: vibes\nconfigurations: [{name: a, model: conclave/full}]\n".write(to: file, atomically: true, encoding: .utf8)
+        let kind = #expect(throws: Experiment.FileError.self) { try Experiment(path: file.path) }
+        #expect(kind?.description.contains("kind") == true)
+        try "name: x\nconfigurations: [{name: a, model: conclave/full}]\n".write(to: file, atomically: true, encoding: .utf8)
+        let load = #expect(throws: Experiment.FileError.self) { try Experiment(path: file.path) }
+        #expect(load?.description.contains("load") == true)
+    }
+
     @Test func settingsBecomeEnvironmentOverridesTheLoaderReads() {
         let environment = Experiment.environment(["server.port": 0, "knowledge.ingest_on_start": ["a", "b"], "logging.level": "warning",
                                                   "inference.temperature": 0.5])

@@ -16,9 +16,22 @@ public struct Experiment {
         public var description: String
     }
 
+    /// What an experiment measures.
+    public enum Kind: String, Sendable {
+        /// Latency, throughput and availability under the `load` section's traffic.
+        case load
+        /// Answer quality: `conclave eval` over a sample of the task file, per configuration.
+        case quality
+    }
+
     public var name: String
     public var title: String
+    public var kind: Kind
     public var repetitions: Int
+    /// Quality experiments: the first N tasks of each type of the task file (0: every task).
+    public var tasksPerType: Int
+    /// Quality experiments: tasks run at the same time.
+    public var concurrency: Int
     /// The user whose development token the requests carry (nil: none).
     public var user: String?
     /// Task file whose first turns are the traffic.
@@ -36,11 +49,19 @@ public struct Experiment {
         guard let name = root["name"] as? String else { throw fail("name", "a string") }
         self.name = name
         title = root["title"] as? String ?? name
+        guard let kind = Kind(rawValue: root["kind"] as? String ?? "load") else { throw fail("kind", "load or quality") }
+        self.kind = kind
         repetitions = root["repetitions"] as? Int ?? 3
+        let quality = root["quality"] as? [String: Any] ?? [:]
+        tasksPerType = quality["tasks_per_type"] as? Int ?? 0
+        concurrency = quality["concurrency"] as? Int ?? 2
+        guard tasksPerType >= 0, concurrency >= 1 else { throw fail("quality", "tasks_per_type ≥ 0 and concurrency ≥ 1") }
         user = root["user"] as? String
         questions = root["questions"] as? String ?? "examples/meridian/eval/dev.jsonl"
         settings = root["settings"] as? [String: Any] ?? [:]
-        guard let load = root["load"] as? [String: Any] else { throw fail("load", "a mapping") }
+        guard let load = root["load"] as? [String: Any] ?? (kind == .quality ? ["levels": [1]] : nil) else {
+            throw fail("load", "a mapping")
+        }
         guard let levels = (load["levels"] as? [Any])?.compactMap({ ($0 as? Double) ?? ($0 as? Int).map(Double.init) }), !levels.isEmpty else {
             throw fail("load.levels", "a list of numbers")
         }
@@ -57,6 +78,16 @@ public struct Experiment {
                 throw fail("configurations[\(index)]", "name and model")
             }
             return Configuration(name: name, model: model, settings: entry["settings"] as? [String: Any] ?? [:])
+        }
+    }
+
+    /// The tasks a quality experiment runs: the first `tasksPerType` of each type, in file order.
+    public func sample(_ tasks: [EvalTask]) -> [EvalTask] {
+        guard tasksPerType > 0 else { return tasks }
+        var taken: [String: Int] = [:]
+        return tasks.filter { task in
+            taken[task.type, default: 0] += 1
+            return taken[task.type]! <= tasksPerType
         }
     }
 

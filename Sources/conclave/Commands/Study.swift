@@ -35,8 +35,14 @@ struct Study: AsyncParsableCommand {
             var experiment = try Experiment(path: path)
             if let duration { experiment.load.durationSeconds = duration }
             print("== \(experiment.name): \(experiment.title)")
-            let runs = try await run(experiment)
-            try write(experiment, runs)
+            switch experiment.kind {
+            case .load:
+                let runs = try await run(experiment)
+                try write(experiment, runs)
+            case .quality:
+                let runs = try await runQuality(experiment)
+                try writeQuality(experiment, runs)
+            }
         }
         print("wrote \(output)")
     }
@@ -81,6 +87,111 @@ struct Study: AsyncParsableCommand {
             }
         }
         return runs
+    }
+
+    struct QualityRun: Codable {
+        var configuration: String
+        var repetition: Int
+        var summary: EvalSummary
+        var outcomes: [EvalRunner.Outcome]
+    }
+
+    /// Runs a quality experiment: for each repetition and configuration, a fresh server (with the
+    /// Meridian API fixture behind its API connector) and `conclave eval` over the sample, each
+    /// task as its own user.
+    private func runQuality(_ experiment: Experiment) async throws -> [QualityRun] {
+        let tasks = experiment.sample(try EvalTask.load(path: experiment.questions))
+        let api = try await MeridianAPIServer.start()
+        defer { api.stop() }
+        var runs: [QualityRun] = []
+        let count = repetitions ?? experiment.repetitions
+        for repetition in 1...max(1, count) {
+            let order = repetition % 2 == 1 ? experiment.configurations : experiment.configurations.reversed()
+            for configuration in order {
+                print("-- \(configuration.name), repetition \(repetition) of \(count): \(tasks.count) tasks")
+                let directory = try TestRuntime.temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: directory) }
+                var environment = Experiment.environment(experiment.settings.merging(configuration.settings) { _, new in new })
+                environment["CONCLAVE_STORAGE__PATH"] = directory.appendingPathComponent("conclave.sqlite").path
+                environment["CONCLAVE_SERVER__PORT"] = "0"
+                environment["CONCLAVE_KNOWLEDGE__API_BASE_URL"] = api.baseURL
+                environment["MERIDIAN_API_TOKEN"] = MeridianAPIServer.token
+                let server = try ServeProcess(arguments: ["serve"], environment: environment)
+                let port = try await server.waitForPort(timeout: .seconds(300))
+                let url = "http://127.0.0.1:\(port)"
+                try await Bench.Inference.waitForStatus200(url + "/readyz", timeout: .seconds(300))
+                let cache = TokenCache()
+                let serverEnvironment = environment
+                let runner = EvalRunner(baseURL: url, seed: 42) { user in
+                    if let token = cache.get(user) { return token }
+                    let token = try Self.token(user: user, environment: serverEnvironment)
+                    if let token { cache.set(user, token) }
+                    return token
+                }
+                var workflow = configuration.model
+                if workflow.hasPrefix("conclave/") { workflow.removeFirst("conclave/".count) }
+                let interactive = Terminal.stderrIsTerminal
+                let label = configuration.name
+                let outcomes = await runner.run(tasks, workflow: workflow, concurrency: experiment.concurrency) { done, total in
+                    ProgressBar.draw(done: done, total: total, label: label, interactive: interactive)
+                }
+                ProgressBar.finish(interactive: interactive)
+                server.send(SIGTERM)
+                _ = try? await server.waitForExit(timeout: .seconds(90))
+                let summary = EvalSummary(workflow: configuration.name, outcomes: outcomes)
+                print(String(format: "   accuracy %.1f%%, %d request errors", summary.accuracy.value * 100, summary.errors))
+                runs.append(QualityRun(configuration: configuration.name, repetition: repetition, summary: summary, outcomes: outcomes))
+            }
+        }
+        return runs
+    }
+
+    /// Writes a quality experiment: `<name>.json` (every repetition's summary and answers) and
+    /// `<name>.md` (per configuration, the mean over repetitions with the range).
+    private func writeQuality(_ experiment: Experiment, _ runs: [QualityRun]) throws {
+        let base = URL(fileURLWithPath: output).appendingPathComponent(experiment.name)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        struct Raw: Encodable {
+            var name: String
+            var title: String
+            var taskFile: String
+            var tasksPerType: Int
+            var runs: [QualityRun]
+            var cores: Int
+            var date: String
+        }
+        try encoder.encode(Raw(name: experiment.name, title: experiment.title, taskFile: experiment.questions,
+                               tasksPerType: experiment.tasksPerType, runs: runs,
+                               cores: ProcessInfo.processInfo.activeProcessorCount,
+                               date: ISO8601DateFormatter().string(from: Date())))
+            .write(to: base.appendingPathExtension("json"))
+        let tasks = runs.first?.summary.tasks ?? 0
+        var markdown = "# \(experiment.title)\n\n"
+        markdown += "\(runs.count / max(1, experiment.configurations.count)) repetitions over \(tasks) tasks of `\(experiment.questions)` "
+        markdown += experiment.tasksPerType == 1 ? "(the first task of each type), "
+            : experiment.tasksPerType > 1 ? "(the first \(experiment.tasksPerType) tasks of each type), " : "(all), "
+        markdown += "temperature 0, seed 42, \(ProcessInfo.processInfo.activeProcessorCount) cores. "
+        markdown += "Mean over repetitions, with the range (min–max) in brackets; metrics as in docs/evaluation.md.\n\n"
+        markdown += "| configuration | task accuracy | context retention | consistency (groups) | consistency (per task) | compliance | p50 latency (s) |\n"
+        markdown += "| --- | --- | --- | --- | --- | --- | --- |\n"
+        for configuration in experiment.configurations {
+            let mine = runs.filter { $0.configuration == configuration.name }.map(\.summary)
+            guard !mine.isEmpty else { continue }
+            func cell(_ values: [Double], _ format: String, scale: Double = 100) -> String {
+                let scaled = values.map { $0 * scale }
+                let mean = scaled.reduce(0, +) / Double(scaled.count)
+                return String(format: format, mean) + " [" + String(format: format, scaled.min() ?? 0) + "–"
+                    + String(format: format, scaled.max() ?? 0) + "]"
+            }
+            let consistencyTasks = mine.map { $0.accuracyByType["consistency"]?.value ?? 0 }
+            markdown += "| \(configuration.name) | \(cell(mine.map(\.accuracy.value), "%.1f%%")) | "
+            markdown += "\(cell(mine.map(\.contextRetention.value), "%.2f", scale: 1)) | \(cell(mine.map(\.consistency.value), "%.1f%%")) | "
+            markdown += "\(cell(consistencyTasks, "%.1f%%")) | "
+            markdown += "\(cell(mine.map(\.compliance.value), "%.1f%%")) | \(cell(mine.map(\.latencyP50Seconds), "%.2f", scale: 1)) |\n"
+        }
+        try markdown.write(to: base.appendingPathExtension("md"), atomically: true, encoding: .utf8)
+        print(markdown)
     }
 
     static func token(user: String?, environment: [String: String]) throws -> String? {
