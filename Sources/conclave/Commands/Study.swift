@@ -149,23 +149,7 @@ struct Study: AsyncParsableCommand {
     /// Writes a quality experiment: `<name>.json` (every repetition's summary and answers) and
     /// `<name>.md` (per configuration, the mean over repetitions with the range).
     private func writeQuality(_ experiment: Experiment, _ runs: [QualityRun]) throws {
-        let base = URL(fileURLWithPath: output).appendingPathComponent(experiment.name)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        struct Raw: Encodable {
-            var name: String
-            var title: String
-            var taskFile: String
-            var tasksPerType: Int
-            var runs: [QualityRun]
-            var cores: Int
-            var date: String
-        }
-        try encoder.encode(Raw(name: experiment.name, title: experiment.title, taskFile: experiment.questions,
-                               tasksPerType: experiment.tasksPerType, runs: runs,
-                               cores: ProcessInfo.processInfo.activeProcessorCount,
-                               date: ISO8601DateFormatter().string(from: Date())))
-            .write(to: base.appendingPathExtension("json"))
+        let base = try writeRaw(experiment, runs: runs, sample: .init(taskFile: experiment.questions, tasksPerType: experiment.tasksPerType))
         let tasks = runs.first?.summary.tasks ?? 0
         var markdown = "# \(experiment.title)\n\n"
         markdown += "\(runs.count / max(1, experiment.configurations.count)) repetitions over \(tasks) tasks of `\(experiment.questions)` "
@@ -179,10 +163,7 @@ struct Study: AsyncParsableCommand {
             let mine = runs.filter { $0.configuration == configuration.name }.map(\.summary)
             guard !mine.isEmpty else { continue }
             func cell(_ values: [Double], _ format: String, scale: Double = 100) -> String {
-                let scaled = values.map { $0 * scale }
-                let mean = scaled.reduce(0, +) / Double(scaled.count)
-                return String(format: format, mean) + " [" + String(format: format, scaled.min() ?? 0) + "–"
-                    + String(format: format, scaled.max() ?? 0) + "]"
+                Self.meanAndRange(values.map { $0 * scale }, format)
             }
             let consistencyTasks = mine.map { $0.accuracyByType["consistency"]?.value ?? 0 }
             markdown += "| \(configuration.name) | \(cell(mine.map(\.accuracy.value), "%.1f%%")) | "
@@ -194,27 +175,50 @@ struct Study: AsyncParsableCommand {
         print(markdown)
     }
 
+    /// The JSON of a report.
+    struct Raw<Runs: Encodable>: Encodable {
+        var name: String
+        var title: String
+        var load: LoadPlan?
+        var sample: Sample?
+        var runs: Runs
+        var cores: Int
+        var date: String
+    }
+
+    /// What a quality experiment scored.
+    struct Sample: Encodable {
+        var taskFile: String
+        var tasksPerType: Int
+    }
+
+    /// Writes `<name>.json`: the experiment, its load or sample, every run, and when and where it
+    /// ran. Returns the report's base path (without extension).
+    private func writeRaw<Runs: Encodable>(_ experiment: Experiment, runs: Runs, load: LoadPlan? = nil, sample: Sample? = nil) throws -> URL {
+        let base = URL(fileURLWithPath: output).appendingPathComponent(experiment.name)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(Raw(name: experiment.name, title: experiment.title, load: load, sample: sample, runs: runs,
+                               cores: ProcessInfo.processInfo.activeProcessorCount,
+                               date: ISO8601DateFormatter().string(from: Date())))
+            .write(to: base.appendingPathExtension("json"))
+        return base
+    }
+
+    /// `mean [min–max]` of `values`, each formatted with `format`.
+    static func meanAndRange(_ values: [Double], _ format: String) -> String {
+        let mean = values.reduce(0, +) / Double(max(1, values.count))
+        return String(format: format, mean) + " [" + String(format: format, values.min() ?? 0) + "–"
+            + String(format: format, values.max() ?? 0) + "]"
+    }
+
     static func token(user: String?, environment: [String: String]) throws -> String? {
         guard let user else { return nil }
         return try Bench.Inference.capture([ServeProcess.binary, "token", "--user", user], environment: environment)
     }
 
     private func write(_ experiment: Experiment, _ runs: [Run]) throws {
-        let base = URL(fileURLWithPath: output).appendingPathComponent(experiment.name)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        struct Raw: Encodable {
-            var name: String
-            var title: String
-            var load: LoadPlan
-            var runs: [Run]
-            var cores: Int
-            var date: String
-        }
-        try encoder.encode(Raw(name: experiment.name, title: experiment.title, load: experiment.load, runs: runs,
-                               cores: ProcessInfo.processInfo.activeProcessorCount,
-                               date: ISO8601DateFormatter().string(from: Date())))
-            .write(to: base.appendingPathExtension("json"))
+        let base = try writeRaw(experiment, runs: runs, load: experiment.load)
         let unit = experiment.load.mode == .closed ? "users" : "req/s"
         var markdown = "# \(experiment.title)\n\n"
         markdown += "\(runs.count / max(1, experiment.configurations.count)) repetitions of \(Int(experiment.load.durationSeconds)) s per level, "
@@ -229,11 +233,7 @@ struct Study: AsyncParsableCommand {
             for level in experiment.load.levels {
                 let points = mine.compactMap { run in run.levels.first { $0.level == level } }
                 guard !points.isEmpty else { continue }
-                func cell(_ values: [Double], _ format: String) -> String {
-                    let mean = values.reduce(0, +) / Double(values.count)
-                    return String(format: format, mean) + " [" + String(format: format, values.min() ?? 0) + "–"
-                        + String(format: format, values.max() ?? 0) + "]"
-                }
+                func cell(_ values: [Double], _ format: String) -> String { Self.meanAndRange(values, format) }
                 markdown += "| \(configuration.name) | \(level.formatted()) | \(cell(points.map(\.meanMilliseconds), "%.0f")) | "
                 markdown += "\(cell(points.map(\.p95Milliseconds), "%.0f")) | \(cell(points.map(\.throughput), "%.2f")) | "
                 markdown += "\(cell(points.map { $0.availability * 100 }, "%.1f"))% |\n"
