@@ -48,6 +48,12 @@ if ! "$PY" -c 'import openai, yaml, pytest' 2>/dev/null; then
     pip_quiet "openai" "pyyaml" "pytest"
 fi
 
+# The study's figures and analysis (scripts/analysis.py).
+if ! "$PY" -c 'import numpy, scipy, sklearn, matplotlib' 2>/dev/null; then
+    log "installing the analysis libraries (numpy, scipy, scikit-learn, matplotlib)"
+    pip_quiet "numpy==2.4.6" "scipy==1.17.1" "scikit-learn==1.9.1" "matplotlib==3.11.2"
+fi
+
 # The wheel lists its shared-library symlinks in bin/_symlinks.json but ships without them;
 # importing the package creates them. Make sure they exist either way.
 "$PY" - <<'PYEOF'
