@@ -3,9 +3,17 @@ import ConclaveServer
 import Foundation
 import Testing
 
-@Suite struct ConfigurationTests {
+@Suite final class ConfigurationTests {
+    /// The test's configuration files, removed when the test ends.
+    private let directory = FileManager.default.temporaryDirectory.appendingPathComponent("conclave-config-\(UUID().uuidString)")
+
+    deinit {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
     private func write(_ yaml: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("conclave-config-\(UUID().uuidString).yaml").path
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("\(UUID().uuidString).yaml").path
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

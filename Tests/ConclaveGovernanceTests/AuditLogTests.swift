@@ -8,7 +8,7 @@ import Logging
 import Testing
 
 /// The audit chain detects every kind of tampering and survives retention purges.
-@Suite struct AuditLogTests {
+@Suite final class AuditLogTests {
     let directory: URL
     let databasePath: String
     let store: SQLiteStore
@@ -23,6 +23,10 @@ import Testing
                                                                            signingKeyFile: directory.appendingPathComponent("k").path,
                                                                            checkpointEvery: 4),
                            logger: Logger(label: "test"))
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: directory)
     }
 
     private func fill(_ count: Int) async {
