@@ -51,9 +51,12 @@ import Testing
             // Never faster than the service; never more than 4 users / 50 ms.
             #expect(result.latency.milliseconds(atPercentile: 50) >= 49, "p50 \(result.latency.milliseconds(atPercentile: 50))")
             #expect(result.throughput > 0 && result.throughput <= 82, "throughput \(result.throughput)")
-            // Little's law, which holds however loaded the machine is: users = throughput × mean latency.
+            // Little's law: requests in flight on average = throughput × mean latency. It can never
+            // exceed the 4 users; it falls below 4 by the client's own time between a response and
+            // the next request, which grows when the machine is busy (2.9 was seen with the unit
+            // tests running in parallel on 2 cores), so the lower bound only says the users stay busy.
             let users = result.throughput * result.latency.meanMilliseconds / 1000
-            #expect(abs(users - 4) < 0.8, "throughput \(result.throughput) × mean \(result.latency.meanMilliseconds) ms = \(users) users")
+            #expect(users <= 4.3 && users >= 2.5, "throughput \(result.throughput) × mean \(result.latency.meanMilliseconds) ms = \(users) users")
             try await client.shutdown()
         }
     }
