@@ -157,7 +157,8 @@ import Testing
 
     @Test func forgedAnchorIsRejected() async throws {
         await fill(4)
-        try tamper("UPDATE audit_anchors SET hash = 'ab' || substr(hash, 3)")
+        // Always a change: a hash that already began with "ab" made this a no-op (1 run in 256).
+        try tamper("UPDATE audit_anchors SET hash = (CASE WHEN substr(hash, 1, 2) = 'ab' THEN 'cd' ELSE 'ab' END) || substr(hash, 3)")
         let result = try await verify()
         guard case .invalid(_, let reason) = result else { Issue.record("forged anchor accepted"); return }
         #expect(reason.contains("signature"))
