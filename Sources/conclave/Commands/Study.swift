@@ -53,40 +53,53 @@ struct Study: AsyncParsableCommand {
         var levels: [LoadPlan.LevelResult]
     }
 
-    private func run(_ experiment: Experiment) async throws -> [Run] {
-        let questions = try EvalTask.load(path: experiment.questions).compactMap { $0.turns.first?.user }
-        var runs: [Run] = []
+    /// For each repetition (the configurations' order alternating) and configuration: a fresh
+    /// `conclave serve` (the experiment's and the configuration's settings plus `environment`, a new
+    /// database, a free port), waited for until ready; `body` gets the configuration, the
+    /// repetition, the server's URL and its environment; then the server gets SIGTERM.
+    private func eachServer<T>(_ experiment: Experiment, environment extra: [String: String] = [:], detail: String = "",
+                               _ body: (Experiment.Configuration, Int, String, [String: String]) async throws -> T) async throws -> [T] {
+        var results: [T] = []
         let count = repetitions ?? experiment.repetitions
         for repetition in 1...max(1, count) {
             let order = repetition % 2 == 1 ? experiment.configurations : experiment.configurations.reversed()
             for configuration in order {
-                print("-- \(configuration.name), repetition \(repetition) of \(count)")
+                print("-- \(configuration.name), repetition \(repetition) of \(count)\(detail)")
                 let directory = try TestRuntime.temporaryDirectory()
                 defer { try? FileManager.default.removeItem(at: directory) }
                 var environment = Experiment.environment(experiment.settings.merging(configuration.settings) { _, new in new })
                 environment["CONCLAVE_STORAGE__PATH"] = directory.appendingPathComponent("conclave.sqlite").path
                 environment["CONCLAVE_SERVER__PORT"] = "0"
+                environment.merge(extra) { _, new in new }
                 let server = try ServeProcess(arguments: ["serve"], environment: environment)
                 let port = try await server.waitForPort(timeout: .seconds(300))
                 let url = "http://127.0.0.1:\(port)"
                 try await Bench.Inference.waitForStatus200(url + "/readyz", timeout: .seconds(300))
-                let bearer = try Self.token(user: experiment.user, environment: environment)
-                var plan = experiment.load
-                plan.model = configuration.model
-                // One request first, not measured: the model's first prompt and the caches warm up.
-                var warmUp = plan
-                warmUp.mode = .closed
-                warmUp.levels = [1]
-                warmUp.durationSeconds = 0.001
-                warmUp.killReplicaEverySeconds = 0
-                _ = await warmUp.run(url: url, bearer: bearer, questions: questions, showProgress: false)
-                let levels = await plan.run(url: url, bearer: bearer, questions: questions)
+                let result = try await body(configuration, repetition, url, environment)
                 server.send(SIGTERM)
                 _ = try? await server.waitForExit(timeout: .seconds(90))
-                runs.append(Run(configuration: configuration.name, repetition: repetition, levels: levels))
+                results.append(result)
             }
         }
-        return runs
+        return results
+    }
+
+    private func run(_ experiment: Experiment) async throws -> [Run] {
+        let questions = try EvalTask.load(path: experiment.questions).compactMap { $0.turns.first?.user }
+        return try await eachServer(experiment) { configuration, repetition, url, environment in
+            let bearer = try Self.token(user: experiment.user, environment: environment)
+            var plan = experiment.load
+            plan.model = configuration.model
+            // One request first, not measured: the model's first prompt and the caches warm up.
+            var warmUp = plan
+            warmUp.mode = .closed
+            warmUp.levels = [1]
+            warmUp.durationSeconds = 0.001
+            warmUp.killReplicaEverySeconds = 0
+            _ = await warmUp.run(url: url, bearer: bearer, questions: questions, showProgress: false)
+            let levels = await plan.run(url: url, bearer: bearer, questions: questions)
+            return Run(configuration: configuration.name, repetition: repetition, levels: levels)
+        }
     }
 
     struct QualityRun: Codable {
@@ -103,47 +116,28 @@ struct Study: AsyncParsableCommand {
         let tasks = experiment.sample(try EvalTask.load(path: experiment.questions))
         let api = try await MeridianAPIServer.start()
         defer { api.stop() }
-        var runs: [QualityRun] = []
-        let count = repetitions ?? experiment.repetitions
-        for repetition in 1...max(1, count) {
-            let order = repetition % 2 == 1 ? experiment.configurations : experiment.configurations.reversed()
-            for configuration in order {
-                print("-- \(configuration.name), repetition \(repetition) of \(count): \(tasks.count) tasks")
-                let directory = try TestRuntime.temporaryDirectory()
-                defer { try? FileManager.default.removeItem(at: directory) }
-                var environment = Experiment.environment(experiment.settings.merging(configuration.settings) { _, new in new })
-                environment["CONCLAVE_STORAGE__PATH"] = directory.appendingPathComponent("conclave.sqlite").path
-                environment["CONCLAVE_SERVER__PORT"] = "0"
-                environment["CONCLAVE_KNOWLEDGE__API_BASE_URL"] = api.baseURL
-                environment["MERIDIAN_API_TOKEN"] = MeridianAPIServer.token
-                let server = try ServeProcess(arguments: ["serve"], environment: environment)
-                let port = try await server.waitForPort(timeout: .seconds(300))
-                let url = "http://127.0.0.1:\(port)"
-                try await Bench.Inference.waitForStatus200(url + "/readyz", timeout: .seconds(300))
-                let cache = TokenCache()
-                let serverEnvironment = environment
-                let runner = EvalRunner(baseURL: url, seed: 42) { user in
-                    if let token = cache.get(user) { return token }
-                    let token = try Self.token(user: user, environment: serverEnvironment)
-                    if let token { cache.set(user, token) }
-                    return token
-                }
-                var workflow = configuration.model
-                if workflow.hasPrefix("conclave/") { workflow.removeFirst("conclave/".count) }
-                let interactive = Terminal.stderrIsTerminal
-                let label = configuration.name
-                let outcomes = await runner.run(tasks, workflow: workflow, concurrency: experiment.concurrency) { done, total in
-                    ProgressBar.draw(done: done, total: total, label: label, interactive: interactive)
-                }
-                ProgressBar.finish(interactive: interactive)
-                server.send(SIGTERM)
-                _ = try? await server.waitForExit(timeout: .seconds(90))
-                let summary = EvalSummary(workflow: configuration.name, outcomes: outcomes)
-                print(String(format: "   accuracy %.1f%%, %d request errors", summary.accuracy.value * 100, summary.errors))
-                runs.append(QualityRun(configuration: configuration.name, repetition: repetition, summary: summary, outcomes: outcomes))
+        let fixture = ["CONCLAVE_KNOWLEDGE__API_BASE_URL": api.baseURL, "MERIDIAN_API_TOKEN": MeridianAPIServer.token]
+        return try await eachServer(experiment, environment: fixture, detail: ": \(tasks.count) tasks") {
+            configuration, repetition, url, environment in
+            let cache = TokenCache()
+            let runner = EvalRunner(baseURL: url, seed: 42) { user in
+                if let token = cache.get(user) { return token }
+                let token = try Self.token(user: user, environment: environment)
+                if let token { cache.set(user, token) }
+                return token
             }
+            var workflow = configuration.model
+            if workflow.hasPrefix("conclave/") { workflow.removeFirst("conclave/".count) }
+            let interactive = Terminal.stderrIsTerminal
+            let label = configuration.name
+            let outcomes = await runner.run(tasks, workflow: workflow, concurrency: experiment.concurrency) { done, total in
+                ProgressBar.draw(done: done, total: total, label: label, interactive: interactive)
+            }
+            ProgressBar.finish(interactive: interactive)
+            let summary = EvalSummary(workflow: configuration.name, outcomes: outcomes)
+            print(String(format: "   accuracy %.1f%%, %d request errors", summary.accuracy.value * 100, summary.errors))
+            return QualityRun(configuration: configuration.name, repetition: repetition, summary: summary, outcomes: outcomes)
         }
-        return runs
     }
 
     /// Writes a quality experiment: `<name>.json` (every repetition's summary and answers) and
