@@ -62,11 +62,16 @@ public struct WorkflowState: Sendable {
         history.filter { $0.role == .user }.map(\.content)
     }
 
-    /// The question to search with: the plan's standalone query when there is one, else the
-    /// question itself joined with the previous question when the question reads as a follow-up.
+    /// The question, joined with the previous question when it reads as a follow-up.
+    public var contextualQuestion: String {
+        FollowUp.contextualize(question, previous: previousQuestions.last)
+    }
+
+    /// The question to search with: the plan's standalone query when there is one, else
+    /// ``contextualQuestion``.
     public var searchQuery: String {
         if let plan, !plan.query.isEmpty { return plan.query }
-        return FollowUp.contextualize(question, previous: previousQuestions.last)
+        return contextualQuestion
     }
 }
 

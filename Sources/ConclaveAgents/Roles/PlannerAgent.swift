@@ -52,7 +52,7 @@ public struct PlannerAgent: Agent {
 
     /// The plan from the model's output when it stays on topic, otherwise the fallback plan.
     static func plan(from output: Output?, state: WorkflowState) -> Plan {
-        let fallbackQuery = FollowUp.contextualize(state.question, previous: state.previousQuestions.last)
+        let fallbackQuery = state.contextualQuestion
         let fallback = Plan(query: fallbackQuery, subQuestions: [], sources: [.documents], isFallback: true)
         guard let output else { return fallback }
         let asked = TermSet(fallbackQuery, stemmed: false)

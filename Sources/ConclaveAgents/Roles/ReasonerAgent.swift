@@ -36,7 +36,7 @@ public struct ReasonerAgent: Agent {
 
     public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
         if state.inputRefusal != nil { return AgentResult(.reasoning(Self.ruleBased(state.question))) }
-        let question = FollowUp.contextualize(state.question, previous: state.previousQuestions.last)
+        let question = state.contextualQuestion
         let messages: [ChatMessage] = [.system(Self.instructions), .user("Question: \(question)")]
         let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: 96)
             .request(messages, model: model, context: context)

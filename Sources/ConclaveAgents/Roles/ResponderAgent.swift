@@ -104,10 +104,7 @@ public struct ResponderAgent: Agent {
             // model phrases only what the documents add.
             let stated = records.enumerated().map { "\($0.element.text) [\($0.offset + 1)]" }.joined(separator: " ")
             try await context.emitToken(stated)
-            var citations = Self.citations(for: records.map { (text: $0.text, source: $0.source) })
-            if let textGuard = state.textGuard {
-                for index in citations.indices { citations[index].snippet = textGuard.shown(citations[index].snippet) }
-            }
+            let citations = Self.citations(for: records.map { (text: $0.text, source: $0.source) }, shownThrough: state.textGuard)
             guard !facts.isEmpty else {
                 return AgentResult(.answer(Answer(text: stated, citations: citations)))
             }
@@ -139,11 +136,8 @@ public struct ResponderAgent: Agent {
     /// each followed by its citation marker.
     private func quote(_ facts: [(text: String, source: SourceRef)], state: WorkflowState, context: AgentContext,
                        citationOffset: Int = 0) async throws -> AgentResult {
-        let chosen = Self.factsToState(facts, question: FollowUp.contextualize(state.question, previous: state.previousQuestions.last))
-        var citations = Self.citations(for: chosen, offset: citationOffset)
-        if let textGuard = state.textGuard {
-            for index in citations.indices { citations[index].snippet = textGuard.shown(citations[index].snippet) }
-        }
+        let chosen = Self.factsToState(facts, question: state.contextualQuestion)
+        let citations = Self.citations(for: chosen, offset: citationOffset, shownThrough: state.textGuard)
         var sentences: [String] = []
         for (index, fact) in chosen.enumerated() {
             var sentence: String = fact.text.trimmed
@@ -215,10 +209,7 @@ public struct ResponderAgent: Agent {
             text = response.content
         }
         // Every answer carries markers for the sources it was given; add them when the model left them out.
-        var citations = Self.citations(for: sources, offset: citationOffset)
-        if let textGuard = state.textGuard {
-            for index in citations.indices { citations[index].snippet = textGuard.shown(citations[index].snippet) }
-        }
+        let citations = Self.citations(for: sources, offset: citationOffset, shownThrough: state.textGuard)
         if !citations.isEmpty, !Lowercased(text).containsCitationMarker {
             let markers = " " + citations.map { "[\($0.index)]" }.joined()
             try await context.emitToken(markers)
@@ -227,10 +218,12 @@ public struct ResponderAgent: Agent {
         return AgentResult(.answer(Answer(text: text, citations: citations)), usage: response.usage)
     }
 
-    /// One citation per source passage, in marker order.
-    static func citations(for sources: [(text: String, source: SourceRef)], offset: Int = 0) -> [Citation] {
+    /// One citation per source passage, in marker order; each snippet as `textGuard` lets it be shown.
+    static func citations(for sources: [(text: String, source: SourceRef)], offset: Int = 0,
+                          shownThrough textGuard: (any TextGuard)?) -> [Citation] {
         sources.enumerated().map { index, item in
-            let snippet = item.text.count > 240 ? String(item.text.prefix(237)) + "..." : item.text
+            let cut = item.text.count > 240 ? String(item.text.prefix(237)) + "..." : item.text
+            let snippet = textGuard.map { $0.shown(cut) } ?? cut
             return Citation(index: index + 1 + offset, sourceID: item.source.id, title: item.source.title, snippet: snippet)
         }
     }

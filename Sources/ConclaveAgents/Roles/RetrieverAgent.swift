@@ -29,7 +29,7 @@ public struct RetrieverAgent: Agent {
                        limit: Int) async throws -> Retrieval {
         var queries = [state.searchQuery]
         queries += state.plan?.subQuestions ?? []
-        let contextual = FollowUp.contextualize(state.question, previous: state.previousQuestions.last)
+        let contextual = state.contextualQuestion
         if !queries.contains(contextual) { queries.append(contextual) }
         var best: [String: Evidence] = [:]
         var order: [String] = []

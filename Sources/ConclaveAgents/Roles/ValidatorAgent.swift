@@ -74,7 +74,7 @@ public struct ValidatorAgent: Agent {
                                         rationale: "no passage covers enough of the question", isFallback: false)
             return AgentResult(.validation(validation))
         }
-        let missing = Self.uncoveredAnchors(of: FollowUp.contextualize(state.question, previous: state.previousQuestions.last),
+        let missing = Self.uncoveredAnchors(of: state.contextualQuestion,
                                             by: Array(strong.prefix(3)), evidence: evidence)
         if !missing.isEmpty {
             let validation = Validation(answerable: false, facts: [],
