@@ -37,7 +37,8 @@ public enum ChildProcess {
     /// The awaitable exit of a started child. Watches it with `waitid(WNOWAIT)` (which leaves the
     /// child for Foundation to reap) on a plain thread, and with the process's termination handler.
     public final class Exit: Sendable {
-        private let state = Mutex<(ending: Ending?, waiters: [CheckedContinuation<Void, Never>])>((nil, []))
+        private let recorded = Mutex<Ending?>(nil)
+        private let exited = OneShotSignal()
 
         /// The child's process id.
         public let pid: Int32
@@ -69,21 +70,14 @@ public enum ChildProcess {
         }
 
         /// True once the child has exited.
-        public var hasExited: Bool { state.withLock { $0.ending != nil } }
+        public var hasExited: Bool { exited.hasFired }
 
         /// How it ended, once it has.
-        public var ending: Ending? { state.withLock { $0.ending } }
+        public var ending: Ending? { recorded.withLock { $0 } }
 
-        /// Returns once the child has exited.
+        /// Returns once the child has exited, whether or not the task is cancelled.
         public func wait() async {
-            await withCheckedContinuation { continuation in
-                let resumeNow = state.withLock { state -> Bool in
-                    if state.ending != nil { return true }
-                    state.waiters.append(continuation)
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
+            await exited.waitIgnoringCancellation()
         }
 
         /// Asks the child to stop (SIGTERM) and kills it (SIGKILL) if it is still there after
@@ -99,12 +93,9 @@ public enum ChildProcess {
         }
 
         private func finish(_ ending: Ending) {
-            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-                if state.ending == nil { state.ending = ending }
-                defer { state.waiters = [] }
-                return state.waiters
-            }
-            for waiter in waiters { waiter.resume() }
+            // The ending is recorded before the signal fires, so a waiter that returns can read it.
+            recorded.withLock { if $0 == nil { $0 = ending } }
+            exited.fire()
         }
 
         private enum Peek { case running, ended(Ending), reaped }
