@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.4.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         .target(
@@ -70,6 +72,9 @@ let package = Package(
                 "ConclaveCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -155,6 +160,7 @@ let package = Package(
             dependencies: [
                 "ConclaveCore", "ConclaveInference", "ConclaveStorage", "ConclaveServer", "ConclaveKnowledge",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -198,6 +204,10 @@ let package = Package(
                            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(name: "ConclaveVectorsTests", dependencies: ["ConclaveVectors"]),
+        .testTarget(
+            name: "ConclaveStorageTests",
+            dependencies: ["ConclaveStorage", "ConclaveCore", "ConclaveTesting", "ConclaveInference"]
+        ),
         .testTarget(name: "ConclaveEmbeddingsTests", dependencies: ["ConclaveEmbeddings"]),
         .testTarget(
             name: "ConclaveKnowledgeTests",

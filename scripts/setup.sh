@@ -10,9 +10,11 @@ STAMP="$VENV/.conclave-setup-v1"
 log() { echo "setup: $*" >&2; }
 
 # Debian packages: SQLite headers (GRDB), poppler-utils (pdftotext for PDF ingestion), OpenBLAS
-# (the MiniLM embedder's matrix products; loaded at run time, a Swift fallback runs without it).
+# (the MiniLM embedder's matrix products; loaded at run time, a Swift fallback runs without it),
+# PostgreSQL (distributed mode's store; the tests start a throw-away cluster of their own), NATS
+# (nats-server and the C client libnats for distributed mode's agent bus).
 MISSING=()
-for pkg in libsqlite3-dev poppler-utils libopenblas0-pthread; do
+for pkg in libsqlite3-dev poppler-utils libopenblas0-pthread postgresql libnats-dev nats-server; do
     dpkg -s "$pkg" >/dev/null 2>&1 || MISSING+=("$pkg")
 done
 if (( ${#MISSING[@]} )); then

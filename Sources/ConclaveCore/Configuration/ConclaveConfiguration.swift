@@ -133,24 +133,65 @@ public struct ServerConfiguration: Sendable, Codable, Hashable {
 
 /// Database settings.
 public struct StorageConfiguration: Sendable, Codable, Hashable {
-    /// SQLite database file; `:memory:` keeps everything in memory. Default `var/conclave.sqlite`.
-    public var path: String
-
-    /// Creates storage settings.
-    public init(path: String = "var/conclave.sqlite") {
-        self.path = path
+    /// Which database holds the state.
+    public enum Driver: String, Sendable, Codable, Hashable, CaseIterable {
+        /// One SQLite file (the embedded default).
+        case sqlite
+        /// A PostgreSQL database shared by every gateway and worker (distributed mode).
+        case postgres
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case path }
+    /// The driver. Default `sqlite`.
+    public var driver: Driver
+    /// SQLite database file; `:memory:` keeps everything in memory. Default `var/conclave.sqlite`.
+    public var path: String
+    /// PostgreSQL: `postgres://user@host:5432/database` (optional `?sslmode=require`).
+    public var url: String
+    /// PostgreSQL: the password; set it with `CONCLAVE_STORAGE__PASSWORD` rather than in the file.
+    /// It wins over a password in `url`.
+    public var password: String
+    /// PostgreSQL: most pooled connections per process. Default 10.
+    public var maxConnections: Int
+
+    /// Creates storage settings.
+    public init(driver: Driver = .sqlite, path: String = "var/conclave.sqlite", url: String = "", password: String = "",
+                maxConnections: Int = 10) {
+        self.driver = driver
+        self.path = path
+        self.url = url
+        self.password = password
+        self.maxConnections = maxConnections
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case driver, path, url, password
+        case maxConnections = "max_connections"
+    }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
+        let d = StorageConfiguration()
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        path = try c.value(.path, default: StorageConfiguration().path)
+        driver = try c.value(.driver, default: d.driver)
+        path = try c.value(.path, default: d.path)
+        url = try c.value(.url, default: d.url)
+        password = try c.value(.password, default: d.password)
+        maxConnections = try c.value(.maxConnections, default: d.maxConnections)
     }
 
     func validate() throws {
-        if path.isEmpty { throw ConfigurationError(key: "storage.path", value: path, expected: "a file path or ':memory:'") }
+        switch driver {
+        case .sqlite:
+            if path.isEmpty { throw ConfigurationError(key: "storage.path", value: path, expected: "a file path or ':memory:'") }
+        case .postgres:
+            guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
+                throw ConfigurationError(key: "storage.url", value: url.isEmpty ? nil : url,
+                                         expected: "a URL like postgres://user@host:5432/database when storage.driver is postgres")
+            }
+        }
+        guard (1...1000).contains(maxConnections) else {
+            throw ConfigurationError(key: "storage.max_connections", value: String(maxConnections), expected: "an integer from 1 to 1000")
+        }
     }
 }
 

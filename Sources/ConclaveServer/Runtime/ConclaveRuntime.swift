@@ -16,8 +16,8 @@ import ServiceLifecycle
 public struct ConclaveRuntime: Sendable {
     /// The configuration the runtime was built from.
     public let configuration: ConclaveConfiguration
-    /// The embedded store.
-    public let store: SQLiteStore
+    /// The store `storage.driver` names (SQLite embedded, PostgreSQL shared).
+    public let store: any ConclaveStore
     /// The chat model every agent uses (`inference.agents_model`, by default the default model).
     public let model: any ChatModel
     /// The default model's local `llama-server` replicas (and autoscaler), when the provider is `embedded`.
@@ -64,7 +64,7 @@ public struct ConclaveRuntime: Sendable {
                 logger: Logger = Logger(label: "conclave")) async throws {
         self.configuration = configuration
         self.logger = logger
-        store = try SQLiteStore(path: configuration.storage.path)
+        store = try await StoreFactory.open(configuration.storage, logger: logger)
         let inference = configuration.inference
         let client = InferenceHTTPClient.shared(connectTimeout: .milliseconds(Int64(inference.connectTimeoutSeconds * 1000)))
         let timeout = Duration.milliseconds(Int64(inference.requestTimeoutSeconds * 1000))

@@ -5,7 +5,7 @@ import Synchronization
 
 /// The embedded store: one SQLite database (WAL mode) holding conversations, documents, chunks
 /// with an FTS5 index, and run events. Implements every store protocol.
-public final class SQLiteStore: ConversationStore, DocumentStore, EventStore, AuditStore, Sendable {
+public final class SQLiteStore: ConclaveStore, Sendable {
     private let writer: any DatabaseWriter
     private let generation = Mutex(0)
 
@@ -16,6 +16,9 @@ public final class SQLiteStore: ConversationStore, DocumentStore, EventStore, Au
     public init(path: String) throws {
         do {
             var configuration = Configuration()
+            // Another process on the same file (`conclave ingest` or `audit purge` beside a
+            // running server) waits for the write lock instead of failing at once.
+            configuration.busyMode = .timeout(10)
             configuration.prepareDatabase { db in
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
             }
@@ -36,6 +39,9 @@ public final class SQLiteStore: ConversationStore, DocumentStore, EventStore, Au
     public func isHealthy() async -> Bool {
         (try? await writer.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
     }
+
+    /// Nothing to release: GRDB closes the database when the store is released.
+    public func close() async {}
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()

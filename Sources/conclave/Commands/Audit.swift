@@ -13,13 +13,13 @@ struct Audit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check the hash chain and the signed checkpoints; exit 1 naming the first bad record.")
 
-        @Option(name: .long, help: "YAML configuration file (storage.path and audit.signing_key_file).")
+        @Option(name: .long, help: "YAML configuration file (storage and audit.signing_key_file).")
         var config: String?
 
         func run() async throws {
             let configuration = try loadConfiguration(path: config)
             let result = try await reportingFailures {
-                try await AuditLog.verify(store: try SQLiteStore(path: configuration.storage.path),
+                try await AuditLog.verify(store: try await StoreFactory.open(configuration.storage),
                                           publicKey: try AuditLog.publicKey(keyFile: configuration.audit.signingKeyFile))
             }
             print(result.description)
@@ -37,7 +37,7 @@ struct Audit: AsyncParsableCommand {
         func run() async throws {
             let configuration = try loadConfiguration(path: config)
             let removed = try await reportingFailures {
-                try await AuditLog(store: try SQLiteStore(path: configuration.storage.path), configuration: configuration.audit,
+                try await AuditLog(store: try await StoreFactory.open(configuration.storage), configuration: configuration.audit,
                                    logger: Logger(label: "conclave.audit")).purge()
             }
             print("purged \(removed) audit records")

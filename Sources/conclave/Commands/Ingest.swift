@@ -22,14 +22,14 @@ struct Ingest: AsyncParsableCommand {
     @Flag(name: .long, help: "Delete stored documents whose files under the given directories no longer exist.")
     var sync = false
 
-    @Option(name: .long, help: "YAML configuration file (for storage.path and chunking).")
+    @Option(name: .long, help: "YAML configuration file (for storage and chunking).")
     var config: String?
 
     func run() async throws {
         let configuration = try loadConfiguration(path: config)
-        let store: SQLiteStore
+        let store: any ConclaveStore
         do {
-            store = try SQLiteStore(path: configuration.storage.path)
+            store = try await StoreFactory.open(configuration.storage)
         } catch let error as ConclaveError {
             throw ValidationFailure(error.description)
         }
