@@ -107,10 +107,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The NATS C client (Debian's libnats-dev), JetStream included, for distributed mode's bus.
+        .systemLibrary(name: "CNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
         .target(
             name: "ConclaveMessaging",
             dependencies: [
-                "ConclaveCore", "ConclaveStorage",
+                "ConclaveCore", "ConclaveStorage", "CNATS",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -204,6 +206,10 @@ let package = Package(
                            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(name: "ConclaveVectorsTests", dependencies: ["ConclaveVectors"]),
+        .testTarget(
+            name: "ConclaveMessagingTests",
+            dependencies: ["ConclaveMessaging", "ConclaveCore", "ConclaveTesting"]
+        ),
         .testTarget(
             name: "ConclaveStorageTests",
             dependencies: ["ConclaveStorage", "ConclaveCore", "ConclaveTesting", "ConclaveInference"]
