@@ -50,6 +50,13 @@ if ! "$PY" -c 'import openai, yaml, pytest' 2>/dev/null; then
     pip_quiet "openai" "pyyaml" "pytest"
 fi
 
+# The Helm chart's offline checks (tests/python/test_helm_chart.py): Helm v4 embedded in a wheel
+# (no helm binary), the Kubernetes OpenAPI schemas, and a JSON-schema validator for the CRDs.
+if ! "$PY" -c 'import helm_python, kubernetes_validate, jsonschema' 2>/dev/null; then
+    log "installing the Helm chart checks (helm-python-sdk, kubernetes-validate, jsonschema)"
+    pip_quiet "helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "jsonschema==4.26.0"
+fi
+
 # The study's figures and analysis (scripts/analysis.py).
 if ! "$PY" -c 'import numpy, scipy, sklearn, matplotlib' 2>/dev/null; then
     log "installing the analysis libraries (numpy, scipy, scikit-learn, matplotlib)"
