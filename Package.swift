@@ -237,7 +237,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "ConclaveServer", "ConclaveTesting", "ConclaveInference", "ConclaveAgents",
+                "ConclaveServer", "ConclaveTesting", "ConclaveInference", "ConclaveAgents", "ConclaveStorage", "ConclaveCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),

@@ -88,11 +88,21 @@ public final class Governance: Sendable {
     /// and PII masking.
     public func textGuard(for principal: Principal, mode: GovernanceConfiguration.Mode? = nil,
                           conversation: String? = nil) -> RequestGuard? {
-        guard (mode ?? configuration.mode) == .full, let decisions else { return nil }
+        guard (mode ?? configuration.mode) == .full else { return nil }
+        return makeGuard(for: principal, vault: conversation.map(vault(for:)) ?? PseudonymVault())
+    }
+
+    /// The guard a worker applies in a step of a `full`-mode request: the principal's masking
+    /// rules and a copy of the gateway's pseudonyms.
+    public func textGuard(for principal: Principal, transfer: GuardTransfer) -> RequestGuard? {
+        makeGuard(for: principal, vault: PseudonymVault(transfer))
+    }
+
+    private func makeGuard(for principal: Principal, vault: PseudonymVault) -> RequestGuard? {
+        guard let decisions else { return nil }
         return RequestGuard(masker: PIIMasker(detector: PIIDetector(workDomains: decisions.policy.emailDomains), decisions: decisions,
                                               principal: principal),
-                            vault: conversation.map(vault(for:)) ?? PseudonymVault(),
-                            outputDenyPatterns: decisions.policy.outputDenyPatterns)
+                            vault: vault, outputDenyPatterns: decisions.policy.outputDenyPatterns)
     }
 
     /// Pseudonym vaults of recent conversations, in memory (at most `maximumVaults`; the oldest

@@ -80,6 +80,10 @@ public final class ServeProcess: Sendable {
 public struct ServeProcessError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
+
+    public init(message: String) {
+        self.message = message
+    }
 }
 
 /// Collected output of a child process, shared with its pipe's reader.

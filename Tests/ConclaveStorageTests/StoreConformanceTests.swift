@@ -321,6 +321,23 @@ struct StoreConformanceTests {
         }
     }
 
+    // MARK: - Step results
+
+    @Test(arguments: StoreKind.allCases)
+    func theFirstStepResultStoredUnderAKeyWins(_ kind: StoreKind) async throws {
+        try await withStore(kind) { subject in
+            let store = subject.store
+            #expect(try await store.stepResult(key: "run_1/plan/d1") == nil)
+            try await store.storeStepResult(key: "run_1/plan/d1", runID: "run_1", payload: Array("first".utf8))
+            // A second worker finishing the same redelivered step does not replace it.
+            let other = try await subject.reopen()
+            try await other.storeStepResult(key: "run_1/plan/d1", runID: "run_1", payload: Array("second".utf8))
+            #expect(try await store.stepResult(key: "run_1/plan/d1") == Array("first".utf8))
+            #expect(try await other.stepResult(key: "run_1/plan/d2") == nil)
+            await other.close()
+        }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func reopeningAMigratedDatabaseKeepsItsData(_ kind: StoreKind) async throws {
         try await withStore(kind) { subject in

@@ -61,7 +61,7 @@ public struct AgentContext: Sendable {
 }
 
 /// Sampling settings for model calls.
-public struct ModelCallOptions: Sendable, Hashable {
+public struct ModelCallOptions: Sendable, Hashable, Codable {
     /// Temperature.
     public var temperature: Double
     /// Seed.

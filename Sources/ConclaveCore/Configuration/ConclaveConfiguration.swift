@@ -21,13 +21,15 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
     public var governance: GovernanceConfiguration
     /// Audit trail settings.
     public var audit: AuditConfiguration
+    /// Agent-step messaging (in-process, or NATS JetStream in distributed mode).
+    public var messaging: MessagingConfiguration
 
     /// Creates a configuration; every argument defaults to the embedded default.
     public init(server: ServerConfiguration = .init(), storage: StorageConfiguration = .init(),
                 inference: InferenceConfiguration = .init(), knowledge: KnowledgeConfiguration = .init(),
                 workflows: WorkflowsConfiguration = .init(), logging: LoggingConfiguration = .init(),
                 auth: AuthConfiguration = .init(), governance: GovernanceConfiguration = .init(),
-                audit: AuditConfiguration = .init()) {
+                audit: AuditConfiguration = .init(), messaging: MessagingConfiguration = .init()) {
         self.server = server
         self.storage = storage
         self.inference = inference
@@ -37,10 +39,11 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         self.auth = auth
         self.governance = governance
         self.audit = audit
+        self.messaging = messaging
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case server, storage, inference, knowledge, workflows, logging, auth, governance, audit
+        case server, storage, inference, knowledge, workflows, logging, auth, governance, audit, messaging
     }
 
     /// The top-level sections, as named in YAML and in `CONCLAVE_<SECTION>__<KEY>` variables.
@@ -58,6 +61,7 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         auth = try c.value(.auth, default: .init())
         governance = try c.value(.governance, default: .init())
         audit = try c.value(.audit, default: .init())
+        messaging = try c.value(.messaging, default: .init())
     }
 
     /// Checks ranges and combinations that the types alone cannot express.
@@ -70,6 +74,7 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         try auth.validate()
         try governance.validate()
         try audit.validate()
+        try messaging.validate()
     }
 }
 
@@ -172,7 +177,7 @@ public struct StorageConfiguration: Sendable, Codable, Hashable {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let d = StorageConfiguration()
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        driver = try c.value(.driver, default: d.driver)
+        driver = try c.enumValue(.driver, default: d.driver)
         path = try c.value(.path, default: d.path)
         url = try c.value(.url, default: d.url)
         password = try c.value(.password, default: d.password)
@@ -608,5 +613,73 @@ public struct LoggingConfiguration: Sendable, Codable, Hashable {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         level = try c.enumValue(.level, default: .info)
+    }
+}
+
+/// How agent steps travel.
+public struct MessagingConfiguration: Sendable, Codable, Hashable {
+    /// The bus.
+    public enum Driver: String, Sendable, Codable, Hashable, CaseIterable {
+        /// Steps run inside the gateway process (the embedded default).
+        case inprocess
+        /// Steps go over NATS JetStream to `conclave worker --role R` processes (distributed mode).
+        case nats
+    }
+
+    /// The driver. Default `inprocess`.
+    public var driver: Driver
+    /// NATS: the server URL, for example `nats://127.0.0.1:4222`.
+    public var url: String
+    /// NATS: how long a step may go unacknowledged before JetStream gives it to another worker
+    /// (a running step renews it every third of this). Default 30 s.
+    public var ackWaitSeconds: Double
+    /// NATS: deliveries of a step before it goes to the dead-letter stream. Default 5.
+    public var maxDeliver: Int
+    /// NATS: steps one worker process runs at once. Default 4.
+    public var workerConcurrency: Int
+
+    /// Creates messaging settings.
+    public init(driver: Driver = .inprocess, url: String = "", ackWaitSeconds: Double = 30, maxDeliver: Int = 5,
+                workerConcurrency: Int = 4) {
+        self.driver = driver
+        self.url = url
+        self.ackWaitSeconds = ackWaitSeconds
+        self.maxDeliver = maxDeliver
+        self.workerConcurrency = workerConcurrency
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case driver, url
+        case ackWaitSeconds = "ack_wait_seconds"
+        case maxDeliver = "max_deliver"
+        case workerConcurrency = "worker_concurrency"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let d = MessagingConfiguration()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        driver = try c.enumValue(.driver, default: d.driver)
+        url = try c.value(.url, default: d.url)
+        ackWaitSeconds = try c.value(.ackWaitSeconds, default: d.ackWaitSeconds)
+        maxDeliver = try c.value(.maxDeliver, default: d.maxDeliver)
+        workerConcurrency = try c.value(.workerConcurrency, default: d.workerConcurrency)
+    }
+
+    func validate() throws {
+        if driver == .nats, !(url.hasPrefix("nats://") || url.hasPrefix("tls://")) {
+            throw ConfigurationError(key: "messaging.url", value: url.isEmpty ? nil : url,
+                                     expected: "a URL like nats://127.0.0.1:4222 when messaging.driver is nats")
+        }
+        guard ackWaitSeconds >= 1 else {
+            throw ConfigurationError(key: "messaging.ack_wait_seconds", value: String(ackWaitSeconds), expected: "at least 1 second")
+        }
+        guard (1...100).contains(maxDeliver) else {
+            throw ConfigurationError(key: "messaging.max_deliver", value: String(maxDeliver), expected: "an integer from 1 to 100")
+        }
+        guard (1...256).contains(workerConcurrency) else {
+            throw ConfigurationError(key: "messaging.worker_concurrency", value: String(workerConcurrency),
+                                     expected: "an integer from 1 to 256")
+        }
     }
 }

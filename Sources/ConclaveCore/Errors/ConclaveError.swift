@@ -15,6 +15,9 @@ public struct ConclaveError: Error, Sendable, Hashable, CustomStringConvertible 
         case invalidConfiguration = "invalid_configuration"
         /// No healthy model backend can take the call.
         case modelUnavailable = "model_unavailable"
+        /// A service the request needs besides the model (the agent bus in distributed mode) is
+        /// unreachable.
+        case unavailable = "service_unavailable"
         /// The model backend answered with an error or unusable output.
         case modelFailed = "model_failed"
         /// A step or call ran past its deadline.

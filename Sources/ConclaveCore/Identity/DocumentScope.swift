@@ -3,7 +3,7 @@
 ///
 /// The same scope carries what the principal may read through the connectors: database tables,
 /// sensitive columns and API operations (nil sets mean everything).
-public struct DocumentScope: Sendable, Hashable {
+public struct DocumentScope: Sendable, Hashable, Codable {
     /// Readable document ids; nil means every document.
     public var allowedDocumentIDs: Set<String>?
     /// Readable database tables; nil means every table.

@@ -66,3 +66,46 @@ public final class SharedOutputFilter: Sendable {
     /// Everything released so far.
     public var released: String { state.withLock { $0.released } }
 }
+
+/// A text guard that can travel to another process (distributed mode: an agent step runs in a
+/// worker). The gateway sends ``transfer()`` with the step; the worker's governance layer builds
+/// an equivalent guard from it; the worker sends back what its guard did (``activity``), and the
+/// gateway's guard ``absorb(_:)``s it, so the audit record counts everything.
+public protocol TransferableTextGuard: TextGuard {
+    /// What another process needs to rebuild this guard for the same principal.
+    func transfer() -> GuardTransfer
+    /// What this guard has masked and removed so far.
+    var activity: GuardActivity { get }
+    /// Adds what a remote copy of this guard did.
+    func absorb(_ activity: GuardActivity)
+}
+
+/// The state of a text guard that is not derived from the principal and the policy: the
+/// conversation's pseudonyms (token → original value and its type).
+public struct GuardTransfer: Sendable, Codable, Hashable {
+    public struct Pseudonym: Sendable, Codable, Hashable {
+        public var value: String
+        public var type: String
+        public init(value: String, type: String) {
+            self.value = value
+            self.type = type
+        }
+    }
+
+    public var pseudonyms: [String: Pseudonym]
+
+    public init(pseudonyms: [String: Pseudonym] = [:]) {
+        self.pseudonyms = pseudonyms
+    }
+}
+
+/// What a text guard did: instruction-like passages removed from evidence, values masked by type.
+public struct GuardActivity: Sendable, Codable, Hashable {
+    public var removedInstructions: Int
+    public var maskedCounts: [String: Int]
+
+    public init(removedInstructions: Int = 0, maskedCounts: [String: Int] = [:]) {
+        self.removedInstructions = removedInstructions
+        self.maskedCounts = maskedCounts
+    }
+}

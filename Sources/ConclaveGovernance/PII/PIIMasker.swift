@@ -23,6 +23,13 @@ public final class PIIMasker: TextGuard, Sendable {
     /// Counts of masked values by type so far.
     public var maskedCounts: [String: Int] { masked.withLock { $0 } }
 
+    /// Adds counts of values masked elsewhere (by a worker's copy of this masker).
+    public func absorb(maskedCounts counts: [String: Int]) {
+        masked.withLock { masked in
+            for (type, n) in counts { masked[type, default: 0] += n }
+        }
+    }
+
     public func evidence(_ text: String) -> String {
         mask(text)
     }

@@ -14,6 +14,24 @@ public final class PseudonymVault: Sendable {
 
     public init() {}
 
+    /// A vault holding `transfer`'s pseudonyms (a worker's copy of the gateway's vault).
+    public init(_ transfer: GuardTransfer) {
+        var byValue: [String: String] = [:]
+        var byToken: [String: (value: String, type: String)] = [:]
+        var counts: [String: Int] = [:]
+        for (token, entry) in transfer.pseudonyms {
+            byValue[entry.value] = token
+            byToken[token] = (entry.value, entry.type)
+            counts[entry.type, default: 0] += 1
+        }
+        state.withLock { $0 = (byValue, byToken, counts) }
+    }
+
+    /// Every pseudonym, for a copy in another process.
+    public var transfer: GuardTransfer {
+        GuardTransfer(pseudonyms: state.withLock { $0.byToken }.mapValues { GuardTransfer.Pseudonym(value: $0.value, type: $0.type) })
+    }
+
     /// `text` with each personal-data value replaced by its pseudonym (the same value always
     /// gets the same one).
     public func pseudonymize(_ text: String, detector: PIIDetector) -> String {

@@ -82,7 +82,7 @@ public enum InjectionFilter {
 
 /// The governance layer's ``TextGuard`` for one request: instruction-like content is removed from
 /// evidence, then personal data masked; the answer streams through the PII stream filter.
-public final class RequestGuard: TextGuard, Sendable {
+public final class RequestGuard: TransferableTextGuard, Sendable {
     public let masker: PIIMasker
     /// The conversation's pseudonyms for personal data the user typed.
     public let vault: PseudonymVault
@@ -102,6 +102,17 @@ public final class RequestGuard: TextGuard, Sendable {
 
     /// Instruction-like passages removed from evidence so far.
     public var removedInstructions: Int { removed.withLock { $0 } }
+
+    public func transfer() -> GuardTransfer { vault.transfer }
+
+    public var activity: GuardActivity {
+        GuardActivity(removedInstructions: removedInstructions, maskedCounts: masker.maskedCounts)
+    }
+
+    public func absorb(_ activity: GuardActivity) {
+        removed.withLock { $0 += activity.removedInstructions }
+        masker.absorb(maskedCounts: activity.maskedCounts)
+    }
 
     public func evidence(_ text: String) -> String {
         let (clean, count) = InjectionFilter.clean(text)

@@ -47,6 +47,13 @@ public struct WorkItem: Sendable {
     /// True when a failure now sends the message to the dead-letter stream.
     public var isLastDelivery: Bool
     public var headers: [String: String]
+
+    public init(payload: [UInt8], deliveryCount: Int, isLastDelivery: Bool, headers: [String: String]) {
+        self.payload = payload
+        self.deliveryCount = deliveryCount
+        self.isLastDelivery = isLastDelivery
+        self.headers = headers
+    }
 }
 
 /// At-least-once work queues on JetStream: `submit` persists a message (deduplicated by id),
@@ -97,9 +104,10 @@ public final class JetStreamWorkQueue: Sendable {
     }
 
     /// Hands deliveries of `queue` to `handler`, up to `concurrency` at once, until the calling
-    /// task is cancelled. A delivery still running at cancellation is given back (nak) so
-    /// another consumer takes it at once.
-    public func consume(queue: String, concurrency: Int = 1,
+    /// task is cancelled or `stop` returns true. After `stop`, deliveries already running finish
+    /// (a drain); a delivery still running at cancellation is given back (nak) so another
+    /// consumer takes it at once.
+    public func consume(queue: String, concurrency: Int = 1, until stop: @escaping @Sendable () -> Bool = { false },
                         handler: @escaping @Sendable (WorkItem) async throws -> Void) async throws {
         try prepare(queue: queue)
         let subscription = try connection.pullSubscription(stream: configuration.stream, durable: configuration.consumer(of: queue),
@@ -107,7 +115,7 @@ public final class JetStreamWorkQueue: Sendable {
         defer { subscription.close() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             var running = 0
-            while !Task.isCancelled {
+            while !Task.isCancelled && !stop() {
                 if running >= max(1, concurrency) {
                     _ = try await group.next()
                     running -= 1
@@ -126,7 +134,7 @@ public final class JetStreamWorkQueue: Sendable {
                     group.addTask { [self] in await self.deliver(message, queue: queue, handler: handler) }
                 }
             }
-            group.cancelAll()
+            if Task.isCancelled { group.cancelAll() }
             try await group.waitForAll()
         }
     }

@@ -64,6 +64,9 @@ public struct OpenAIError: Error, Sendable, Codable {
             case .modelUnavailable:
                 return OpenAIError(status: .serviceUnavailable, message: "No healthy model backend is available; retry shortly.",
                                    type: "server_error", code: "model_unavailable", retryAfter: 5)
+            case .unavailable:
+                return OpenAIError(status: .serviceUnavailable, message: "A service the request needs is unavailable; retry shortly.",
+                                   type: "server_error", code: "service_unavailable", retryAfter: 5)
             case .timeout:
                 return OpenAIError(status: .gatewayTimeout, message: "The request took too long to complete.",
                                    type: "server_error", code: "timeout")

@@ -24,12 +24,7 @@ struct SystemController: Sendable {
             }
             return response
         }
-        router.get("/metrics") { _, _ -> Response in
-            var headers = HTTPFields()
-            headers[.contentType] = "text/plain; version=0.0.4"
-            let text = Telemetry.registry?.emitToString() ?? ""
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
-        }
+        router.get("/metrics") { _, _ in Self.metrics(role: "gateway") }
         router.get("/v1/models") { request, _ -> Response in
             let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
             let permitted = runtime.workflows.workflows.values.filter {
@@ -53,6 +48,15 @@ struct SystemController: Sendable {
             headers[.contentType] = "application/json"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(ModelList(data: entries))))
         }
+    }
+
+    /// Prometheus text: the registry's series and this process's CPU time and memory, labelled
+    /// with its `role` (`gateway`, or a worker's agent role).
+    static func metrics(role: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; version=0.0.4"
+        let text = (Telemetry.registry?.emitToString() ?? "") + ProcessStats.current().prometheusText(role: role)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     static func json(_ text: String) -> Response {

@@ -52,6 +52,12 @@ public struct ConclaveRuntime: Sendable {
     public let embedder: MiniLMEmbedder?
     /// The chunk vectors, when retrieval uses them.
     public let vectors: VectorCatalog?
+    /// The agents of this process (the engine's team in embedded mode; what a worker runs).
+    public let agents: AgentTeam
+    /// The JetStream work queues (`messaging.driver: nats`).
+    public let workQueue: JetStreamWorkQueue?
+    /// Sends steps to the workers (`messaging.driver: nats`): the engine's team is its remote agents.
+    public let dispatcher: StepDispatcher?
     /// Sampling settings from `inference` (a request may override them).
     public let callOptions: ModelCallOptions
     /// Logger.
@@ -236,10 +242,29 @@ public struct ConclaveRuntime: Sendable {
         if let database { sources.append(database) }
         if let api { sources.append(api) }
         callOptions = ModelCallOptions(temperature: inference.temperature, seed: inference.seed, maxTokens: inference.maxTokens)
-        let team = AgentTeam(model: model, retriever: retriever, sources: sources, topK: configuration.knowledge.topK,
-                             answerPhrasing: configuration.workflows.answerPhrasing)
+        agents = AgentTeam(model: model, retriever: retriever, sources: sources, topK: configuration.knowledge.topK,
+                           answerPhrasing: configuration.workflows.answerPhrasing)
+        let messaging = configuration.messaging
+        switch messaging.driver {
+        case .inprocess:
+            workQueue = nil
+            dispatcher = nil
+        case .nats:
+            do {
+                let connection = try NATSConnection(url: messaging.url, name: "conclave-\(getpid())")
+                let queue = try JetStreamWorkQueue(
+                    connection: connection,
+                    configuration: WorkQueueConfiguration(ackWait: .milliseconds(Int64(messaging.ackWaitSeconds * 1000)),
+                                                          maxDeliver: messaging.maxDeliver),
+                    logger: logger)
+                workQueue = queue
+                dispatcher = try StepDispatcher(queue: queue, logger: logger)
+            } catch let error as NATSError {
+                throw ConclaveError(.unavailable, "Cannot use the NATS server at '\(messaging.url)'.", context: error.description)
+            }
+        }
         engine = WorkflowEngine(
-            team: team, bus: bus, eventLog: eventWriter,
+            team: dispatcher?.team() ?? agents, bus: bus, eventLog: eventWriter,
             configuration: .init(defaultStepTimeout: .milliseconds(Int64(configuration.workflows.stepTimeoutSeconds * 1000)),
                                  options: callOptions),
             logger: logger)

@@ -168,6 +168,15 @@ public final class PostgresStore: ConclaveStore {
                 signature TEXT NOT NULL)
             """,
         ]),
+        ("v2-step-results", [
+            """
+            CREATE TABLE step_results (
+                key TEXT PRIMARY KEY,
+                run_id TEXT NOT NULL,
+                payload BYTEA NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL)
+            """,
+        ]),
     ]
 
     /// Advisory lock keys (arbitrary constants, one per purpose).
@@ -573,6 +582,22 @@ public final class PostgresStore: ConclaveStore {
             INSERT INTO audit_anchors (kind, seq, hash, from_seq, time, signature)
             VALUES (\(anchor.kind.rawValue), \(anchor.seq), \(anchor.hash), \(anchor.fromSeq), \(anchor.time), \(anchor.signature))
             """, logger: logger)
+    }
+
+    // MARK: - Step results
+
+    public func stepResult(key: String) async throws -> [UInt8]? {
+        try await scalar("SELECT payload FROM step_results WHERE key = \(key)", as: ByteBuffer.self).map { Array($0.readableBytesView) }
+    }
+
+    public func storeStepResult(key: String, runID: String, payload: [UInt8]) async throws {
+        try await transaction { connection, logger in
+            try await connection.query("""
+                INSERT INTO step_results (key, run_id, payload, created_at)
+                VALUES (\(key), \(runID), \(ByteBuffer(bytes: payload)), \(Date().timeIntervalSince1970))
+                ON CONFLICT (key) DO NOTHING
+                """, logger: logger)
+        }
     }
 
     // MARK: - Access

@@ -133,6 +133,16 @@ public final class SQLiteStore: ConclaveStore, Sendable {
                 END;
                 """)
         }
+        migrator.registerMigration("v4-step-results") { db in
+            try db.execute(sql: """
+                CREATE TABLE step_results (
+                    key TEXT PRIMARY KEY NOT NULL,
+                    run_id TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    created_at DOUBLE NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 
@@ -429,6 +439,21 @@ public final class SQLiteStore: ConclaveStore, Sendable {
     private static func insert(_ anchor: AuditAnchor, _ db: Database) throws {
         try db.execute(sql: "INSERT INTO audit_anchors (kind, seq, hash, from_seq, time, signature) VALUES (?, ?, ?, ?, ?, ?)",
                        arguments: [anchor.kind.rawValue, anchor.seq, anchor.hash, anchor.fromSeq, anchor.time, anchor.signature])
+    }
+
+    // MARK: - Step results
+
+    public func stepResult(key: String) async throws -> [UInt8]? {
+        try await read { db in
+            try Data.fetchOne(db, sql: "SELECT payload FROM step_results WHERE key = ?", arguments: [key]).map { Array($0) }
+        }
+    }
+
+    public func storeStepResult(key: String, runID: String, payload: [UInt8]) async throws {
+        try await write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO step_results (key, run_id, payload, created_at) VALUES (?, ?, ?, ?)",
+                           arguments: [key, runID, Data(payload), Date().timeIntervalSince1970])
+        }
     }
 
     // MARK: - Access

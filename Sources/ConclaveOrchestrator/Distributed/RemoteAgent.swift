@@ -1,0 +1,93 @@
+import ConclaveAgents
+import ConclaveCore
+import ConclaveMessaging
+import Foundation
+import Logging
+
+/// Sends agent steps to the workers of their role over JetStream and waits for their frames on a
+/// core NATS subject of its own. One per gateway.
+public final class StepDispatcher: Sendable {
+    private let queue: JetStreamWorkQueue
+    /// `conclave.replies.<gatewayID>`: the prefix of this gateway's reply subjects.
+    private let replyPrefix: String
+    private let logger: Logger
+
+    public init(queue: JetStreamWorkQueue, logger: Logger = Logger(label: "conclave.orchestrator")) throws {
+        self.queue = queue
+        replyPrefix = "conclave.replies.\(RandomID.make())"
+        self.logger = logger
+        // The consumers exist before the first step, so no step is published into a subject
+        // nobody will read (a work-queue stream keeps it until a consumer of its subject comes).
+        for role in AgentRole.allCases { try queue.prepare(queue: role.rawValue) }
+    }
+
+    /// The team a gateway runs workflows with in distributed mode: every role is a ``RemoteAgent``.
+    public func team() -> AgentTeam {
+        AgentTeam(agents: AgentRole.allCases.map { RemoteAgent(role: $0, dispatcher: self) })
+    }
+
+    /// Publishes the step, forwards its answer text to `context.emitToken`, returns its result.
+    ///
+    /// A worker that dies mid-step is replaced by JetStream's redelivery to another worker, which
+    /// produces the answer text again from its start. The text already forwarded is not sent
+    /// twice: only characters beyond it are. With deterministic sampling (temperature 0 and a
+    /// seed, the default) the regenerated prefix is the same text.
+    func dispatch(_ role: AgentRole, state: WorkflowState, context: AgentContext) async throws -> AgentResult {
+        let dispatchID = RandomID.make()
+        let reply = "\(replyPrefix).\(dispatchID)"
+        let request = StepRequest(
+            runID: context.runID ?? "run_unknown", stepID: context.stepID ?? role.rawValue, role: role, dispatchID: dispatchID,
+            replySubject: reply,
+            remainingMilliseconds: context.remaining.map { $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 },
+            options: context.options, affinityKey: context.affinityKey, state: PortableState(state))
+        let payload = try BusCoding.encode(request)
+        let frames = try queue.connection.subscribe(reply)
+        do {
+            try queue.submit(to: role.rawValue, payload: payload, id: request.key,
+                             headers: ["Conclave-Run": request.runID, "Conclave-Step": request.stepID])
+        } catch {
+            throw ConclaveError(.unavailable, "The agent bus did not accept the \(role.rawValue) step.", context: "\(error)")
+        }
+        var forwarded = 0
+        for await message in frames {
+            let frame: StepFrame
+            do {
+                frame = try BusCoding.decode(StepFrame.self, from: message.payload)
+            } catch {
+                logger.error("orchestrator: undecodable step frame", metadata: ["reply": "\(reply)", "error": "\(error)"])
+                continue
+            }
+            switch frame {
+            case .token(let text, let offset, _):
+                // Characters this delivery sent that the client has not seen yet.
+                let end = offset + text.count
+                guard end > forwarded else { continue }
+                let fresh = offset >= forwarded ? text : String(text.dropFirst(forwarded - offset))
+                forwarded = end
+                try await context.emitToken(fresh)
+            case .result(let outcome):
+                if let activity = outcome.guardActivity, let textGuard = state.textGuard as? any TransferableTextGuard {
+                    textGuard.absorb(activity)
+                }
+                if let error = outcome.error { throw error.conclaveError }
+                guard let output = outcome.output else {
+                    throw ConclaveError(.internal, "The \(role.rawValue) worker sent a result without output.")
+                }
+                return AgentResult(output.agentOutput, usage: outcome.usage)
+            }
+        }
+        // The stream ends early only when this task is cancelled (the engine's timeout or the client).
+        try Task.checkCancellation()
+        throw CancellationError()
+    }
+}
+
+/// An agent whose work happens in a worker process (`conclave worker --role …`).
+public struct RemoteAgent: Agent {
+    public let role: AgentRole
+    let dispatcher: StepDispatcher
+
+    public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
+        try await dispatcher.dispatch(role, state: state, context: context)
+    }
+}

@@ -1,0 +1,118 @@
+import ConclaveAgents
+import ConclaveCore
+import ConclaveMessaging
+import ConclaveStorage
+import Foundation
+import Logging
+import Metrics
+import Synchronization
+
+/// Runs one role's agent steps taken from JetStream (`conclave worker --role R`).
+///
+/// Idempotent per step: the outcome of a request is stored under its key (run, step, dispatch)
+/// before it is sent, so a redelivered request (the worker died after sending, before its ack)
+/// is answered from the store instead of running the agent again. Agent errors are outcomes too,
+/// sent to the gateway whose retry policy decides; only a worker that dies or is stopped leaves
+/// its step to JetStream's redelivery.
+public final class StepWorker: Sendable {
+    public let role: AgentRole
+    private let agent: any Agent
+    private let queue: JetStreamWorkQueue
+    private let results: (any StepResultStore)?
+    private let guardFactory: @Sendable (Principal, GuardTransfer) -> (any TransferableTextGuard)?
+    private let concurrency: Int
+    private let logger: Logger
+    private let identity: String
+    private let completed: Counter
+    private let failed: Counter
+    private let replayed: Counter
+    private let busy = Mutex(0)
+
+    public init(role: AgentRole, agent: any Agent, queue: JetStreamWorkQueue, results: (any StepResultStore)?,
+                concurrency: Int = 4,
+                guardFactory: @escaping @Sendable (Principal, GuardTransfer) -> (any TransferableTextGuard)? = { _, _ in nil },
+                logger: Logger = Logger(label: "conclave.worker")) {
+        self.role = role
+        self.agent = agent
+        self.queue = queue
+        self.results = results
+        self.guardFactory = guardFactory
+        self.concurrency = max(1, concurrency)
+        self.logger = logger
+        identity = "\(ProcessInfo.processInfo.hostName)/\(getpid())"
+        completed = Counter(label: "conclave_worker_steps_total", dimensions: [("role", role.rawValue), ("outcome", "completed")])
+        failed = Counter(label: "conclave_worker_steps_total", dimensions: [("role", role.rawValue), ("outcome", "failed")])
+        replayed = Counter(label: "conclave_worker_steps_total", dimensions: [("role", role.rawValue), ("outcome", "replayed")])
+    }
+
+    /// Steps running now.
+    public var inFlight: Int { busy.withLock { $0 } }
+
+    /// Takes steps until the calling task is cancelled or `stop` returns true. After `stop` the
+    /// steps running finish (a drain); steps still running at cancellation are given back to the
+    /// queue for another worker.
+    public func run(until stop: @escaping @Sendable () -> Bool = { false }) async throws {
+        logger.info("worker: taking steps", metadata: ["role": "\(role.rawValue)", "concurrency": "\(concurrency)",
+                                                       "subject": "\(queue.configuration.subject(of: role.rawValue))"])
+        try await queue.consume(queue: role.rawValue, concurrency: concurrency, until: stop) { [self] item in
+            try await handle(item)
+        }
+    }
+
+    func handle(_ item: WorkItem) async throws {
+        let request: StepRequest
+        do {
+            request = try BusCoding.decode(StepRequest.self, from: item.payload)
+        } catch {
+            throw ConclaveError(.invalidRequest, "An undecodable step request.", context: "\(error)")
+        }
+        busy.withLock { $0 += 1 }
+        defer { busy.withLock { $0 -= 1 } }
+        if let results, let stored = try await results.stepResult(key: request.key) {
+            replayed.increment()
+            logger.info("worker: step already ran; sending its stored result",
+                        metadata: ["run_id": "\(request.runID)", "step": "\(request.stepID)", "delivery": "\(item.deliveryCount)"])
+            try send(stored, to: request.replySubject)
+            return
+        }
+        let textGuard = request.state.guardTransfer.flatMap { guardFactory(request.state.principal, $0) }
+        let state = request.state.workflowState(textGuard: textGuard)
+        let deadline = request.remainingMilliseconds.map { ContinuousClock.now + .milliseconds($0) }
+        let sent = Mutex(0)
+        let connection = queue.connection
+        let delivery = item.deliveryCount
+        var context = AgentContext(options: request.options, deadline: deadline, logger: logger, runID: request.runID,
+                                   stepID: request.stepID) { text in
+            let offset = sent.withLock { count -> Int in
+                defer { count += text.count }
+                return count
+            }
+            try connection.publish(request.replySubject, try BusCoding.encode(StepFrame.token(text: text, offset: offset, delivery: delivery)))
+        }
+        context.affinityKey = request.affinityKey
+        let outcome: StepOutcome
+        do {
+            let result = try await agent.run(state, context: context)
+            outcome = StepOutcome(output: PortableOutput(result.output), error: nil, usage: result.usage,
+                                  guardActivity: textGuard?.activity, worker: identity)
+            completed.increment()
+        } catch {
+            // Stopping: the step goes back to the queue (nak) for another worker.
+            if error is CancellationError || Task.isCancelled { throw error }
+            outcome = StepOutcome(output: nil, error: PortableError(error), usage: TokenUsage(), guardActivity: textGuard?.activity,
+                                  worker: identity)
+            failed.increment()
+            logger.warning("worker: step failed", metadata: ["run_id": "\(request.runID)", "step": "\(request.stepID)",
+                                                             "error": "\(error)"])
+        }
+        let frame = try BusCoding.encode(StepFrame.result(outcome))
+        // Stored before it is sent: a redelivery after this point replays it.
+        try await results?.storeStepResult(key: request.key, runID: request.runID, payload: frame)
+        try send(frame, to: request.replySubject)
+    }
+
+    private func send(_ frame: [UInt8], to subject: String) throws {
+        try queue.connection.publish(subject, frame)
+        try queue.connection.flush()
+    }
+}
