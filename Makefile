@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT_BUILD_FLAGS ?=
 PY := .venv/bin/python
 
-.PHONY: setup build release demo test unit-test integration-test python-test bench-orchestration bench-knowledge bench-inference study format lint clean
+.PHONY: setup build release demo test unit-test integration-test python-test bench-orchestration bench-knowledge bench-inference bench-distributed study format lint clean
 
 ## Installs what the project needs (idempotent, quiet when done): .venv, llama-server, SmolLM2, Python test clients.
 setup:
@@ -33,6 +33,10 @@ bench-knowledge: setup
 ## 8 SmolLM2 streams raw vs through Conclave; gateway overhead vs LiteLLM on an instant upstream (docs/performance.md).
 bench-inference: setup release
 	@bash scripts/bench-inference.sh
+
+## The full workflow at 1/8/32 users, embedded vs a local cluster (PostgreSQL, NATS, gateways, workers); bus overhead per step.
+bench-distributed: setup release
+	@bash scripts/bench-distributed.sh
 
 ## The study: experiments/*.yaml against real servers, into reports/<timestamp>/ (docs/evaluation.md).
 study: setup release

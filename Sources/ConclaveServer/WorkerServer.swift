@@ -32,8 +32,9 @@ public enum WorkerServer {
         router.get("/readyz") { _, _ -> Response in
             let storeReady = await runtime.store.isHealthy()
             let modelReady = await runtime.model.isReady()
-            let ready = storeReady && modelReady
-            var response = SystemController.json(#"{"status":"\#(ready ? "ready" : "not_ready")","role":"\#(role.rawValue)","store":\#(storeReady),"model":\#(modelReady),"in_flight":\#(worker.inFlight)}"#)
+            let busReady = queue.connection.isConnected
+            let ready = storeReady && modelReady && busReady
+            var response = SystemController.json(#"{"status":"\#(ready ? "ready" : "not_ready")","role":"\#(role.rawValue)","store":\#(storeReady),"model":\#(modelReady),"bus":\#(busReady),"in_flight":\#(worker.inFlight)}"#)
             if !ready {
                 response.status = .serviceUnavailable
                 response.headers[.retryAfter] = "2"

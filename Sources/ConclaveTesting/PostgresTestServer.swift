@@ -1,5 +1,6 @@
 import ConclaveCore
 import ConclaveInference
+import ConclaveStorage
 import Foundation
 import Logging
 import PostgresNIO
@@ -57,17 +58,10 @@ public final class PostgresTestServer: Sendable {
             try await server.waitUntilReady(timeout: .seconds(10), process: nil)
             return server
         }
-        let bin = try binDirectory()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("conclave-pg-" + RandomID.make())
         let data = directory.appendingPathComponent("data")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let runAs = try serviceUser()
-        if let runAs {
-            try FileManager.default.setAttributes([.ownerAccountID: runAs.uid, .groupOwnerAccountID: runAs.gid],
-                                                  ofItemAtPath: directory.path)
-        }
-        let initdb = try command(bin + "/initdb", ["-D", data.path, "-U", "conclave", "--auth=trust", "-E", "UTF8",
-                                                   "--locale=C", "--no-sync"], runAs: runAs)
+        try PostgresBinaries.prepare(directory: directory)
+        let initdb = try PostgresBinaries.process("initdb", PostgresBinaries.initdbArguments(data: data, user: "conclave"))
         let log = directory.appendingPathComponent("initdb.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         initdb.standardOutput = try FileHandle(forWritingTo: log)
@@ -80,11 +74,8 @@ public final class PostgresTestServer: Sendable {
             throw ServeProcessError(message: "initdb failed (\(initExit.ending.map(String.init(describing:)) ?? "?")): \(output.suffix(800))")
         }
         let port = try FreePort.find()
-        let server = try command(bin + "/postgres", [
-            "-D", data.path, "-h", "127.0.0.1", "-p", String(port), "-k", directory.path, "-F",
-            "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
-            "-c", "shared_buffers=32MB", "-c", "logging_collector=off",
-        ], runAs: runAs)
+        let server = try PostgresBinaries.process("postgres", PostgresBinaries.serverArguments(
+            data: data, port: port, socketDirectory: directory, durable: false))
         let serverLog = directory.appendingPathComponent("postgres.log")
         FileManager.default.createFile(atPath: serverLog.path, contents: nil)
         server.standardOutput = try FileHandle(forWritingTo: serverLog)
@@ -143,45 +134,6 @@ public final class PostgresTestServer: Sendable {
     public func stop() {
         guard let process else { return }
         Cleanup.stop(pid: process.processIdentifier, directory: directory)
-    }
-
-    // MARK: - Locating and running the binaries
-
-    private static func binDirectory() throws -> String {
-        if let explicit = ProcessInfo.processInfo.environment["CONCLAVE_POSTGRES_BIN"], !explicit.isEmpty { return explicit }
-        let root = "/usr/lib/postgresql"
-        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
-            .compactMap(Int.init).sorted(by: >)
-        for version in versions where FileManager.default.isExecutableFile(atPath: "\(root)/\(version)/bin/postgres") {
-            return "\(root)/\(version)/bin"
-        }
-        throw ServeProcessError(message: "PostgreSQL server binaries not found under \(root) (run `make setup`, which installs "
-                                + "Debian's postgresql, or set CONCLAVE_POSTGRES_BIN or CONCLAVE_TEST_POSTGRES_URL)")
-    }
-
-    private struct ServiceUser { var name: String; var uid: Int; var gid: Int }
-
-    /// PostgreSQL will not run as root: as root, the `postgres` account runs it.
-    private static func serviceUser() throws -> ServiceUser? {
-        guard geteuid() == 0 else { return nil }
-        guard let entry = getpwnam("postgres") else {
-            throw ServeProcessError(message: "running as root and there is no 'postgres' user to run PostgreSQL as")
-        }
-        return ServiceUser(name: "postgres", uid: Int(entry.pointee.pw_uid), gid: Int(entry.pointee.pw_gid))
-    }
-
-    private static func command(_ path: String, _ arguments: [String], runAs: ServiceUser?) throws -> Process {
-        let process = Process()
-        if let runAs {
-            // setpriv execs the program itself, so signals reach postgres directly.
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=\(runAs.uid)", "--regid=\(runAs.gid)", "--init-groups", "--", path] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: path)
-            process.arguments = arguments
-        }
-        process.currentDirectoryURL = FileManager.default.temporaryDirectory
-        return process
     }
 
     /// Stops clusters at process exit (Swift Testing has no global teardown).

@@ -256,3 +256,53 @@ import Testing
         await cluster.stop()
     }
 }
+
+/// `conclave cluster up|down`: the local cluster the docs walk through.
+@Suite(.serialized) struct ClusterCommandTests {
+    @Test func clusterUpServesOnEveryGatewayAndDownStopsEveryProcess() async throws {
+        let directory = try TestRuntime.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let spec = directory.appendingPathComponent("cluster.yaml")
+        try """
+            directory: \(directory.appendingPathComponent("cluster").path)
+            gateways: 2
+            workers: {responder: 2}
+            inference: {replicas: 1, parallel_slots: 4, context_size: 8192}
+            ingest: [\(TestRuntime.meridianDocs)]
+            """.write(to: spec, atomically: true, encoding: .utf8)
+        let up = try ServeProcess(arguments: ["cluster", "up", "--config", spec.path])
+        #expect(try await up.waitForExit(timeout: .seconds(300)) == 0, "\(up.printed)")
+        let statePath = directory.appendingPathComponent("cluster/cluster.json")
+        let state = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: statePath)) as? [String: Any])
+        let members = try #require(state["members"] as? [[String: Any]])
+        let gateways = try #require(state["gateways"] as? [String])
+        let pids = members.compactMap { ($0["pid"] as? NSNumber)?.int32Value }
+        // PostgreSQL, NATS, one llama-server, two gateways, four single workers and two responders.
+        #expect(members.count == 11, "\(members.map { $0["name"] ?? "?" })")
+        #expect(pids.allSatisfy { kill($0, 0) == 0 }, "a listed process is not running")
+        let issue = try ServeProcess(arguments: ["token", "--user", "u-employee"])
+        #expect(try await issue.waitForExit() == 0)
+        let token = try #require(issue.printed.split(separator: "\n").last { $0.split(separator: ".").count == 3 })
+        for gateway in gateways {
+            let reply = try await TestHTTP.send(
+                .POST, gateway + "/v1/chat/completions",
+                json: DistributedModeTests.body("What is the yearly annual leave entitlement for staff working full time?", stream: false),
+                headers: [("Authorization", "Bearer \(token)")], timeout: .seconds(180))
+            #expect(reply.status == 200, "\(gateway): \(reply.body)")
+            let trace = ((reply.json?["conclave"] as? [String: Any])?["trace"] as? [[String: Any]]) ?? []
+            #expect(trace.count == 5 && trace.allSatisfy { $0["status"] as? String == "completed" }, "\(trace)")
+        }
+        let again = try ServeProcess(arguments: ["cluster", "up", "--config", spec.path])
+        #expect(try await again.waitForExit() != 0)
+        #expect(again.printed.contains("already up"))
+        let down = try ServeProcess(arguments: ["cluster", "down", "--config", spec.path])
+        #expect(try await down.waitForExit(timeout: .seconds(120)) == 0, "\(down.printed)")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(pids.filter { kill($0, 0) == 0 && !Self.isZombie($0) }.isEmpty, "processes left after down")
+        #expect(!FileManager.default.fileExists(atPath: statePath.path))
+    }
+
+    static func isZombie(_ pid: Int32) -> Bool {
+        ((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? "").contains(") Z ")
+    }
+}

@@ -227,6 +227,8 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
     public var startupTimeoutSeconds: Double
     /// OpenAI provider: base URL including `/v1`, for example `http://127.0.0.1:8000/v1`.
     public var endpoint: String
+    /// OpenAI provider: more replicas of the same model; the pool balances over `endpoint` and these.
+    public var endpoints: [String] = []
     /// OpenAI provider: the model name sent to the endpoint.
     public var model: String
     /// OpenAI provider: name of the environment variable that holds the API key (never the key).
@@ -294,7 +296,7 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
         case parallelSlots = "parallel_slots"
         case threads
         case startupTimeoutSeconds = "startup_timeout_seconds"
-        case endpoint, model
+        case endpoint, endpoints, model
         case apiKeyEnv = "api_key_env"
         case temperature, seed
         case maxTokens = "max_tokens"
@@ -321,6 +323,7 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
         threads = try c.value(.threads, default: d.threads)
         startupTimeoutSeconds = try c.value(.startupTimeoutSeconds, default: d.startupTimeoutSeconds)
         endpoint = try c.value(.endpoint, default: d.endpoint)
+        endpoints = try c.value(.endpoints, default: d.endpoints)
         model = try c.value(.model, default: d.model)
         apiKeyEnv = try c.value(.apiKeyEnv, default: d.apiKeyEnv)
         temperature = try c.value(.temperature, default: d.temperature)
@@ -420,6 +423,9 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
             guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
                 throw ConfigurationError(key: "inference.endpoint", value: endpoint,
                                          expected: "an http(s) base URL such as http://127.0.0.1:8000/v1 when provider is openai")
+            }
+            for extra in endpoints where !(extra.hasPrefix("http://") || extra.hasPrefix("https://")) {
+                throw ConfigurationError(key: "inference.endpoints", value: extra, expected: "http(s) base URLs such as http://127.0.0.1:8001/v1")
             }
         }
     }

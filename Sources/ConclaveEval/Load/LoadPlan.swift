@@ -82,7 +82,8 @@ public struct LoadPlan: Sendable, Codable, Hashable {
     }
 
     /// Runs every level against the server at `url` with `questions` as traffic, showing a
-    /// progress line on stderr when `showProgress`.
+    /// progress line on stderr when `showProgress`. Several gateways of one cluster may be given
+    /// comma-separated: closed-loop user `i` (open-loop arrival `i`) uses gateway `i mod n`.
     public func run(url: String, bearer: String?, questions: [String], timeout: Duration = .seconds(300),
                     showProgress: Bool = true) async -> [LevelResult] {
         var order = SplitMix64(seed: seed)
@@ -90,13 +91,14 @@ public struct LoadPlan: Sendable, Codable, Hashable {
         let bodies = shuffled.map { question in
             ByteBuffer(string: #"{"model":\#(JSONString.quoted(model)),"stream":\#(stream),"temperature":0,"seed":42,"max_tokens":\#(maxTokens),"messages":[{"role":"user","content":\#(JSONString.quoted(question))}]}"#)
         }
-        guard !bodies.isEmpty else { return [] }
+        guard !bodies.isEmpty, !url.isEmpty else { return [] }
         let client = ChatLoad.makeClient(connections: max(64, Int(levels.max() ?? 0) * 2))
-        let load = ChatLoad(url: url + "/v1/chat/completions", bearer: bearer, timeout: timeout, client: client)
+        let urls = url.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let loads = urls.map { ChatLoad(url: $0 + "/v1/chat/completions", bearer: bearer, timeout: timeout, client: client) }
         var results: [LevelResult] = []
         for level in levels {
             let recorder = LoadRecorder()
-            let kills = FaultInjector(url: url, bearer: bearer, every: killReplicaEverySeconds)
+            let kills = FaultInjector(url: urls[0], bearer: bearer, every: killReplicaEverySeconds)
             let label = mode == .open ? String(format: "%.2f req/s", level) : "\(Int(level)) users"
             let plan = self
             let result = await withTaskGroup(of: ClosedLoopLoad.Result?.self) { group in
@@ -116,12 +118,12 @@ public struct LoadPlan: Sendable, Codable, Hashable {
                     let duration = Duration.milliseconds(Int64(plan.durationSeconds * 1000))
                     if plan.mode == .open {
                         return await OpenLoopLoad.run(rate: level, duration: duration, seed: plan.seed, recorder: recorder) { index in
-                            await load.send(bodies[index % bodies.count], stream: plan.stream)
+                            await loads[index % loads.count].send(bodies[index % bodies.count], stream: plan.stream)
                         }
                     }
                     return await ClosedLoopLoad.run(clients: Int(level), duration: duration,
                                                     thinkTime: .milliseconds(plan.thinkMilliseconds), progress: recorder) { client, iteration in
-                        await load.send(bodies[(client * 7919 + iteration) % bodies.count], stream: plan.stream)
+                        await loads[client % loads.count].send(bodies[(client * 7919 + iteration) % bodies.count], stream: plan.stream)
                     }
                 }
                 var outcome = ClosedLoopLoad.Result()

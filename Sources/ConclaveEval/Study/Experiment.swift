@@ -22,6 +22,9 @@ public struct Experiment {
         case load
         /// Answer quality: `conclave eval` over a sample of the task file, per configuration.
         case quality
+        /// Resources per agent role: a local cluster (one worker process per role) under the
+        /// `load` section's traffic; CPU time, memory, step time and model tokens per role.
+        case resources
     }
 
     public var name: String
@@ -49,7 +52,7 @@ public struct Experiment {
         guard let name = root["name"] as? String else { throw fail("name", "a string") }
         self.name = name
         title = root["title"] as? String ?? name
-        guard let kind = Kind(rawValue: root["kind"] as? String ?? "load") else { throw fail("kind", "load or quality") }
+        guard let kind = Kind(rawValue: root["kind"] as? String ?? "load") else { throw fail("kind", "load, quality or resources") }
         self.kind = kind
         repetitions = root["repetitions"] as? Int ?? 3
         let quality = root["quality"] as? [String: Any] ?? [:]

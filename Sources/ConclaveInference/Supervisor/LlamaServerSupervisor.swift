@@ -156,19 +156,9 @@ public final class LlamaServerSupervisor: Service, Sendable {
     private func launch(port: Int) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: configuration.serverPath)
-        var arguments = [
-            "--model", configuration.modelPath,
-            "--host", "127.0.0.1", "--port", String(port),
-            "--ctx-size", String(configuration.contextSize),
-            "--parallel", String(configuration.parallelSlots),
-            "--no-webui",
-        ]
-        if configuration.threads > 0 { arguments += ["--threads", String(configuration.threads)] }
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        let libDir = URL(fileURLWithPath: configuration.serverPath).deletingLastPathComponent().path
-        environment["LD_LIBRARY_PATH"] = [libDir, environment["LD_LIBRARY_PATH"]].compactMap { $0 }.joined(separator: ":")
-        process.environment = environment
+        let command = configuration.commandLine(port: port)
+        process.arguments = command.arguments
+        process.environment = command.environment
         if let logPath = configuration.logPath {
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
@@ -201,5 +191,24 @@ public final class LlamaServerSupervisor: Service, Sendable {
         }
         logger.error("llama-server did not become healthy in time; stopping it")
         return false
+    }
+}
+
+extension LlamaServerSupervisor.Configuration {
+    /// The arguments and environment `serverPath` runs with on `port` (loopback only), as the
+    /// supervisor starts it; `conclave cluster up` starts its replicas the same way.
+    public func commandLine(port: Int) -> (arguments: [String], environment: [String: String]) {
+        var arguments = [
+            "--model", modelPath,
+            "--host", "127.0.0.1", "--port", String(port),
+            "--ctx-size", String(contextSize),
+            "--parallel", String(parallelSlots),
+            "--no-webui",
+        ]
+        if threads > 0 { arguments += ["--threads", String(threads)] }
+        var environment = ProcessInfo.processInfo.environment
+        let libDir = URL(fileURLWithPath: serverPath).deletingLastPathComponent().path
+        environment["LD_LIBRARY_PATH"] = [libDir, environment["LD_LIBRARY_PATH"]].compactMap { $0 }.joined(separator: ":")
+        return (arguments, environment)
     }
 }

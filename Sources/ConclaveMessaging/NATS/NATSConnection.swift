@@ -81,6 +81,11 @@ public final class NATSConnection: @unchecked Sendable {
         natsConnection_Destroy(connection)
     }
 
+    /// True while connected (false while reconnecting or after ``close()``).
+    public var isConnected: Bool {
+        closed.withLock { done in !done && natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED }
+    }
+
     // MARK: - Core NATS
 
     /// Publishes on a core subject (at most once, no persistence).

@@ -3,6 +3,7 @@ import ConclaveCore
 import ConclaveMessaging
 import Foundation
 import Logging
+import Metrics
 
 /// Sends agent steps to the workers of their role over JetStream and waits for their frames on a
 /// core NATS subject of its own. One per gateway.
@@ -11,11 +12,19 @@ public final class StepDispatcher: Sendable {
     /// `conclave.replies.<gatewayID>`: the prefix of this gateway's reply subjects.
     private let replyPrefix: String
     private let logger: Logger
+    /// What the bus adds to a step: dispatch wall time minus the agent's time on the worker.
+    private let overhead: [AgentRole: Metrics.Timer]
 
     public init(queue: JetStreamWorkQueue, logger: Logger = Logger(label: "conclave.orchestrator")) throws {
         self.queue = queue
         replyPrefix = "conclave.replies.\(RandomID.make())"
         self.logger = logger
+        var timers: [AgentRole: Metrics.Timer] = [:]
+        for role in AgentRole.allCases {
+            timers[role] = Metrics.Timer(label: "conclave_bus_overhead_seconds", dimensions: [("role", role.rawValue)],
+                                         preferredDisplayUnit: .seconds)
+        }
+        overhead = timers
         // The consumers exist before the first step, so no step is published into a subject
         // nobody will read (a work-queue stream keeps it until a consumer of its subject comes).
         for role in AgentRole.allCases { try queue.prepare(queue: role.rawValue) }
@@ -40,6 +49,7 @@ public final class StepDispatcher: Sendable {
             replySubject: reply,
             remainingMilliseconds: context.remaining.map { $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 },
             options: context.options, affinityKey: context.affinityKey, state: PortableState(state))
+        let started = ContinuousClock.now
         let payload = try BusCoding.encode(request)
         let frames = try queue.connection.subscribe(reply)
         do {
@@ -66,6 +76,11 @@ public final class StepDispatcher: Sendable {
                 forwarded = end
                 try await context.emitToken(fresh)
             case .result(let outcome):
+                if let worker = outcome.workerMicroseconds {
+                    let total = ContinuousClock.now - started
+                    let nanoseconds = total.components.seconds * 1_000_000_000 + total.components.attoseconds / 1_000_000_000
+                    overhead[role]?.recordNanoseconds(max(0, nanoseconds - worker * 1000))
+                }
                 if let activity = outcome.guardActivity, let textGuard = state.textGuard as? any TransferableTextGuard {
                     textGuard.absorb(activity)
                 }

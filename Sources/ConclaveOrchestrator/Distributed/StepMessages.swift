@@ -93,6 +93,9 @@ public struct StepOutcome: Sendable, Codable {
     public var guardActivity: GuardActivity?
     /// The worker that ran it (host and pid), for traces and logs.
     public var worker: String
+    /// How long the agent ran on the worker, in microseconds: the gateway subtracts it from the
+    /// dispatch's wall time to measure what the bus adds to a step.
+    public var workerMicroseconds: Int64?
 }
 
 /// A step error that crosses the bus with its code, so the gateway's retry rules and the client's

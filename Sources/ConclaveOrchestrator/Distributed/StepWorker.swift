@@ -26,6 +26,10 @@ public final class StepWorker: Sendable {
     private let completed: Counter
     private let failed: Counter
     private let replayed: Counter
+    /// Time the agent ran, per step (Table 4's time share per role).
+    private let stepTime: Metrics.Timer
+    /// Model tokens the role's steps spent (Table 4's model share per role).
+    private let tokens: Counter
     private let busy = Mutex(0)
 
     public init(role: AgentRole, agent: any Agent, queue: JetStreamWorkQueue, results: (any StepResultStore)?,
@@ -43,6 +47,8 @@ public final class StepWorker: Sendable {
         completed = Counter(label: "conclave_worker_steps_total", dimensions: [("role", role.rawValue), ("outcome", "completed")])
         failed = Counter(label: "conclave_worker_steps_total", dimensions: [("role", role.rawValue), ("outcome", "failed")])
         replayed = Counter(label: "conclave_worker_steps_total", dimensions: [("role", role.rawValue), ("outcome", "replayed")])
+        stepTime = Metrics.Timer(label: "conclave_worker_step_seconds", dimensions: [("role", role.rawValue)], preferredDisplayUnit: .seconds)
+        tokens = Counter(label: "conclave_worker_model_tokens_total", dimensions: [("role", role.rawValue)])
     }
 
     /// Steps running now.
@@ -90,7 +96,8 @@ public final class StepWorker: Sendable {
             try connection.publish(request.replySubject, try BusCoding.encode(StepFrame.token(text: text, offset: offset, delivery: delivery)))
         }
         context.affinityKey = request.affinityKey
-        let outcome: StepOutcome
+        var outcome: StepOutcome
+        let started = ContinuousClock.now
         do {
             let result = try await agent.run(state, context: context)
             outcome = StepOutcome(output: PortableOutput(result.output), error: nil, usage: result.usage,
@@ -105,6 +112,11 @@ public final class StepWorker: Sendable {
             logger.warning("worker: step failed", metadata: ["run_id": "\(request.runID)", "step": "\(request.stepID)",
                                                              "error": "\(error)"])
         }
+        let elapsed = ContinuousClock.now - started
+        outcome.workerMicroseconds = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+        stepTime.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        let spent = outcome.usage.promptTokens + outcome.usage.completionTokens
+        if spent > 0 { tokens.increment(by: spent) }
         let frame = try BusCoding.encode(StepFrame.result(outcome))
         // Stored before it is sent: a redelivery after this point replays it.
         try await results?.storeStepResult(key: request.key, runID: request.runID, payload: frame)

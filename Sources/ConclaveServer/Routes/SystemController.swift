@@ -16,9 +16,13 @@ struct SystemController: Sendable {
         router.get("/readyz") { _, _ -> Response in
             let storeReady = await runtime.store.isHealthy()
             let modelReady = await runtime.model.isReady()
-            let body = #"{"status":"\#(storeReady && modelReady ? "ready" : "not_ready")","store":\#(storeReady),"model":\#(modelReady)}"#
+            // Distributed mode: steps need the bus as much as the model.
+            let busReady = runtime.workQueue?.connection.isConnected ?? true
+            let ready = storeReady && modelReady && busReady
+            let bus = runtime.workQueue == nil ? "" : #","bus":\#(busReady)"#
+            let body = #"{"status":"\#(ready ? "ready" : "not_ready")","store":\#(storeReady),"model":\#(modelReady)\#(bus)}"#
             var response = Self.json(body)
-            if !(storeReady && modelReady) {
+            if !ready {
                 response.status = .serviceUnavailable
                 response.headers[.retryAfter] = "2"
             }

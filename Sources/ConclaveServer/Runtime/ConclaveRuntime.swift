@@ -126,9 +126,11 @@ public struct ConclaveRuntime: Sendable {
                     },
                     logger: logger)
             case .openai:
-                var base = inference.endpoint
-                while base.hasSuffix("/") { base.removeLast() }
-                replicas.add(base)
+                for endpoint in [inference.endpoint] + inference.endpoints {
+                    var base = endpoint
+                    while base.hasSuffix("/") { base.removeLast() }
+                    replicas.add(base)
+                }
                 replicaSet = nil
             }
             pool = replicas

@@ -620,6 +620,7 @@ public final class PostgresStore: ConclaveStore {
         }
     }
 
+    @discardableResult
     private func transaction<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
         do {
             return try await client.withTransaction(logger: logger) { connection in try await body(connection, logger) }

@@ -23,7 +23,7 @@ extension Bench {
                 it runs.
                 """)
 
-        @Option(name: .long, help: "Server base URL.")
+        @Option(name: .long, help: "Server base URL; several gateways of a cluster comma-separated (users spread over them).")
         var url: String = "http://127.0.0.1:8080"
 
         @Option(name: .long, help: "Bearer token (or use --user with --config).")

@@ -42,6 +42,9 @@ struct Study: AsyncParsableCommand {
             case .quality:
                 let runs = try await runQuality(experiment)
                 try writeQuality(experiment, runs)
+            case .resources:
+                let runs = try await runResources(experiment)
+                try writeResources(experiment, runs)
             }
         }
         print("wrote \(output)")
@@ -188,7 +191,7 @@ struct Study: AsyncParsableCommand {
 
     /// Writes `<name>.json`: the experiment, its load or sample, every run, and when and where it
     /// ran. Returns the report's base path (without extension).
-    private func writeRaw<Runs: Encodable>(_ experiment: Experiment, runs: Runs, load: LoadPlan? = nil, sample: Sample? = nil) throws -> URL {
+    func writeRaw<Runs: Encodable>(_ experiment: Experiment, runs: Runs, load: LoadPlan? = nil, sample: Sample? = nil) throws -> URL {
         let base = URL(fileURLWithPath: output).appendingPathComponent(experiment.name)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
