@@ -47,12 +47,17 @@ public struct WorkItem: Sendable {
     /// True when a failure now sends the message to the dead-letter stream.
     public var isLastDelivery: Bool
     public var headers: [String: String]
+    /// How long it sat in the stream before this delivery, in microseconds (server clock to this
+    /// machine's clock; the same machine, or NTP-synchronised ones).
+    public var queuedMicroseconds: Int64?
 
-    public init(payload: [UInt8], deliveryCount: Int, isLastDelivery: Bool, headers: [String: String]) {
+    public init(payload: [UInt8], deliveryCount: Int, isLastDelivery: Bool, headers: [String: String],
+                queuedMicroseconds: Int64? = nil) {
         self.payload = payload
         self.deliveryCount = deliveryCount
         self.isLastDelivery = isLastDelivery
         self.headers = headers
+        self.queuedMicroseconds = queuedMicroseconds
     }
 }
 
@@ -141,7 +146,10 @@ public final class JetStreamWorkQueue: Sendable {
 
     private func deliver(_ message: JetStreamMessage, queue: String, handler: @Sendable (WorkItem) async throws -> Void) async {
         let item = WorkItem(payload: message.payload, deliveryCount: message.deliveryCount,
-                            isLastDelivery: message.deliveryCount >= configuration.maxDeliver, headers: message.headers)
+                            isLastDelivery: message.deliveryCount >= configuration.maxDeliver, headers: message.headers,
+                            queuedMicroseconds: message.storedAtNanoseconds.map {
+                                max(0, Int64(Date().timeIntervalSince1970 * 1_000_000) - $0 / 1000)
+                            })
         let interval = configuration.ackWait / 3
         let heartbeat = Task {
             while !Task.isCancelled {

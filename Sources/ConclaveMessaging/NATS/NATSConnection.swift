@@ -355,6 +355,8 @@ public final class JetStreamMessage: @unchecked Sendable {
     public let payload: [UInt8]
     /// How many times the server has delivered this message (1 on the first delivery).
     public let deliveryCount: Int
+    /// When the server stored it (nanoseconds since 1970, the server's clock).
+    public let storedAtNanoseconds: Int64?
     /// The message's headers that the platform sets.
     public let headers: [String: String]
 
@@ -366,9 +368,11 @@ public final class JetStreamMessage: @unchecked Sendable {
         var meta: UnsafeMutablePointer<jsMsgMetaData>?
         if natsMsg_GetMetaData(&meta, message) == NATS_OK, let meta {
             deliveryCount = Int(meta.pointee.NumDelivered)
+            storedAtNanoseconds = meta.pointee.Timestamp
             jsMsgMetaData_Destroy(meta)
         } else {
             deliveryCount = 1
+            storedAtNanoseconds = nil
         }
         var found: [String: String] = [:]
         for key in ["Conclave-Run", "Conclave-Step", "Conclave-Origin", "Conclave-Deliveries", "Conclave-Error"] {

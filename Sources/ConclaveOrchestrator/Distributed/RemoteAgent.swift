@@ -12,19 +12,23 @@ public final class StepDispatcher: Sendable {
     /// `conclave.replies.<gatewayID>`: the prefix of this gateway's reply subjects.
     private let replyPrefix: String
     private let logger: Logger
-    /// What the bus adds to a step: dispatch wall time minus the agent's time on the worker.
+    /// What the bus adds to a step: dispatch wall time minus the agent's time on the worker and
+    /// minus the time the step waited for a free worker.
     private let overhead: [AgentRole: Metrics.Timer]
+    /// Time steps waited in the queue for a free worker of their role.
+    private let queueing: [AgentRole: Metrics.Timer]
 
     public init(queue: JetStreamWorkQueue, logger: Logger = Logger(label: "conclave.orchestrator")) throws {
         self.queue = queue
         replyPrefix = "conclave.replies.\(RandomID.make())"
         self.logger = logger
-        var timers: [AgentRole: Metrics.Timer] = [:]
-        for role in AgentRole.allCases {
-            timers[role] = Metrics.Timer(label: "conclave_bus_overhead_seconds", dimensions: [("role", role.rawValue)],
-                                         preferredDisplayUnit: .seconds)
+        func timers(_ label: String) -> [AgentRole: Metrics.Timer] {
+            Dictionary(uniqueKeysWithValues: AgentRole.allCases.map {
+                ($0, Metrics.Timer(label: label, dimensions: [("role", $0.rawValue)], preferredDisplayUnit: .seconds))
+            })
         }
-        overhead = timers
+        overhead = timers("conclave_bus_overhead_seconds")
+        queueing = timers("conclave_bus_queue_seconds")
         // The consumers exist before the first step, so no step is published into a subject
         // nobody will read (a work-queue stream keeps it until a consumer of its subject comes).
         for role in AgentRole.allCases { try queue.prepare(queue: role.rawValue) }
@@ -79,7 +83,9 @@ public final class StepDispatcher: Sendable {
                 if let worker = outcome.workerMicroseconds {
                     let total = ContinuousClock.now - started
                     let nanoseconds = total.components.seconds * 1_000_000_000 + total.components.attoseconds / 1_000_000_000
-                    overhead[role]?.recordNanoseconds(max(0, nanoseconds - worker * 1000))
+                    let queued = min(max(0, nanoseconds - worker * 1000), (outcome.queuedMicroseconds ?? 0) * 1000)
+                    queueing[role]?.recordNanoseconds(queued)
+                    overhead[role]?.recordNanoseconds(max(0, nanoseconds - worker * 1000 - queued))
                 }
                 if let activity = outcome.guardActivity, let textGuard = state.textGuard as? any TransferableTextGuard {
                     textGuard.absorb(activity)

@@ -96,6 +96,9 @@ public struct StepOutcome: Sendable, Codable {
     /// How long the agent ran on the worker, in microseconds: the gateway subtracts it from the
     /// dispatch's wall time to measure what the bus adds to a step.
     public var workerMicroseconds: Int64?
+    /// How long the request sat in the stream before a worker fetched it (waiting for a free
+    /// worker of its role), in microseconds.
+    public var queuedMicroseconds: Int64?
 }
 
 /// A step error that crosses the bus with its code, so the gateway's retry rules and the client's

@@ -114,6 +114,7 @@ public final class StepWorker: Sendable {
         }
         let elapsed = ContinuousClock.now - started
         outcome.workerMicroseconds = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+        outcome.queuedMicroseconds = item.queuedMicroseconds
         stepTime.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
         let spent = outcome.usage.promptTokens + outcome.usage.completionTokens
         if spent > 0 { tokens.increment(by: spent) }

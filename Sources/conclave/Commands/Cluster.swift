@@ -174,7 +174,11 @@ struct Cluster: AsyncParsableCommand {
                         try Detached.redirect(initdb, to: log)
                         try ChildProcess.launch(initdb)
                         initdb.waitUntilExit()
-                        guard initdb.terminationStatus == 0 else { throw ValidationFailure("initdb failed; see \(log.path)") }
+                        guard initdb.terminationStatus == 0 else {
+                            let tail = (try? String(contentsOf: log, encoding: .utf8)).map { String($0.suffix(600)) } ?? ""
+                            throw ValidationFailure("initdb failed (\(log.path)):\n\(tail)\n(as root, PostgreSQL runs as the "
+                                                    + "postgres account, which must be able to reach \(data.path))")
+                        }
                     }
                     let port = try FreePort.find()
                     let log = logs.appendingPathComponent("postgres.log")
