@@ -243,12 +243,13 @@ import Testing
             let survivor = try #require(responders.first { $0.process.process.isRunning })
             #expect(try await cluster.completedSteps(port: survivor.port) == 1)
             // The client's text is one answer: the redelivery's text was not appended to the dead worker's.
-            let stored = try await TestHTTP.send(.GET, cluster.gateway(0) + "/healthz")
-            #expect(stored.status == 200)
             let conversationStore = try await cluster.store()
             let turn = try await conversationStore.conversation(id: try #require(chunks.first { $0["conversation_id"] != nil }?["conversation_id"] as? String))
             await conversationStore.close()
             #expect(turn?.messages.last?.content == streamed, "stored \(turn?.messages.last?.content ?? "nil") vs streamed \(streamed)")
+            // The killed worker cost no audit record: the chain verifies.
+            let verify = try ServeProcess(arguments: ["audit", "verify"], environment: cluster.environment)
+            #expect(try await verify.waitForExit() == 0, "\(verify.printed)")
         } catch {
             await cluster.stop()
             throw error

@@ -6,30 +6,6 @@ import Foundation
 /// Table 4: resources per agent role, measured on a local cluster where each role is a process
 /// of its own (`conclave cluster up`), under the experiment's load.
 extension Study {
-    /// One process's counters at one moment, from its `/metrics`.
-    struct ProcessSample: Codable {
-        var cpuSeconds: Double
-        var residentBytes: Double
-        var stepSeconds: Double
-        var steps: Double
-        var tokens: Double
-
-        /// Reads the series a gateway or worker exposes (absent series count as zero).
-        static func parse(_ text: String) -> ProcessSample {
-            var sample = ProcessSample(cpuSeconds: 0, residentBytes: 0, stepSeconds: 0, steps: 0, tokens: 0)
-            for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-                guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
-                let name = line[..<space]
-                if name.hasPrefix("conclave_process_cpu_seconds_total") { sample.cpuSeconds += value }
-                else if name.hasPrefix("conclave_process_resident_memory_bytes") { sample.residentBytes += value }
-                else if name.hasPrefix("conclave_worker_step_seconds_sum") { sample.stepSeconds += value }
-                else if name.hasPrefix("conclave_worker_step_seconds_count") { sample.steps += value }
-                else if name.hasPrefix("conclave_worker_model_tokens_total") { sample.tokens += value }
-            }
-            return sample
-        }
-    }
-
     /// What one process of the cluster used during the measured load.
     struct RoleUsage: Codable {
         /// `gateway` or an agent role.
@@ -76,10 +52,13 @@ extension Study {
                 do {
                     let state = try JSONDecoder().decode(Cluster.State.self,
                                                          from: Data(contentsOf: directory.appendingPathComponent("cluster/cluster.json")))
-                    let members = state.members.compactMap { member -> (role: String, url: String)? in
+                    let members = state.members.compactMap { member -> Member? in
+                        if member.name.hasPrefix("llama-server") { return Member(role: "model (llama-server)", source: .proc(member.pid)) }
                         guard let url = member.url else { return nil }
-                        if member.name.hasPrefix("gateway-") { return ("gateway", url) }
-                        if member.name.hasPrefix("worker-") { return (String(member.name.split(separator: "-")[1]), url) }
+                        if member.name.hasPrefix("gateway-") { return Member(role: "gateway", source: .metrics(url)) }
+                        if member.name.hasPrefix("worker-") {
+                            return Member(role: String(member.name.split(separator: "-")[1]), source: .metrics(url))
+                        }
                         return nil
                     }
                     let bearer = try Self.token(user: experiment.user, environment: [:])
@@ -105,7 +84,7 @@ extension Study {
                         entry.tokens += after[index].tokens - before[index].tokens
                         usage[member.role] = entry
                     }
-                    let order = ["gateway"] + AgentRole.allCases.map(\.rawValue)
+                    let order = ["gateway"] + AgentRole.allCases.map(\.rawValue) + ["model (llama-server)"]
                     runs.append(ResourceRun(configuration: configuration.name, repetition: repetition, load: levels.first,
                                             usage: order.compactMap { usage[$0] }))
                 } catch {
@@ -119,10 +98,22 @@ extension Study {
         return runs
     }
 
-    static func samples(_ members: [(role: String, url: String)]) async throws -> [ProcessSample] {
+    /// A process of the cluster and where its counters come from.
+    struct Member {
+        enum Source { case metrics(String), proc(Int32) }
+        var role: String
+        var source: Source
+    }
+
+    static func samples(_ members: [Member]) async throws -> [ProcessSample] {
         var samples: [ProcessSample] = []
         for member in members {
-            samples.append(ProcessSample.parse(try await TestHTTP.send(.GET, member.url + "/metrics", timeout: .seconds(10)).body))
+            switch member.source {
+            case .metrics(let url):
+                samples.append(ProcessSample.parse(try await TestHTTP.send(.GET, url + "/metrics", timeout: .seconds(10)).body))
+            case .proc(let pid):
+                samples.append(ProcessSample.proc(pid: pid))
+            }
         }
         return samples
     }
@@ -135,8 +126,8 @@ extension Study {
         markdown += "\(Int(experiment.load.durationSeconds)) s, \(runs.count / max(1, experiment.configurations.count)) repetitions, "
         markdown += "\(ProcessInfo.processInfo.activeProcessorCount) cores. CPU is each process's user + system time during the load; "
         markdown += "memory its resident set at the end; step time the agent's time on the worker (model calls included); model "
-        markdown += "tokens the prompt + completion tokens of the role's model calls. The llama-server itself is not in the table: its "
-        markdown += "CPU is the model time the roles' shares divide. Mean over repetitions, range in brackets.\n\n"
+        markdown += "tokens the prompt + completion tokens of the role's model calls. The model (llama-server) is a process of its "
+        markdown += "own; the roles' token shares divide its work. Mean over repetitions, range in brackets.\n\n"
         for configuration in experiment.configurations {
             let mine = runs.filter { $0.configuration == configuration.name }
             guard !mine.isEmpty else { continue }
@@ -153,7 +144,7 @@ extension Study {
                 let steps = values { usage, _ in usage.steps }
                 let timeShare = values { usage, all in 100 * usage.stepSeconds / max(1e-9, all.map(\.stepSeconds).reduce(0, +)) }
                 let tokenShare = values { usage, all in 100 * usage.tokens / max(1e-9, all.map(\.tokens).reduce(0, +)) }
-                let agent = role != "gateway"
+                let agent = AgentRole(rawValue: role) != nil
                 markdown += "| \(role) | \(Self.meanAndRange(cpu, "%.1f")) | \(Self.meanAndRange(cpuShare, "%.0f"))% | "
                 markdown += "\(Self.meanAndRange(memory, "%.0f")) | \(agent ? Self.meanAndRange(steps, "%.0f") : "–") | "
                 markdown += "\(agent ? Self.meanAndRange(timeShare, "%.0f") + "%" : "–") | "
