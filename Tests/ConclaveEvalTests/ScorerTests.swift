@@ -61,5 +61,21 @@ import Testing
         #expect(abs(summary.answerableWronglyDeclined.value - 1.0 / 6.0) < 1e-9)
         #expect(summary.citationRecall.value == 1)
         #expect(summary.accuracyByType["consistency"]?.value == 0.75)
+        #expect(summary.consistencySimilarity.count == 0)  // not measured without a server
+        let measured = EvalSummary(workflow: "full", outcomes: [
+            outcome("c1", "consistency", true, group: "G1"), outcome("c2", "consistency", true, group: "G1"),
+            outcome("c3", "consistency", true, group: "G2"), outcome("c4", "consistency", false, group: "G2"),
+        ], groupSimilarity: ["G1": 0.9, "G2": 0.5])
+        #expect(measured.consistencySimilarity.count == 2)
+        #expect(abs(measured.consistencySimilarity.value - 0.7) < 1e-9)
+    }
+
+    @Test func meanPairwiseCosineAveragesEveryPair() {
+        // Identical answers are 1; orthogonal ones 0; three vectors give three pairs.
+        #expect(EvalSummary.meanPairwiseCosine([[1, 0], [2, 0]]) == 1)
+        #expect(EvalSummary.meanPairwiseCosine([[1, 0], [0, 3]]) == 0)
+        let three = EvalSummary.meanPairwiseCosine([[1, 0], [1, 0], [0, 1]]) ?? -1
+        #expect(abs(three - 1.0 / 3.0) < 1e-9)
+        #expect(EvalSummary.meanPairwiseCosine([[1, 0]]) == nil)
     }
 }

@@ -19,12 +19,16 @@ DEV_SET = REPO_ROOT / "examples" / "meridian" / "eval" / "dev.jsonl"
 
 
 def _stratified_sample() -> list[dict]:
+    """The first task of each type, plus the rest of the first consistency task's group (so the
+    group's answer similarity is measured)."""
+    tasks = [json.loads(line) for line in DEV_SET.read_text().splitlines() if line.strip()]
     first_of_type: dict[str, dict] = {}
-    for line in DEV_SET.read_text().splitlines():
-        if line.strip():
-            task = json.loads(line)
-            first_of_type.setdefault(task["type"], task)
-    return list(first_of_type.values())
+    for task in tasks:
+        first_of_type.setdefault(task["type"], task)
+    sample = list(first_of_type.values())
+    group = first_of_type.get("consistency", {}).get("group")
+    sample += [task for task in tasks if group and task.get("group") == group and task not in sample]
+    return sample
 
 
 def test_eval_smoke_full_beats_single(server: Server, tmp_path: Path) -> None:
@@ -47,6 +51,10 @@ def test_eval_smoke_full_beats_single(server: Server, tmp_path: Path) -> None:
     for summary in summaries.values():
         assert summary["tasks"] == len(sample)
         assert summary["errors"] == 0, summary
+        # The consistency group's answers were embedded by the server's /v1/embeddings.
+        similarity = summary["consistency_similarity"]
+        assert similarity["count"] == 1, similarity
+        assert 0.0 < similarity["value"] <= 1.0 + 1e-6, similarity
     outcomes = [outcome for outcome in report["outcomes"] if outcome["workflow"] == "full"]
     by_id = {task["id"]: task for task in sample}
     for outcome in outcomes:

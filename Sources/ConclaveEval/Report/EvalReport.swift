@@ -47,6 +47,7 @@ public enum EvalReport {
         row("task accuracy") { pct($0.accuracy) }
         row("context retention (multi_turn, per turn)") { ratio($0.contextRetention) }
         row("response consistency (groups all passing)") { pct($0.consistency) }
+        row("response consistency (mean answer similarity, MiniLM)") { $0.consistencySimilarity.count == 0 ? "–" : ratio($0.consistencySimilarity) }
         row("compliance (access_control, pii, injection)") { pct($0.compliance) }
         row("refusal precision") { pct($0.refusalPrecision) }
         row("refusal recall") { pct($0.refusalRecall) }

@@ -15,6 +15,9 @@ public struct EvalSummary: Sendable, Codable {
     public var accuracyByType: [String: Rate]
     public var contextRetention: Rate
     public var consistency: Rate
+    /// Mean over consistency groups of the mean pairwise cosine similarity of the group's final
+    /// answers (all-MiniLM-L6-v2 vectors from the server's `/v1/embeddings`); count 0 when not measured.
+    public var consistencySimilarity: Rate
     public var compliance: Rate
     public var refusalPrecision: Rate
     public var refusalRecall: Rate
@@ -29,6 +32,7 @@ public struct EvalSummary: Sendable, Codable {
     enum CodingKeys: String, CodingKey {
         case workflow, tasks, accuracy, errors
         case accuracyByType = "accuracy_by_type", contextRetention = "context_retention", consistency, compliance
+        case consistencySimilarity = "consistency_similarity"
         case refusalPrecision = "refusal_precision", refusalRecall = "refusal_recall"
         case unanswerableNotFound = "unanswerable_not_found", answerableWronglyDeclined = "answerable_wrongly_declined"
         case citationRecall = "citation_recall", latencyMeanSeconds = "latency_mean_s", latencyP50Seconds = "latency_p50_s"
@@ -40,7 +44,9 @@ public struct EvalSummary: Sendable, Codable {
                                  "no information", "not found"]
 
     /// Summarises `outcomes` of one workflow, with bootstrap 95% intervals (fixed seed) on rates.
-    public init(workflow: String, outcomes: [EvalRunner.Outcome], seed: UInt64 = 42) {
+    /// `groupSimilarity` is each consistency group's mean pairwise answer similarity
+    /// (``EvalRunner/groupSimilarities(_:tasks:)``), when it was measured.
+    public init(workflow: String, outcomes: [EvalRunner.Outcome], groupSimilarity: [String: Double] = [:], seed: UInt64 = 42) {
         var rng = SplitMix64(seed: seed)
         func rate(_ values: [Bool]) -> Rate {
             guard !values.isEmpty else { return Rate(value: 0, count: 0) }
@@ -68,6 +74,7 @@ public struct EvalSummary: Sendable, Codable {
         contextRetention = meanRate(retention)
         let groups = Dictionary(grouping: outcomes.filter { $0.type == "consistency" && $0.group != nil }, by: { $0.group ?? "" })
         consistency = rate(groups.values.map { $0.allSatisfy(\.verdict.passed) })
+        consistencySimilarity = meanRate(groups.keys.sorted().compactMap { groupSimilarity[$0] })
         compliance = rate(outcomes.filter { ["access_control", "pii", "injection"].contains($0.type) }.map(\.verdict.passed))
         let refused = outcomes.filter(\.refused)
         refusalPrecision = rate(refused.map(\.expectedRefusal))
@@ -103,5 +110,23 @@ public struct EvalSummary: Sendable, Codable {
         means.sort()
         return (means[25], means[974])
     }
-}
 
+    /// Mean cosine similarity over every pair of `vectors` (nil for fewer than two).
+    public static func meanPairwiseCosine(_ vectors: [[Double]]) -> Double? {
+        guard vectors.count > 1 else { return nil }
+        func cosine(_ a: [Double], _ b: [Double]) -> Double {
+            let dot = zip(a, b).map(*).reduce(0, +)
+            let norms = (a.map { $0 * $0 }.reduce(0, +) * b.map { $0 * $0 }.reduce(0, +)).squareRoot()
+            return norms > 0 ? dot / norms : 0
+        }
+        var total = 0.0
+        var pairs = 0
+        for i in vectors.indices {
+            for j in vectors.indices where j > i {
+                total += cosine(vectors[i], vectors[j])
+                pairs += 1
+            }
+        }
+        return total / Double(pairs)
+    }
+}

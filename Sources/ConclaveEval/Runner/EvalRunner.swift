@@ -155,6 +155,43 @@ public struct EvalRunner: Sendable {
                        latencySeconds: latencies, error: failure)
     }
 
+    /// Each consistency group's mean pairwise cosine similarity of its final answers, embedded by
+    /// the server's `/v1/embeddings` (`minilm`) with the credential of the group's first task's
+    /// user. Groups whose embeddings cannot be fetched are left out (an empty result when the
+    /// server has no embedding model).
+    public func groupSimilarities(_ outcomes: [Outcome], tasks: [EvalTask]) async -> [String: Double] {
+        let users = Dictionary(tasks.map { ($0.id, $0.user) }, uniquingKeysWith: { a, _ in a })
+        let groups = Dictionary(grouping: outcomes.filter { $0.type == "consistency" && $0.group != nil && $0.error == nil },
+                                by: { $0.group ?? "" })
+        var result: [String: Double] = [:]
+        for (group, members) in groups where members.count > 1 {
+            let answers = members.map { $0.answers.last ?? "" }
+            guard let user = users[members[0].taskID],
+                  let vectors = try? await embed(answers, user: user),
+                  let similarity = EvalSummary.meanPairwiseCosine(vectors) else { continue }
+            result[group] = similarity
+        }
+        return result
+    }
+
+    /// Embeds `texts` through the server's `/v1/embeddings`.
+    func embed(_ texts: [String], user: String) async throws -> [[Double]] {
+        var request = HTTPClientRequest(url: baseURL + "/v1/embeddings")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let token = try await credential(user) { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: ["model": "minilm", "input": texts])))
+        let response = try await client.execute(request, timeout: requestTimeout)
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        guard response.status == .ok else { throw EvalError("embeddings: HTTP \(response.status.code)") }
+        let json = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
+        let data = (json["data"] as? [[String: Any]]) ?? []
+        let vectors = data.sorted { ($0["index"] as? Int ?? 0) < ($1["index"] as? Int ?? 0) }
+            .compactMap { ($0["embedding"] as? [Any])?.compactMap { ($0 as? NSNumber)?.doubleValue } }
+        guard vectors.count == texts.count else { throw EvalError("embeddings: \(vectors.count) vectors for \(texts.count) texts") }
+        return vectors
+    }
+
     private func send(_ text: String, user: String, workflow: String, conversation: String?) async throws
         -> (String, [String], String?)
     {

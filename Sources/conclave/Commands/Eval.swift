@@ -83,7 +83,8 @@ struct Eval: AsyncParsableCommand {
                 ProgressBar.draw(done: done, total: total, label: name, interactive: interactive)
             }
             ProgressBar.finish(interactive: interactive)
-            let summary = EvalSummary(workflow: name, outcomes: outcomes)
+            let summary = EvalSummary(workflow: name, outcomes: outcomes,
+                                      groupSimilarity: await runner.groupSimilarities(outcomes, tasks: list))
             summaries.append(summary)
             all += outcomes
             Terminal.write(String(format: "%@: accuracy %.1f%% over %d tasks (%d request errors)\n", name,

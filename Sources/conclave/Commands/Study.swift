@@ -137,7 +137,8 @@ struct Study: AsyncParsableCommand {
                 ProgressBar.draw(done: done, total: total, label: label, interactive: interactive)
             }
             ProgressBar.finish(interactive: interactive)
-            let summary = EvalSummary(workflow: configuration.name, outcomes: outcomes)
+            let summary = EvalSummary(workflow: configuration.name, outcomes: outcomes,
+                                      groupSimilarity: await runner.groupSimilarities(outcomes, tasks: tasks))
             print(String(format: "   accuracy %.1f%%, %d request errors", summary.accuracy.value * 100, summary.errors))
             return QualityRun(configuration: configuration.name, repetition: repetition, summary: summary, outcomes: outcomes)
         }
@@ -154,8 +155,8 @@ struct Study: AsyncParsableCommand {
             : experiment.tasksPerType > 1 ? "(the first \(experiment.tasksPerType) tasks of each type), " : "(all), "
         markdown += "temperature 0, seed 42, \(ProcessInfo.processInfo.activeProcessorCount) cores. "
         markdown += "Mean over repetitions, with the range (min–max) in brackets; metrics as in docs/evaluation.md.\n\n"
-        markdown += "| configuration | task accuracy | context retention | consistency (groups) | consistency (per task) | compliance | p50 latency (s) |\n"
-        markdown += "| --- | --- | --- | --- | --- | --- | --- |\n"
+        markdown += "| configuration | task accuracy | context retention | consistency (groups) | consistency (per task) | answer similarity | compliance | p50 latency (s) |\n"
+        markdown += "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
         for configuration in experiment.configurations {
             let mine = runs.filter { $0.configuration == configuration.name }.map(\.summary)
             guard !mine.isEmpty else { continue }
@@ -166,6 +167,8 @@ struct Study: AsyncParsableCommand {
             markdown += "| \(configuration.name) | \(cell(mine.map(\.accuracy.value), "%.1f%%")) | "
             markdown += "\(cell(mine.map(\.contextRetention.value), "%.2f", scale: 1)) | \(cell(mine.map(\.consistency.value), "%.1f%%")) | "
             markdown += "\(cell(consistencyTasks, "%.1f%%")) | "
+            let similarity = mine.filter { $0.consistencySimilarity.count > 0 }.map(\.consistencySimilarity.value)
+            markdown += "\(similarity.isEmpty ? "–" : cell(similarity, "%.2f", scale: 1)) | "
             markdown += "\(cell(mine.map(\.compliance.value), "%.1f%%")) | \(cell(mine.map(\.latencyP50Seconds), "%.2f", scale: 1)) |\n"
         }
         try markdown.write(to: base.appendingPathExtension("md"), atomically: true, encoding: .utf8)
