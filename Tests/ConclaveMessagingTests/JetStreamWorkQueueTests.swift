@@ -39,10 +39,10 @@ struct JetStreamWorkQueueTests {
         defer { server.stop() }
         let queue = try Self.queue(server)
         try queue.prepare(queue: "planner")
-        #expect(try queue.submit(to: "planner", payload: Array("step-1".utf8), id: "run1/plan/1"))
-        #expect(try queue.submit(to: "planner", payload: Array("step-2".utf8), id: "run1/plan/2"))
+        #expect(try await queue.submit(to: "planner", payload: Array("step-1".utf8), id: "run1/plan/1"))
+        #expect(try await queue.submit(to: "planner", payload: Array("step-2".utf8), id: "run1/plan/2"))
         // The same id again (a gateway retrying its publish) is stored once.
-        #expect(try !queue.submit(to: "planner", payload: Array("step-1".utf8), id: "run1/plan/1"))
+        #expect(try await !queue.submit(to: "planner", payload: Array("step-1".utf8), id: "run1/plan/1"))
         #expect(try queue.backlog(of: "planner") == 2)
         let seen = Seen()
         try await Self.consume(queue, "planner", until: { seen.payloads.count >= 2 }) { seen.add($0) }
@@ -61,7 +61,7 @@ struct JetStreamWorkQueueTests {
         defer { server.stop() }
         let producer = try Self.queue(server, ackWait: .seconds(1))
         try producer.prepare(queue: "retriever")
-        try producer.submit(to: "retriever", payload: Array("work".utf8), id: "run2/retrieve/1")
+        try await producer.submit(to: "retriever", payload: Array("work".utf8), id: "run2/retrieve/1")
 
         // The first worker takes the message and dies holding it (its connection goes away
         // without an ack or a nak).
@@ -94,12 +94,18 @@ struct JetStreamWorkQueueTests {
         defer { server.stop() }
         let queue = try Self.queue(server, maxDeliver: 3)
         try queue.prepare(queue: "validator")
-        try queue.submit(to: "validator", payload: Array("poison".utf8), id: "run3/validate/1",
+        try await queue.submit(to: "validator", payload: Array("poison".utf8), id: "run3/validate/1",
                          headers: ["Conclave-Run": "run3", "Conclave-Step": "validate"])
-        try queue.submit(to: "validator", payload: Array("fine".utf8), id: "run3/validate/2")
+        try await queue.submit(to: "validator", payload: Array("fine".utf8), id: "run3/validate/2")
         struct Boom: Error, CustomStringConvertible { var description: String { "boom" } }
         let seen = Seen()
-        try await Self.consume(queue, "validator", until: { seen.payloads.filter { $0 == "poison" }.count >= 3 && seen.payloads.contains("fine") }) { item in
+        // Until the poison message has been dead-lettered (not merely seen a third time: stopping
+        // the consumer while that delivery is still failing would give it back instead).
+        let connection = queue.connection
+        let deadStream = queue.configuration.deadLetterStream
+        try await Self.consume(queue, "validator", until: {
+            seen.payloads.contains("fine") && ((try? connection.streamMessageCount(deadStream)) ?? 0) >= 1
+        }) { item in
             seen.add(item)
             if item.payload == Array("poison".utf8) { throw Boom() }
         }
@@ -123,10 +129,10 @@ struct JetStreamWorkQueueTests {
         defer { server.stop() }
         let connection = try NATSConnection(url: server.url, name: "core")
         try connection.publish("conclave.deltas.run9", Array("before".utf8))  // nobody listens: gone
-        let stream = try connection.subscribe("conclave.deltas.run9")
+        let stream = try await connection.subscribe("conclave.deltas.run9")
         let publisher = try NATSConnection(url: server.url, name: "publisher")
         for word in ["a", "b", "c"] { try publisher.publish("conclave.deltas.run9", Array(word.utf8)) }
-        try publisher.flush()
+        try await publisher.flush()
         var received: [String] = []
         for await message in stream {
             received.append(String(decoding: message.payload, as: UTF8.self))

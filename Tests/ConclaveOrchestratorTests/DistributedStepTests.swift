@@ -115,7 +115,7 @@ struct DistributedStepTests {
         let request = StepRequest(runID: "run_r", stepID: "respond", role: .responder, dispatchID: "d1",
                                   replySubject: "conclave.replies.test.d1", remainingMilliseconds: 10_000, options: ModelCallOptions(),
                                   affinityKey: nil, state: PortableState(WorkflowState(question: "q")))
-        let frames = try connection.subscribe(request.replySubject)
+        let frames = try await connection.subscribe(request.replySubject)
         let item = WorkItem(payload: try BusCoding.encode(request), deliveryCount: 1, isLastDelivery: false, headers: [:])
         try await worker.handle(item)
         // The same message again (the first worker died after answering, before its ack).
@@ -151,7 +151,7 @@ struct DistributedStepTests {
                     try first.connection.publish(request.replySubject,
                                                  try BusCoding.encode(StepFrame.token(text: piece, offset: offset, delivery: 1)))
                 }
-                try first.connection.flush()
+                try await first.connection.flush()
                 try await Task.sleep(for: .seconds(3600))
             }
         }
@@ -173,7 +173,7 @@ struct DistributedStepTests {
                 let outcome = StepOutcome(output: .answer(Answer(text: "Annual leave is 25 days.", citations: [])), error: nil,
                                           usage: TokenUsage(), guardActivity: nil, worker: "second")
                 try second.connection.publish(request.replySubject, try BusCoding.encode(StepFrame.result(outcome)))
-                try second.connection.flush()
+                try await second.connection.flush()
             }
         }
         defer { secondTask.cancel() }

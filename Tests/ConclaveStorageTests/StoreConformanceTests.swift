@@ -1,6 +1,6 @@
 import ConclaveCore
 import ConclaveInference
-import ConclaveStorage
+@testable import ConclaveStorage
 import ConclaveTesting
 import Foundation
 import Testing
@@ -328,13 +328,20 @@ struct StoreConformanceTests {
         try await withStore(kind) { subject in
             let store = subject.store
             #expect(try await store.stepResult(key: "run_1/plan/d1") == nil)
-            try await store.storeStepResult(key: "run_1/plan/d1", runID: "run_1", payload: Array("first".utf8))
-            // A second worker finishing the same redelivered step does not replace it.
+            #expect(try await store.storeStepResult(key: "run_1/plan/d1", runID: "run_1", payload: Array("first".utf8))
+                    == Array("first".utf8))
+            // A second worker finishing the same redelivered step does not replace it, and is
+            // handed the first outcome to send.
             let other = try await subject.reopen()
-            try await other.storeStepResult(key: "run_1/plan/d1", runID: "run_1", payload: Array("second".utf8))
+            #expect(try await other.storeStepResult(key: "run_1/plan/d1", runID: "run_1", payload: Array("second".utf8))
+                    == Array("first".utf8))
             #expect(try await store.stepResult(key: "run_1/plan/d1") == Array("first".utf8))
             #expect(try await other.stepResult(key: "run_1/plan/d2") == nil)
             await other.close()
+            // Old outcomes are pruned; recent ones stay.
+            #expect(try await store.pruneStepResults(storedBefore: Date().timeIntervalSince1970 - 3600) == 0)
+            #expect(try await store.pruneStepResults(storedBefore: Date().timeIntervalSince1970 + 1) == 1)
+            #expect(try await store.stepResult(key: "run_1/plan/d1") == nil)
         }
     }
 
@@ -375,6 +382,15 @@ struct PostgresStoreConfigurationTests {
             #expect(error.code == .storage)
             #expect(error.message.contains("127.0.0.1:\(port)/db"))
         }
+    }
+
+    @Test func theURLGivesHostPortUserDatabaseAndTLSMode() throws {
+        let location = try PostgresLocation(url: "postgres://app:s%40cret@db.internal:5433/conclave?sslmode=verify-full")
+        #expect(location.host == "db.internal" && location.port == 5433 && location.user == "app")
+        #expect(location.password == "s@cret" && location.database == "conclave" && location.sslMode == "verify-full")
+        #expect(try PostgresLocation(url: "postgresql://h/db").sslMode == "disable")
+        #expect(try PostgresLocation(url: "postgresql://h/db").port == 5432)
+        #expect(throws: ConfigurationError.self) { try PostgresLocation(url: "postgres://h/db?sslmode=sometimes") }
     }
 
     @Test func postgresConfigurationRequiresAURL() throws {

@@ -39,6 +39,13 @@ public struct WorkQueueConfiguration: Sendable, Hashable {
     public func deadLetterSubject(of queue: String) -> String { "\(deadLetterPrefix).\(queue)" }
 }
 
+/// Thrown by a handler for a message that no retry can fix (it cannot be decoded, say): the
+/// message goes to the dead-letter stream at once.
+public struct UnprocessableMessage: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
 /// One delivery of a queued message.
 public struct WorkItem: Sendable {
     public var payload: [UInt8]
@@ -97,8 +104,8 @@ public final class JetStreamWorkQueue: Sendable {
     /// Persists a message on `queue`. The same `id` within two minutes is stored once; returns
     /// false for such a duplicate.
     @discardableResult
-    public func submit(to queue: String, payload: [UInt8], id: String, headers: [String: String] = [:]) throws -> Bool {
-        !(try connection.publishPersistent(configuration.subject(of: queue), payload, messageID: id, headers: headers).duplicate)
+    public func submit(to queue: String, payload: [UInt8], id: String, headers: [String: String] = [:]) async throws -> Bool {
+        !(try await connection.publishPersistent(configuration.subject(of: queue), payload, messageID: id, headers: headers).duplicate)
     }
 
     /// Messages waiting on `queue` plus those delivered and not yet acknowledged (the lag KEDA
@@ -154,43 +161,57 @@ public final class JetStreamWorkQueue: Sendable {
         let heartbeat = Task {
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
-                try? message.inProgress()
+                try? await message.inProgress()
             }
         }
-        defer { heartbeat.cancel() }
+        let outcome: Result<Void, any Error>
         do {
             try await handler(item)
-            try message.ack()
+            outcome = .success(())
         } catch {
-            if Task.isCancelled {
-                try? message.nak()
-                return
+            outcome = .failure(error)
+        }
+        // No progress signal may race the final acknowledgement.
+        heartbeat.cancel()
+        _ = await heartbeat.result
+        switch outcome {
+        case .success:
+            do {
+                try await message.ack()
+            } catch {
+                logger.warning("messaging: ack failed; the message will be redelivered", metadata: ["queue": "\(queue)", "error": "\(error)"])
             }
-            if item.isLastDelivery {
-                deadLetter(message, queue: queue, error: error)
+        case .failure(let error):
+            if Task.isCancelled {
+                try? await message.nak()
+            } else if item.isLastDelivery || error is UnprocessableMessage {
+                await deadLetter(message, queue: queue, error: error)
             } else {
                 let delay = configuration.retryDelay * (1 << min(6, message.deliveryCount - 1))
                 logger.warning("messaging: delivery failed, will retry",
                                metadata: ["queue": "\(queue)", "delivery": "\(message.deliveryCount)", "error": "\(error)"])
-                try? message.nak(delay: delay)
+                try? await message.nak(delay: delay)
             }
         }
     }
 
-    private func deadLetter(_ message: JetStreamMessage, queue: String, error: any Error) {
+    private func deadLetter(_ message: JetStreamMessage, queue: String, error: any Error) async {
         var headers = message.headers
         headers["Conclave-Origin"] = message.subject
         headers["Conclave-Deliveries"] = String(message.deliveryCount)
         headers["Conclave-Error"] = String(String(describing: error).prefix(500))
         do {
-            try connection.publishPersistent(configuration.deadLetterSubject(of: queue), message.payload, headers: headers)
-            try message.term()
-            logger.error("messaging: moved to the dead-letter stream after its last delivery",
+            // One dead letter per message, even if this is tried again after a failed term.
+            let id = "dead/\(message.subject)/\(message.storedAtNanoseconds ?? 0)/\(message.payload.count)"
+            try await connection.publishPersistent(configuration.deadLetterSubject(of: queue), message.payload, messageID: id,
+                                                   headers: headers)
+            try await message.term()
+            logger.error("messaging: moved to the dead-letter stream",
                          metadata: ["queue": "\(queue)", "deliveries": "\(message.deliveryCount)", "error": "\(error)"])
         } catch {
-            // Not dead-lettered: leave it to the server's redelivery rather than lose it.
+            // Not dead-lettered: the server delivers it again (its limit is a few above ours).
             logger.error("messaging: dead-lettering failed", metadata: ["queue": "\(queue)", "error": "\(error)"])
-            try? message.nak(delay: configuration.retryDelay)
+            try? await message.nak(delay: configuration.retryDelay)
         }
     }
 

@@ -31,8 +31,9 @@ public struct NATSError: Error, CustomStringConvertible, Sendable {
 }
 
 /// One connection to a NATS server through the C client (libnats), with its JetStream context.
-/// Thread-safe (libnats is); blocking calls are made on the connection's own queue, never on
-/// Swift's cooperative threads.
+/// Thread-safe (libnats is). The calls that wait for the server on the hot path (flush, a
+/// persistent publish, acknowledgements, fetches) run on dispatch threads, never on Swift's
+/// cooperative threads; stream and consumer setup, done once at start, waits in the caller.
 public final class NATSConnection: @unchecked Sendable {
     private let connection: OpaquePointer
     private let jetStream: OpaquePointer
@@ -67,23 +68,33 @@ public final class NATSConnection: @unchecked Sendable {
         self.url = url
     }
 
-    deinit { close() }
-
-    /// Closes the connection; later calls fail.
-    public func close() {
-        let first = closed.withLock { done -> Bool in
-            defer { done = true }
-            return !done
-        }
-        guard first else { return }
+    /// The C objects live as long as this object: subscriptions and messages keep it alive, so
+    /// nothing of libnats's is used after it is destroyed.
+    deinit {
         jsCtx_Destroy(jetStream)
         natsConnection_Close(connection)
         natsConnection_Destroy(connection)
     }
 
+    /// Closes the connection: later calls fail with a closed error (`NATSError.isClosed`), and
+    /// subscriptions end.
+    public func close() {
+        closed.withLock { $0 = true }
+        natsConnection_Close(connection)
+    }
+
+    /// Runs a blocking libnats call on a dispatch thread, never on Swift's cooperative threads
+    /// (a flush or a JetStream acknowledgement can wait for the server, up to seconds while it
+    /// reconnects).
+    func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
     /// True while connected (false while reconnecting or after ``close()``).
     public var isConnected: Bool {
-        closed.withLock { done in !done && natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED }
+        !closed.withLock { $0 } && natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED
     }
 
     // MARK: - Core NATS
@@ -96,16 +107,17 @@ public final class NATSConnection: @unchecked Sendable {
     }
 
     /// Waits until the server has processed everything published so far.
-    public func flush(timeout: Duration = .seconds(5)) throws {
-        try NATSError.check(natsConnection_FlushTimeout(connection, timeout.milliseconds), "flush")
+    public func flush(timeout: Duration = .seconds(5)) async throws {
+        try await offload { try NATSError.check(natsConnection_FlushTimeout(self.connection, timeout.milliseconds), "flush") }
     }
 
     /// Subscribes to a core subject; the stream ends when the task that iterates it is cancelled.
-    public func subscribe(_ subject: String) throws -> AsyncStream<NATSMessage> {
+    public func subscribe(_ subject: String) async throws -> AsyncStream<NATSMessage> {
         var subscription: OpaquePointer?
         try NATSError.check(natsConnection_SubscribeSync(&subscription, connection, subject), "subscribe \(subject)")
-        try NATSError.check(natsConnection_Flush(connection), "subscribe \(subject) (flush)")
-        let handle = SubscriptionHandle(subscription!)
+        let handle = SubscriptionHandle(subscription!, connection: self)
+        // The server has the interest before anything is sent to it.
+        try await flush()
         let (stream, continuation) = AsyncStream.makeStream(of: NATSMessage.self, bufferingPolicy: .unbounded)
         continuation.onTermination = { _ in handle.stop() }
         let thread = Thread {
@@ -119,7 +131,7 @@ public final class NATSConnection: @unchecked Sendable {
                 }
             }
             continuation.finish()
-            handle.destroy()
+            handle.stop()
         }
         thread.name = "nats-sub \(subject)"
         thread.start()
@@ -160,13 +172,23 @@ public final class NATSConnection: @unchecked Sendable {
         }
     }
 
-    /// Creates the durable pull consumer if it does not exist (explicit acks).
+    /// The server's delivery limit for a consumer whose messages the platform dead-letters itself
+    /// after `maxDeliver` deliveries: a few above, so a failed dead-lettering is tried again.
+    static func serverMaxDeliver(_ maxDeliver: Int) -> Int64 { Int64(maxDeliver + 3) }
+
+    /// Creates the durable pull consumer (explicit acks), or brings an existing one's ack wait
+    /// and delivery limit up to these (a configuration change must reach the server, or long
+    /// steps would be redelivered while running).
     public func ensureConsumer(stream: String, durable: String, filterSubject: String, ackWait: Duration, maxDeliver: Int) throws {
         var code = jsErrCode(rawValue: 0)
         var info: UnsafeMutablePointer<jsConsumerInfo>?
-        if js_GetConsumerInfo(&info, jetStream, stream, durable, nil, &code) == NATS_OK {
+        var exists = false
+        if js_GetConsumerInfo(&info, jetStream, stream, durable, nil, &code) == NATS_OK, let current = info {
+            exists = true
+            let config = current.pointee.Config.pointee
+            let upToDate = config.AckWait == ackWait.nanoseconds && config.MaxDeliver == Self.serverMaxDeliver(maxDeliver)
             jsConsumerInfo_Destroy(info)
-            return
+            if upToDate { return }
         }
         var config = jsConsumerConfig()
         jsConsumerConfig_Init(&config)
@@ -176,11 +198,14 @@ public final class NATSConnection: @unchecked Sendable {
                 config.Durable = cDurable
                 config.AckPolicy = js_AckExplicit
                 config.AckWait = ackWait.nanoseconds
-                // The platform moves a message to the dead-letter stream itself on its last
-                // delivery; the server's limit is one above it, a backstop.
-                config.MaxDeliver = Int64(maxDeliver + 1)
+                config.MaxDeliver = Self.serverMaxDeliver(maxDeliver)
                 config.FilterSubject = cFilter
                 config.MaxAckPending = 10_000
+                if exists {
+                    try NATSError.check(js_UpdateConsumer(&info, jetStream, stream, &config, nil, &code), "update consumer \(durable)", code)
+                    jsConsumerInfo_Destroy(info)
+                    return
+                }
                 let status = js_AddConsumer(&info, jetStream, stream, &config, nil, &code)
                 // JSConsumerNameExistErr / JSConsumerExistingActiveErr: another process made it meanwhile.
                 if status != NATS_OK, code.rawValue == 10013 || code.rawValue == 10105 { return }
@@ -219,7 +244,12 @@ public final class NATSConnection: @unchecked Sendable {
     /// the stream's duplicate window (2 minutes) is stored once.
     @discardableResult
     public func publishPersistent(_ subject: String, _ payload: [UInt8], messageID: String? = nil,
-                                  headers: [String: String] = [:]) throws -> (sequence: UInt64, duplicate: Bool) {
+                                  headers: [String: String] = [:]) async throws -> (sequence: UInt64, duplicate: Bool) {
+        try await offload { try self.publishPersistentNow(subject, payload, messageID: messageID, headers: headers) }
+    }
+
+    private func publishPersistentNow(_ subject: String, _ payload: [UInt8], messageID: String?,
+                                      headers: [String: String]) throws -> (sequence: UInt64, duplicate: Bool) {
         var message: OpaquePointer?
         try payload.withUnsafeBytes { bytes in
             try NATSError.check(natsMsg_Create(&message, subject, nil, bytes.baseAddress?.assumingMemoryBound(to: CChar.self),
@@ -261,7 +291,7 @@ public final class NATSConnection: @unchecked Sendable {
                                     "pull subscribe \(durable)", code)
             }
         }
-        return PullSubscription(SubscriptionHandle(subscription!), name: durable)
+        return PullSubscription(SubscriptionHandle(subscription!, connection: self), name: durable)
     }
 }
 
@@ -278,25 +308,33 @@ public struct NATSMessage: Sendable {
     }
 }
 
-/// A libnats subscription shared by the thread that reads it and whoever stops it.
+/// A libnats subscription shared by the thread that reads it, whoever stops it, and the
+/// messages it delivered (an acknowledgement goes through the message's subscription). The C
+/// object is destroyed when the last of them lets go; it keeps its connection alive until then.
 final class SubscriptionHandle: @unchecked Sendable {
     let pointer: OpaquePointer
-    private let state = Mutex((stopped: false, destroyed: false))
+    private let connection: NATSConnection
+    private let state = Mutex((stopped: false, unsubscribed: false))
 
-    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+    init(_ pointer: OpaquePointer, connection: NATSConnection) {
+        self.pointer = pointer
+        self.connection = connection
+    }
+
+    deinit {
+        stop()
+        natsSubscription_Destroy(pointer)
+    }
 
     var isStopped: Bool { state.withLock { $0.stopped } }
 
-    func stop() { state.withLock { $0.stopped = true } }
-
-    func destroy() {
+    /// Ends the interest (no more messages); the object stays valid for messages still held.
+    func stop() {
         let first = state.withLock { s -> Bool in
-            defer { s.destroyed = true; s.stopped = true }
-            return !s.destroyed
+            defer { s.stopped = true; s.unsubscribed = true }
+            return !s.unsubscribed
         }
-        guard first else { return }
-        natsSubscription_Unsubscribe(pointer)
-        natsSubscription_Destroy(pointer)
+        if first { natsSubscription_Unsubscribe(pointer) }
     }
 }
 
@@ -309,8 +347,6 @@ public final class PullSubscription: @unchecked Sendable {
         self.handle = handle
         queue = DispatchQueue(label: "nats-pull \(name)")
     }
-
-    deinit { handle.destroy() }
 
     /// Up to `batch` messages, waiting at most `timeout` for the first; empty on timeout.
     public func fetch(batch: Int, timeout: Duration) async throws -> [JetStreamMessage] {
@@ -333,7 +369,7 @@ public final class PullSubscription: @unchecked Sendable {
                 var messages: [JetStreamMessage] = []
                 for index in 0..<Int(list.Count) {
                     if let message = list.Msgs[index] {
-                        messages.append(JetStreamMessage(taking: message))
+                        messages.append(JetStreamMessage(taking: message, subscription: handle))
                         list.Msgs[index] = nil
                     }
                 }
@@ -343,14 +379,18 @@ public final class PullSubscription: @unchecked Sendable {
         }
     }
 
-    /// Stops the subscription (the durable consumer stays on the server).
-    public func close() { handle.destroy() }
+    /// Stops the subscription (the durable consumer stays on the server). Messages already
+    /// fetched can still be acknowledged.
+    public func close() { handle.stop() }
 }
 
-/// A message delivered by a pull consumer; acknowledge it once.
+/// A message delivered by a pull consumer; acknowledge it once. Its acknowledgements are
+/// serialised (libnats keeps the message's state in the message) and run off Swift's
+/// cooperative threads.
 public final class JetStreamMessage: @unchecked Sendable {
     private let message: OpaquePointer
-    private let lock = Mutex(false)
+    private let subscription: SubscriptionHandle
+    private let lock = Mutex(())
     public let subject: String
     public let payload: [UInt8]
     /// How many times the server has delivered this message (1 on the first delivery).
@@ -360,8 +400,9 @@ public final class JetStreamMessage: @unchecked Sendable {
     /// The message's headers that the platform sets.
     public let headers: [String: String]
 
-    init(taking message: OpaquePointer) {
+    init(taking message: OpaquePointer, subscription: SubscriptionHandle) {
         self.message = message
+        self.subscription = subscription
         subject = String(cString: natsMsg_GetSubject(message))
         let count = Int(natsMsg_GetDataLength(message))
         payload = count == 0 ? [] : Array(UnsafeRawBufferPointer(start: natsMsg_GetData(message), count: count))
@@ -384,19 +425,28 @@ public final class JetStreamMessage: @unchecked Sendable {
 
     deinit { natsMsg_Destroy(message) }
 
-    /// Done: the server deletes it from a work-queue stream.
-    public func ack() throws { try NATSError.check(natsMsg_AckSync(message, nil, nil), "ack") }
+    private func perform(_ operation: String, _ call: @escaping @Sendable (OpaquePointer) -> natsStatus) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try self.lock.withLock { _ in try NATSError.check(call(self.message), operation) } })
+            }
+        }
+    }
+
+    /// Done: the server deletes it from a work-queue stream (waits for the server's confirmation).
+    public func ack() async throws { try await perform("ack") { natsMsg_AckSync($0, nil, nil) } }
 
     /// Not done: redeliver after `delay`.
-    public func nak(delay: Duration = .zero) throws {
-        try NATSError.check(delay > .zero ? natsMsg_NakWithDelay(message, delay.milliseconds, nil) : natsMsg_Nak(message, nil), "nak")
+    public func nak(delay: Duration = .zero) async throws {
+        let milliseconds = delay.milliseconds
+        try await perform("nak") { milliseconds > 0 ? natsMsg_NakWithDelay($0, milliseconds, nil) : natsMsg_Nak($0, nil) }
     }
 
     /// Never redeliver.
-    public func term() throws { try NATSError.check(natsMsg_Term(message, nil), "term") }
+    public func term() async throws { try await perform("term") { natsMsg_Term($0, nil) } }
 
     /// Still working: restarts the server's ack-wait timer.
-    public func inProgress() throws { try NATSError.check(natsMsg_InProgress(message, nil), "in progress") }
+    public func inProgress() async throws { try await perform("in progress") { natsMsg_InProgress($0, nil) } }
 }
 
 extension Duration {

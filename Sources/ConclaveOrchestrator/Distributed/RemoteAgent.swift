@@ -1,6 +1,7 @@
 import ConclaveAgents
 import ConclaveCore
 import ConclaveMessaging
+import ConclaveStorage
 import Foundation
 import Logging
 import Metrics
@@ -14,12 +15,18 @@ public final class StepDispatcher: Sendable {
     private let logger: Logger
     /// What the bus adds to a step: dispatch wall time minus the agent's time on the worker and
     /// minus the time the step waited for a free worker.
-    private let overhead: [AgentRole: Metrics.Timer]
+    fileprivate let overhead: [AgentRole: Metrics.Timer]
     /// Time steps waited in the queue for a free worker of their role.
-    private let queueing: [AgentRole: Metrics.Timer]
+    fileprivate let queueing: [AgentRole: Metrics.Timer]
 
-    public init(queue: JetStreamWorkQueue, logger: Logger = Logger(label: "conclave.orchestrator")) throws {
+    /// The shared store's step outcomes: a reply lost in transit (core NATS delivers at most
+    /// once) is found there when the step's time is up.
+    private let results: (any StepResultStore)?
+
+    public init(queue: JetStreamWorkQueue, results: (any StepResultStore)? = nil,
+                logger: Logger = Logger(label: "conclave.orchestrator")) throws {
         self.queue = queue
+        self.results = results
         replyPrefix = "conclave.replies.\(RandomID.make())"
         self.logger = logger
         func timers(_ label: String) -> [AgentRole: Metrics.Timer] {
@@ -55,13 +62,23 @@ public final class StepDispatcher: Sendable {
             options: context.options, affinityKey: context.affinityKey, state: PortableState(state))
         let started = ContinuousClock.now
         let payload = try BusCoding.encode(request)
-        let frames = try queue.connection.subscribe(reply)
+        let frames: AsyncStream<NATSMessage>
         do {
-            try queue.submit(to: role.rawValue, payload: payload, id: request.key,
-                             headers: ["Conclave-Run": request.runID, "Conclave-Step": request.stepID])
+            frames = try await queue.connection.subscribe(reply)
+            try await queue.submit(to: role.rawValue, payload: payload, id: request.key,
+                                   headers: ["Conclave-Run": request.runID, "Conclave-Step": request.stepID])
         } catch {
             throw ConclaveError(.unavailable, "The agent bus did not accept the \(role.rawValue) step.", context: "\(error)")
         }
+        // At the step's deadline, stop waiting (a step error the engine may retry) rather than
+        // leave the run to the engine's watchdog; a result stored but lost in transit still counts.
+        let expiry = context.deadline.map { deadline in
+            Task {
+                try await Task.sleep(until: deadline, clock: .continuous)
+                try await queue.connection.publish(reply, BusCoding.encode(StepFrame.expired))
+            }
+        }
+        defer { expiry?.cancel() }
         var forwarded = 0
         for await message in frames {
             let frame: StepFrame
@@ -72,6 +89,12 @@ public final class StepDispatcher: Sendable {
                 continue
             }
             switch frame {
+            case .expired:
+                if let results, let stored = try? await results.stepResult(key: request.key),
+                   case .result(let outcome)? = try? BusCoding.decode(StepFrame.self, from: stored) {
+                    return try result(outcome, role: role, state: state, started: started)
+                }
+                throw ConclaveError(.timeout, "The \(role.rawValue) step got no answer from a worker in time.")
             case .token(let text, let offset, _):
                 // Characters this delivery sent that the client has not seen yet.
                 let end = offset + text.count
@@ -80,26 +103,35 @@ public final class StepDispatcher: Sendable {
                 forwarded = end
                 try await context.emitToken(fresh)
             case .result(let outcome):
-                if let worker = outcome.workerMicroseconds {
-                    let total = ContinuousClock.now - started
-                    let nanoseconds = total.components.seconds * 1_000_000_000 + total.components.attoseconds / 1_000_000_000
-                    let queued = min(max(0, nanoseconds - worker * 1000), (outcome.queuedMicroseconds ?? 0) * 1000)
-                    queueing[role]?.recordNanoseconds(queued)
-                    overhead[role]?.recordNanoseconds(max(0, nanoseconds - worker * 1000 - queued))
-                }
-                if let activity = outcome.guardActivity, let textGuard = state.textGuard as? any TransferableTextGuard {
-                    textGuard.absorb(activity)
-                }
-                if let error = outcome.error { throw error.conclaveError }
-                guard let output = outcome.output else {
-                    throw ConclaveError(.internal, "The \(role.rawValue) worker sent a result without output.")
-                }
-                return AgentResult(output.agentOutput, usage: outcome.usage)
+                return try result(outcome, role: role, state: state, started: started)
             }
         }
         // The stream ends early only when this task is cancelled (the engine's timeout or the client).
         try Task.checkCancellation()
         throw CancellationError()
+    }
+}
+
+extension StepDispatcher {
+    /// A worker's outcome as the agent's result: measures what the bus added, hands the guard's
+    /// activity to the request's guard, and rethrows the worker's error with its code.
+    fileprivate func result(_ outcome: StepOutcome, role: AgentRole, state: WorkflowState, started: ContinuousClock.Instant) throws
+        -> AgentResult {
+        if let worker = outcome.workerMicroseconds {
+            let total = ContinuousClock.now - started
+            let nanoseconds = total.components.seconds * 1_000_000_000 + total.components.attoseconds / 1_000_000_000
+            let queued = min(max(0, nanoseconds - worker * 1000), (outcome.queuedMicroseconds ?? 0) * 1000)
+            queueing[role]?.recordNanoseconds(queued)
+            overhead[role]?.recordNanoseconds(max(0, nanoseconds - worker * 1000 - queued))
+        }
+        if let activity = outcome.guardActivity, let textGuard = state.textGuard as? any TransferableTextGuard {
+            textGuard.absorb(activity)
+        }
+        if let error = outcome.error { throw error.conclaveError }
+        guard let output = outcome.output else {
+            throw ConclaveError(.internal, "The \(role.rawValue) worker sent a result without output.")
+        }
+        return AgentResult(output.agentOutput, usage: outcome.usage)
     }
 }
 

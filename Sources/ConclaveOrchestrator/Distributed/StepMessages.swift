@@ -82,6 +82,8 @@ public enum StepFrame: Sendable, Codable {
     case token(text: String, offset: Int, delivery: Int)
     /// The step's outcome (sent once per delivery; the gateway keeps the first).
     case result(StepOutcome)
+    /// Sent by the gateway to itself when the step's time is up.
+    case expired
 }
 
 /// A step's outcome: the agent's output or its error, the tokens spent and what the worker's

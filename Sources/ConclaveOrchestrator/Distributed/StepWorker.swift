@@ -70,7 +70,8 @@ public final class StepWorker: Sendable {
         do {
             request = try BusCoding.decode(StepRequest.self, from: item.payload)
         } catch {
-            throw ConclaveError(.invalidRequest, "An undecodable step request.", context: "\(error)")
+            // No retry can fix it, and nobody can be answered: straight to the dead-letter stream.
+            throw UnprocessableMessage("an undecodable step request: \(error)")
         }
         busy.withLock { $0 += 1 }
         defer { busy.withLock { $0 -= 1 } }
@@ -78,12 +79,15 @@ public final class StepWorker: Sendable {
             replayed.increment()
             logger.info("worker: step already ran; sending its stored result",
                         metadata: ["run_id": "\(request.runID)", "step": "\(request.stepID)", "delivery": "\(item.deliveryCount)"])
-            try send(stored, to: request.replySubject)
+            try await send(stored, to: request.replySubject)
             return
         }
         let textGuard = request.state.guardTransfer.flatMap { guardFactory(request.state.principal, $0) }
         let state = request.state.workflowState(textGuard: textGuard)
-        let deadline = request.remainingMilliseconds.map { ContinuousClock.now + .milliseconds($0) }
+        // The time left when the gateway sent it, less the time it waited in the queue.
+        let deadline = request.remainingMilliseconds.map {
+            ContinuousClock.now + .milliseconds(max(1, $0 - (item.queuedMicroseconds ?? 0) / 1000))
+        }
         let sent = Mutex(0)
         let connection = queue.connection
         let delivery = item.deliveryCount
@@ -119,13 +123,34 @@ public final class StepWorker: Sendable {
         let spent = outcome.usage.promptTokens + outcome.usage.completionTokens
         if spent > 0 { tokens.increment(by: spent) }
         let frame = try BusCoding.encode(StepFrame.result(outcome))
-        // Stored before it is sent: a redelivery after this point replays it.
-        try await results?.storeStepResult(key: request.key, runID: request.runID, payload: frame)
-        try send(frame, to: request.replySubject)
+        // Stored before it is sent: a redelivery after this point replays it, and if another
+        // delivery stored first, its outcome is the one sent.
+        let stored = try await results?.storeStepResult(key: request.key, runID: request.runID, payload: frame) ?? frame
+        try await send(stored, to: request.replySubject)
+        await pruneOccasionally()
     }
 
-    private func send(_ frame: [UInt8], to subject: String) throws {
+    private func send(_ frame: [UInt8], to subject: String) async throws {
         try queue.connection.publish(subject, frame)
-        try queue.connection.flush()
+        try await queue.connection.flush()
+    }
+
+    private let lastPrune = Mutex(ContinuousClock.now)
+
+    /// Outcomes are needed only while their step can be redelivered: once an hour, a worker
+    /// deletes those older than a day.
+    private func pruneOccasionally() async {
+        let due = lastPrune.withLock { last -> Bool in
+            guard ContinuousClock.now - last > .seconds(3600) else { return false }
+            last = ContinuousClock.now
+            return true
+        }
+        guard due, let results else { return }
+        do {
+            let removed = try await results.pruneStepResults(storedBefore: Date().timeIntervalSince1970 - 86_400)
+            if removed > 0 { logger.info("worker: pruned stored step outcomes", metadata: ["removed": "\(removed)"]) }
+        } catch {
+            logger.warning("worker: pruning stored step outcomes failed", metadata: ["error": "\(error)"])
+        }
     }
 }

@@ -260,7 +260,7 @@ public struct ConclaveRuntime: Sendable {
                                                           maxDeliver: messaging.maxDeliver),
                     logger: logger)
                 workQueue = queue
-                dispatcher = try StepDispatcher(queue: queue, logger: logger)
+                dispatcher = try StepDispatcher(queue: queue, results: store, logger: logger)
             } catch let error as NATSError {
                 throw ConclaveError(.unavailable, "Cannot use the NATS server at '\(messaging.url)'.", context: error.description)
             }

@@ -33,8 +33,7 @@ public final class PostgresStore: ConclaveStore {
     /// and migrates it. `password` (from configuration or the environment) wins over the URL's.
     public init(url: String, password: String? = nil, maxConnections: Int = 10, logger: Logger = Logger(label: "conclave.storage")) async throws {
         let location = try PostgresLocation(url: url)
-        let tls: PostgresConnection.Configuration.TLS = location.requireTLS
-            ? .require(try NIOSSLContext(configuration: .makeClientConfiguration())) : .disable
+        let tls = try location.connectionTLS()
         let target = "\(location.host):\(location.port)/\(location.database ?? location.user)"
         self.target = target
         self.logger = logger
@@ -58,7 +57,7 @@ public final class PostgresStore: ConclaveStore {
         var configuration = PostgresClient.Configuration(
             host: location.host, port: location.port, username: location.user,
             password: password ?? location.password, database: location.database, tls: .disable)
-        if location.requireTLS { configuration.tls = .require(.makeClientConfiguration()) }
+        configuration.tls = location.clientTLS()
         configuration.options.maximumConnections = max(1, maxConnections)
         configuration.options.connectTimeout = .seconds(5)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
@@ -590,13 +589,26 @@ public final class PostgresStore: ConclaveStore {
         try await scalar("SELECT payload FROM step_results WHERE key = \(key)", as: ByteBuffer.self).map { Array($0.readableBytesView) }
     }
 
-    public func storeStepResult(key: String, runID: String, payload: [UInt8]) async throws {
+    public func storeStepResult(key: String, runID: String, payload: [UInt8]) async throws -> [UInt8] {
         try await transaction { connection, logger in
             try await connection.query("""
                 INSERT INTO step_results (key, run_id, payload, created_at)
                 VALUES (\(key), \(runID), \(ByteBuffer(bytes: payload)), \(Date().timeIntervalSince1970))
                 ON CONFLICT (key) DO NOTHING
                 """, logger: logger)
+            var stored = payload
+            for try await value in try await connection.query("SELECT payload FROM step_results WHERE key = \(key)", logger: logger)
+                .decode(ByteBuffer.self) { stored = Array(value.readableBytesView) }
+            return stored
+        }
+    }
+
+    public func pruneStepResults(storedBefore time: Double) async throws -> Int {
+        try await transaction { connection, logger in
+            var count = 0
+            for try await _ in try await connection.query(
+                "DELETE FROM step_results WHERE created_at < \(time) RETURNING 1::int8", logger: logger).decode(Int.self) { count += 1 }
+            return count
         }
     }
 
@@ -680,7 +692,10 @@ struct PostgresLocation: Equatable {
     var user: String
     var password: String?
     var database: String?
-    var requireTLS: Bool
+    /// `sslmode` as libpq reads it: `disable`; `allow`/`prefer` (TLS when the server offers it,
+    /// certificate not verified); `require` (TLS, certificate not verified); `verify-ca` (the
+    /// chain verified, not the host name); `verify-full` (both).
+    var sslMode: String
 
     init(url: String) throws {
         guard let components = URLComponents(string: url),
@@ -697,11 +712,38 @@ struct PostgresLocation: Equatable {
         database = path.isEmpty ? nil : path
         let mode = components.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "disable"
         switch mode {
-        case "disable", "prefer", "allow": requireTLS = false
-        case "require", "verify-ca", "verify-full": requireTLS = true
+        case "disable", "prefer", "allow", "require", "verify-ca", "verify-full": sslMode = mode
         default:
             throw ConfigurationError(key: "storage.url", value: Self.redacted(url),
                                      expected: "sslmode disable or require (got '\(mode)')")
+        }
+    }
+
+    private var tlsConfiguration: TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch sslMode {
+        case "verify-full": configuration.certificateVerification = .fullVerification
+        case "verify-ca": configuration.certificateVerification = .noHostnameVerification
+        default: configuration.certificateVerification = .none
+        }
+        return configuration
+    }
+
+    /// TLS for a single connection.
+    func connectionTLS() throws -> PostgresConnection.Configuration.TLS {
+        switch sslMode {
+        case "disable": return .disable
+        case "allow", "prefer": return .prefer(try NIOSSLContext(configuration: tlsConfiguration))
+        default: return .require(try NIOSSLContext(configuration: tlsConfiguration))
+        }
+    }
+
+    /// TLS for the pool.
+    func clientTLS() -> PostgresClient.Configuration.TLS {
+        switch sslMode {
+        case "disable": return .disable
+        case "allow", "prefer": return .prefer(tlsConfiguration)
+        default: return .require(tlsConfiguration)
         }
     }
 

@@ -449,10 +449,18 @@ public final class SQLiteStore: ConclaveStore, Sendable {
         }
     }
 
-    public func storeStepResult(key: String, runID: String, payload: [UInt8]) async throws {
+    public func storeStepResult(key: String, runID: String, payload: [UInt8]) async throws -> [UInt8] {
         try await write { db in
             try db.execute(sql: "INSERT OR IGNORE INTO step_results (key, run_id, payload, created_at) VALUES (?, ?, ?, ?)",
                            arguments: [key, runID, Data(payload), Date().timeIntervalSince1970])
+            return try Data.fetchOne(db, sql: "SELECT payload FROM step_results WHERE key = ?", arguments: [key]).map { Array($0) } ?? payload
+        }
+    }
+
+    public func pruneStepResults(storedBefore time: Double) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM step_results WHERE created_at < ?", arguments: [time])
+            return db.changesCount
         }
     }
 

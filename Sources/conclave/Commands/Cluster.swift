@@ -122,6 +122,9 @@ struct Cluster: AsyncParsableCommand {
             var pid: Int32
             var url: String?
             var log: String
+            /// The process's start time (`/proc/<pid>/stat`), so `down` never signals another
+            /// process that reused the pid.
+            var started: String?
         }
 
         var members: [Member]
@@ -152,12 +155,13 @@ struct Cluster: AsyncParsableCommand {
             let logs = directory.appendingPathComponent("logs")
             try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
             if let existing = try? JSONDecoder().decode(State.self, from: Data(contentsOf: statePath(directory))),
-               existing.members.contains(where: { kill($0.pid, 0) == 0 }) {
+               existing.members.contains(where: Detached.isRunning) {
                 throw ValidationFailure("a cluster is already up in \(spec.directory) (run `conclave cluster down` first)")
             }
             var members: [State.Member] = []
             func started(_ name: String, _ process: Process, url: String?, log: URL) {
-                members.append(.init(name: name, pid: process.processIdentifier, url: url, log: log.path))
+                members.append(.init(name: name, pid: process.processIdentifier, url: url, log: log.path,
+                                     started: Detached.startTime(process.processIdentifier)))
             }
             do {
                 // PostgreSQL.
@@ -293,7 +297,7 @@ struct Cluster: AsyncParsableCommand {
                 print("gateways: \(gateways.joined(separator: " "))")
             } catch {
                 // Nothing half-started stays behind.
-                Detached.stop(members.reversed().map(\.pid), grace: .seconds(10))
+                Detached.stop(members.reversed(), grace: .seconds(10))
                 throw error
             }
         }
@@ -316,10 +320,12 @@ struct Cluster: AsyncParsableCommand {
                 print("no cluster is up in \(spec.directory)")
                 return
             }
-            // Clients first: workers and gateways drain; then the model, the bus and the database.
-            let order = state.members.filter { $0.name.hasPrefix("worker-") } + state.members.filter { $0.name.hasPrefix("gateway-") }
-                + state.members.filter { !$0.name.hasPrefix("worker-") && !$0.name.hasPrefix("gateway-") }.reversed()
-            Detached.stop(order.map(\.pid), grace: .milliseconds(Int64(grace * 1000)))
+            // Clients first: workers and gateways drain (they still need the model, the bus and the
+            // database for that); then the model, the bus and the database.
+            let grace = Duration.milliseconds(Int64(self.grace * 1000))
+            Detached.stop(state.members.filter { $0.name.hasPrefix("worker-") || $0.name.hasPrefix("gateway-") }, grace: grace)
+            Detached.stop(state.members.filter { !$0.name.hasPrefix("worker-") && !$0.name.hasPrefix("gateway-") }.reversed(),
+                          grace: grace)
             try? FileManager.default.removeItem(at: path)
             print("cluster down (\(state.members.count) processes stopped)")
         }
@@ -388,20 +394,40 @@ enum Detached {
         throw ValidationFailure("PostgreSQL did not accept connections in time")
     }
 
-    /// SIGTERM each (SIGINT for PostgreSQL's fast shutdown is not needed: SIGTERM is its smart
-    /// shutdown and no clients remain), then SIGKILL whatever is left after `grace`.
-    static func stop(_ pids: [Int32], grace: Duration) {
-        for pid in pids where pid > 0 { kill(pid, SIGTERM) }
+    /// The start time of `pid` (field 22 of `/proc/<pid>/stat`), nil when it is gone.
+    static func startTime(_ pid: Int32) -> String? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 19 ? String(fields[19]) : nil
+    }
+
+    /// True when the member's process still runs (the same process: its start time matches).
+    static func isRunning(_ member: Cluster.State.Member) -> Bool {
+        guard member.pid > 0, kill(member.pid, 0) == 0 else { return false }
+        return member.started == nil || startTime(member.pid) == member.started
+    }
+
+    /// SIGTERM to each member still running (PostgreSQL's smart shutdown, the others' drain),
+    /// then SIGKILL for whatever is left after `grace`.
+    static func stop(_ members: [Cluster.State.Member], grace: Duration) {
+        var remaining = members.filter(isRunning)
+        for member in remaining { kill(member.pid, SIGTERM) }
         let deadline = ContinuousClock.now + grace
-        var remaining = pids.filter { $0 > 0 }
         while !remaining.isEmpty, ContinuousClock.now < deadline {
-            remaining = remaining.filter { pid in
+            remaining = remaining.filter { member in
                 var status: Int32 = 0
-                if waitpid(pid, &status, WNOHANG) == pid { return false }
-                return kill(pid, 0) == 0
+                if waitpid(member.pid, &status, WNOHANG) == member.pid { return false }
+                return isRunning(member) && !isZombie(member.pid)
             }
             if !remaining.isEmpty { usleep(100_000) }
         }
-        for pid in remaining { kill(pid, SIGKILL) }
+        for member in remaining { kill(member.pid, SIGKILL) }
+    }
+
+    static func isZombie(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
     }
 }
