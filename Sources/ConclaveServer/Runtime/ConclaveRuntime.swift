@@ -66,7 +66,9 @@ public struct ConclaveRuntime: Sendable {
     public let governance: Governance
 
     /// Builds a runtime. `model` replaces the configured provider (tests pass a scripted model).
-    public init(configuration: ConclaveConfiguration, model overrideModel: (any ChatModel)? = nil,
+    /// `retrieves: false` (a worker of a role that never searches: planner, reasoner, validator)
+    /// skips the embedding model and the vector index, about 90 MB per process.
+    public init(configuration: ConclaveConfiguration, model overrideModel: (any ChatModel)? = nil, retrieves: Bool = true,
                 logger: Logger = Logger(label: "conclave")) async throws {
         self.configuration = configuration
         self.logger = logger
@@ -194,14 +196,16 @@ public struct ConclaveRuntime: Sendable {
         // and then retrieval falls back to BM25 with a warning.
         let knowledge = configuration.knowledge
         var loaded: MiniLMEmbedder?
-        do {
-            loaded = try EmbeddingModel.load(directory: knowledge.embeddingModelPath, projectRoot: EmbeddedModelLocator.projectRoot().path,
-                                             threads: knowledge.embeddingThreads)
-        } catch let error as EmbeddingModel.EmbeddingModelNotFound where knowledge.embeddingModelPath.isEmpty {
-            logger.warning("no embedding model: /v1/embeddings is off and retrieval uses BM25 only", metadata: ["reason": "\(error.message)"])
-        } catch {
-            throw ConfigurationError(key: "knowledge.embedding_model_path", value: knowledge.embeddingModelPath,
-                                     expected: "a directory with all-MiniLM-L6-v2's model.safetensors and vocab.txt (\(error))")
+        if retrieves {
+            do {
+                loaded = try EmbeddingModel.load(directory: knowledge.embeddingModelPath, projectRoot: EmbeddedModelLocator.projectRoot().path,
+                                                 threads: knowledge.embeddingThreads)
+            } catch let error as EmbeddingModel.EmbeddingModelNotFound where knowledge.embeddingModelPath.isEmpty {
+                logger.warning("no embedding model: /v1/embeddings is off and retrieval uses BM25 only", metadata: ["reason": "\(error.message)"])
+            } catch {
+                throw ConfigurationError(key: "knowledge.embedding_model_path", value: knowledge.embeddingModelPath,
+                                         expected: "a directory with all-MiniLM-L6-v2's model.safetensors and vocab.txt (\(error))")
+            }
         }
         embedder = loaded
         if let loaded, knowledge.retrieval != "bm25" {

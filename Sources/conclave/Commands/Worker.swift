@@ -48,7 +48,10 @@ struct Worker: AsyncParsableCommand {
         let logger = roleLogger
         let host = self.host ?? configuration.server.host
         try await reportingFailures {
-            let runtime = try await ConclaveRuntime(configuration: configuration, logger: logger)
+            // Only the roles that search (the retriever, and the responder when no retriever ran)
+            // load the embedding model.
+            let runtime = try await ConclaveRuntime(configuration: configuration,
+                                                    retrieves: agentRole == .retriever || agentRole == .responder, logger: logger)
             try await runtime.prepareVectors()
             try await WorkerServer.run(runtime: runtime, role: agentRole, host: host, port: port) { port in
                 logger.info("worker listening", metadata: ["url": "http://\(host):\(port)"])
