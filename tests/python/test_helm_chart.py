@@ -15,6 +15,8 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -641,3 +643,28 @@ def test_values_file_and_schema_agree() -> None:
     jsonschema.Draft7Validator(schema).validate(defaults)
     assert defaults["metrics"]["serviceMonitor"]["enabled"] is False, "ServiceMonitor needs the CRD: off by default"
     assert defaults["secret"]["storagePassword"] == "", "no default password in the chart"
+
+
+CONCLAVE_BIN = os.environ.get("CONCLAVE_BIN") or str(REPO_ROOT / ".build" / "debug" / "conclave")
+
+
+@pytest.mark.parametrize("values", ["in-chart-values", "external-values"])
+def test_the_chart_configuration_passes_conclaves_own_check(chart: helm.Chart, values: str, tmp_path: Path) -> None:
+    """The conclave.yaml the chart renders is one the binary accepts: every key known, every value
+    in range (`conclave config check`, the same validation `serve` and `worker` run at start)."""
+    if not os.access(CONCLAVE_BIN, os.X_OK):
+        pytest.fail(f"{CONCLAVE_BIN} is not built (make build)")
+    config = tmp_path / "conclave.yaml"
+    config.write_text(yaml.safe_dump(conclave_yaml(render(chart, ci_values(values)))))
+    check = subprocess.run([CONCLAVE_BIN, "config", "check", str(config)], cwd=REPO_ROOT, capture_output=True, text=True,
+                           timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "OK" in check.stdout
+    # And the check is not a formality: a key the binary does not know fails it.
+    broken = yaml.safe_load(config.read_text())
+    broken["messaging"]["urls"] = broken["messaging"].pop("url")
+    config.write_text(yaml.safe_dump(broken))
+    rejected = subprocess.run([CONCLAVE_BIN, "config", "check", str(config)], cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=60)
+    assert rejected.returncode != 0
+    assert "messaging.urls" in rejected.stdout + rejected.stderr
