@@ -48,7 +48,7 @@ public enum ChildProcess {
             pid = process.processIdentifier
             process.terminationHandler = { [self] process in finish(Self.ending(of: process)) }
             let pid = pid
-            let micros = useconds_t(max(1, pollInterval.components.seconds * 1_000_000 + pollInterval.components.attoseconds / 1_000_000_000_000))
+            let micros = useconds_t(max(1, pollInterval.inMicroseconds))
             Thread.detachNewThread { [self] in
                 while !hasExited {
                     switch Self.peek(pid) {

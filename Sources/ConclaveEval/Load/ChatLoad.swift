@@ -44,7 +44,7 @@ public struct ChatLoad: Sendable {
         let clock = ContinuousClock()
         let sent = clock.now
         do {
-            let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+            let nanoseconds = timeout.inNanoseconds
             let response: HTTPClientResponse
             do {
                 response = try await client.execute(request, timeout: .nanoseconds(nanoseconds))

@@ -10,7 +10,7 @@ public struct LatencyRecorder: Sendable {
 
     /// Records one latency.
     public mutating func record(_ duration: Duration) {
-        let microseconds = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
+        let microseconds = duration.inMicroseconds
         _ = histogram.record(UInt64(max(1, min(600_000_000, microseconds))))
     }
 

@@ -85,8 +85,7 @@ public struct HealthChecker: Service {
     public func isHealthy(_ base: String) async -> Bool {
         var request = HTTPClientRequest(url: Self.healthURL(base: base, path: path))
         request.method = .GET
-        guard let response = try? await client.execute(request, timeout: .milliseconds(timeout.components.seconds * 1000
-                                                            + timeout.components.attoseconds / 1_000_000_000_000_000)) else {
+        guard let response = try? await client.execute(request, timeout: .milliseconds(timeout.inMilliseconds)) else {
             return false
         }
         _ = try? await response.body.collect(upTo: 64 * 1024)

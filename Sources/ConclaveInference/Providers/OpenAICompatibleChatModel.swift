@@ -76,7 +76,7 @@ public struct OpenAICompatibleChatModel: ChatModel {
         let response = try await call()
         let elapsed = ContinuousClock.now - started
         let instruments = pool.instruments
-        instruments.requestDuration.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        instruments.requestDuration.recordNanoseconds(elapsed.inNanoseconds)
         instruments.promptTokens.increment(by: response.usage.promptTokens)
         instruments.completionTokens.increment(by: response.usage.completionTokens)
         return response
@@ -196,7 +196,7 @@ public struct OpenAICompatibleChatModel: ChatModel {
                     if let delta, !delta.isEmpty {
                         if content.isEmpty {
                             let ttft = ContinuousClock.now - sent
-                            pool.instruments.timeToFirstToken.recordNanoseconds(ttft.components.seconds * 1_000_000_000 + ttft.components.attoseconds / 1_000_000_000)
+                            pool.instruments.timeToFirstToken.recordNanoseconds(ttft.inNanoseconds)
                         }
                         content += delta
                         progress.markEmitted()

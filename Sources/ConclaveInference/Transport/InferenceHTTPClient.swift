@@ -12,7 +12,7 @@ public enum InferenceHTTPClient {
 
     /// The client whose connections time out after `connectTimeout`.
     public static func shared(connectTimeout: Duration) -> HTTPClient {
-        let milliseconds = max(1, connectTimeout.components.seconds * 1000 + connectTimeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = max(1, connectTimeout.inMilliseconds)
         return clients.withLock { clients in
             if let client = clients[milliseconds] { return client }
             var configuration = HTTPClient.Configuration()

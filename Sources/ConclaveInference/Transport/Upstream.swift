@@ -21,7 +21,7 @@ enum Upstream {
         if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
         request.body = .bytes(body)
         do {
-            let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+            let nanoseconds = timeout.inNanoseconds
             return try await client.execute(request, timeout: .nanoseconds(max(1_000_000, nanoseconds)))
         } catch {
             throw mapTransportError(error, logger: logger)

@@ -108,7 +108,7 @@ public final class NATSConnection: @unchecked Sendable {
 
     /// Waits until the server has processed everything published so far.
     public func flush(timeout: Duration = .seconds(5)) async throws {
-        try await offload { try NATSError.check(natsConnection_FlushTimeout(self.connection, timeout.milliseconds), "flush") }
+        try await offload { try NATSError.check(natsConnection_FlushTimeout(self.connection, timeout.inMilliseconds), "flush") }
     }
 
     /// Subscribes to a core subject; the stream ends when the task that iterates it is cancelled.
@@ -157,7 +157,7 @@ public final class NATSConnection: @unchecked Sendable {
                 config.Retention = workQueue ? js_WorkQueuePolicy : js_LimitsPolicy
                 config.Storage = js_FileStorage
                 config.Duplicates = 120 * 1_000_000_000
-                if let maxAge { config.MaxAge = maxAge.nanoseconds }
+                if let maxAge { config.MaxAge = maxAge.inNanoseconds }
                 let status = js_AddStream(&info, jetStream, &config, nil, &code)
                 if status == NATS_OK {
                     jsStreamInfo_Destroy(info)
@@ -186,7 +186,7 @@ public final class NATSConnection: @unchecked Sendable {
         if js_GetConsumerInfo(&info, jetStream, stream, durable, nil, &code) == NATS_OK, let current = info {
             exists = true
             let config = current.pointee.Config.pointee
-            let upToDate = config.AckWait == ackWait.nanoseconds && config.MaxDeliver == Self.serverMaxDeliver(maxDeliver)
+            let upToDate = config.AckWait == ackWait.inNanoseconds && config.MaxDeliver == Self.serverMaxDeliver(maxDeliver)
             jsConsumerInfo_Destroy(info)
             if upToDate { return }
         }
@@ -197,7 +197,7 @@ public final class NATSConnection: @unchecked Sendable {
             try filterSubject.withCString { cFilter in
                 config.Durable = cDurable
                 config.AckPolicy = js_AckExplicit
-                config.AckWait = ackWait.nanoseconds
+                config.AckWait = ackWait.inNanoseconds
                 config.MaxDeliver = Self.serverMaxDeliver(maxDeliver)
                 config.FilterSubject = cFilter
                 config.MaxAckPending = 10_000
@@ -355,7 +355,7 @@ public final class PullSubscription: @unchecked Sendable {
             queue.async {
                 var list = natsMsgList()
                 var code = jsErrCode(rawValue: 0)
-                let status = natsSubscription_Fetch(&list, handle.pointer, Int32(batch), timeout.milliseconds, &code)
+                let status = natsSubscription_Fetch(&list, handle.pointer, Int32(batch), timeout.inMilliseconds, &code)
                 if status == NATS_TIMEOUT {
                     continuation.resume(returning: [])
                     return
@@ -438,7 +438,7 @@ public final class JetStreamMessage: @unchecked Sendable {
 
     /// Not done: redeliver after `delay`.
     public func nak(delay: Duration = .zero) async throws {
-        let milliseconds = delay.milliseconds
+        let milliseconds = delay.inMilliseconds
         try await perform("nak") { milliseconds > 0 ? natsMsg_NakWithDelay($0, milliseconds, nil) : natsMsg_Nak($0, nil) }
     }
 
@@ -447,11 +447,4 @@ public final class JetStreamMessage: @unchecked Sendable {
 
     /// Still working: restarts the server's ack-wait timer.
     public func inProgress() async throws { try await perform("in progress") { natsMsg_InProgress($0, nil) } }
-}
-
-extension Duration {
-    /// Whole milliseconds, for libnats's `int64_t` millisecond timeouts.
-    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
-    /// Whole nanoseconds, for JetStream's durations.
-    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
 }

@@ -58,7 +58,7 @@ public final class StepDispatcher: Sendable {
         let request = StepRequest(
             runID: context.runID ?? "run_unknown", stepID: context.stepID ?? role.rawValue, role: role, dispatchID: dispatchID,
             replySubject: reply,
-            remainingMilliseconds: context.remaining.map { $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 },
+            remainingMilliseconds: context.remaining.map { $0.inMilliseconds },
             options: context.options, affinityKey: context.affinityKey, state: PortableState(state))
         let started = ContinuousClock.now
         let payload = try BusCoding.encode(request)
@@ -119,7 +119,7 @@ extension StepDispatcher {
         -> AgentResult {
         if let worker = outcome.workerMicroseconds {
             let total = ContinuousClock.now - started
-            let nanoseconds = total.components.seconds * 1_000_000_000 + total.components.attoseconds / 1_000_000_000
+            let nanoseconds = total.inNanoseconds
             let queued = min(max(0, nanoseconds - worker * 1000), (outcome.queuedMicroseconds ?? 0) * 1000)
             queueing[role]?.recordNanoseconds(queued)
             overhead[role]?.recordNanoseconds(max(0, nanoseconds - worker * 1000 - queued))

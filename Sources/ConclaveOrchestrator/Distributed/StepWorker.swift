@@ -117,9 +117,9 @@ public final class StepWorker: Sendable {
                                                              "error": "\(error)"])
         }
         let elapsed = ContinuousClock.now - started
-        outcome.workerMicroseconds = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+        outcome.workerMicroseconds = elapsed.inMicroseconds
         outcome.queuedMicroseconds = item.queuedMicroseconds
-        stepTime.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        stepTime.recordNanoseconds(elapsed.inNanoseconds)
         let spent = outcome.usage.promptTokens + outcome.usage.completionTokens
         if spent > 0 { tokens.increment(by: spent) }
         let frame = try BusCoding.encode(StepFrame.result(outcome))

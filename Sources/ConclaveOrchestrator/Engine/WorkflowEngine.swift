@@ -184,8 +184,7 @@ public struct WorkflowEngine: Sendable {
                 let summary = result.output.summary
                 recorder.record(.stepCompleted, step: step, attempt: attempt, detail: summary,
                                 durationMilliseconds: ms, usage: result.usage)
-                stepTimers[step.role]?.recordNanoseconds(Int64(elapsed.components.seconds) * 1_000_000_000
-                                                         + elapsed.components.attoseconds / 1_000_000_000)
+                stepTimers[step.role]?.recordNanoseconds(elapsed.inNanoseconds)
                 if result.usage.promptTokens > 0 { promptTokens.increment(by: result.usage.promptTokens) }
                 if result.usage.completionTokens > 0 { completionTokens.increment(by: result.usage.completionTokens) }
                 let entry = StepTrace(step: step.id, role: step.role, status: "completed", milliseconds: Self.milliseconds(elapsed),
