@@ -55,11 +55,7 @@ import Testing
             environment.merge(settings) { _, new in new }
             try (UUID().uuidString + UUID().uuidString).write(to: directory.appendingPathComponent("hs256.key"), atomically: true,
                                                               encoding: .utf8)
-            let issue = try ServeProcess(arguments: ["token", "--user", "u-employee"], environment: environment)
-            guard try await issue.waitForExit() == 0,
-                  let token = issue.printed.split(separator: "\n").last(where: { $0.split(separator: ".").count == 3 }) else {
-                throw ServeProcessError(message: "conclave token failed: \(issue.printed)")
-            }
+            let token = try await DistributedModeTests.token(environment: environment)
             var gateways: [ServeProcess] = []
             var ports: [Int] = []
             var workers: [(role: AgentRole, process: ServeProcess, port: Int)] = []
@@ -85,7 +81,7 @@ import Testing
                 throw error
             }
             return Cluster(directory: directory, storageURL: storageURL, nats: nats, llama: llama, llamaTask: llamaTask,
-                           environment: environment, token: String(token), gateways: gateways, gatewayPorts: ports, workers: workers)
+                           environment: environment, token: token, gateways: gateways, gatewayPorts: ports, workers: workers)
         }
 
         private init(directory: URL, storageURL: String, nats: NATSTestServer, llama: LlamaServerSupervisor,
@@ -125,6 +121,16 @@ import Testing
         func store() async throws -> PostgresStore {
             try await PostgresStore(url: storageURL, maxConnections: 2)
         }
+    }
+
+    /// A bearer token of `u-employee` from `conclave token` under `environment`'s configuration.
+    static func token(environment: [String: String]) async throws -> String {
+        let issue = try ServeProcess(arguments: ["token", "--user", "u-employee"], environment: environment)
+        guard try await issue.waitForExit() == 0,
+              let token = issue.printed.split(separator: "\n").last(where: { $0.split(separator: ".").count == 3 }) else {
+            throw ServeProcessError(message: "conclave token failed: \(issue.printed)")
+        }
+        return String(token)
     }
 
     static func body(_ question: String, stream: Bool) -> String {
@@ -281,9 +287,7 @@ import Testing
         // PostgreSQL, NATS, one llama-server, two gateways, four single workers and two responders.
         #expect(members.count == 11, "\(members.map { $0["name"] ?? "?" })")
         #expect(pids.allSatisfy { kill($0, 0) == 0 }, "a listed process is not running")
-        let issue = try ServeProcess(arguments: ["token", "--user", "u-employee"])
-        #expect(try await issue.waitForExit() == 0)
-        let token = try #require(issue.printed.split(separator: "\n").last { $0.split(separator: ".").count == 3 })
+        let token = try await DistributedModeTests.token(environment: [:])
         for gateway in gateways {
             let reply = try await TestHTTP.send(
                 .POST, gateway + "/v1/chat/completions",
