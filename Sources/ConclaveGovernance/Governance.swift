@@ -1,6 +1,7 @@
 import ConclaveCore
 import ConclaveStorage
 import Logging
+import Metrics
 import Synchronization
 
 /// The governance layer as the server uses it: who is calling, what they may run, which
@@ -16,6 +17,7 @@ public final class Governance: Sendable {
     public let audit: AuditLog?
     private let store: any DocumentStore
     private let logger: Logger
+    private let counters = DecisionCounters()
     /// Document labels and scopes per role set, reloaded when the documents change in this
     /// process (ingestion) and at least every `labelLifetime` (ingestion by another process).
     private let cache = Mutex<LabelCache>(LabelCache())
@@ -56,8 +58,11 @@ public final class Governance: Sendable {
     /// client message never says why; the reason is logged.
     public func authenticate(authorization: String?) async throws -> Principal {
         do {
-            return try await authenticator.authenticate(authorization: authorization)
+            let principal = try await authenticator.authenticate(authorization: authorization)
+            counters.count(.authentication, allowed: true)
+            return principal
         } catch let failure as AuthenticationFailure {
+            counters.count(.authentication, allowed: false)
             logger.notice("authentication failed", metadata: ["reason": "\(failure.reason)"])
             await audit?.record(AuditEntry(
                 type: "denial", user: "unauthenticated", status: "401",
@@ -75,6 +80,7 @@ public final class Governance: Sendable {
     public func authorize(workflow: String, for principal: Principal) async throws {
         guard let decisions else { return }
         let decision = decisions.workflow(workflow, for: principal)
+        counters.count(.workflow, allowed: decision.allowed)
         guard decision.allowed else {
             logger.notice("workflow denied", metadata: ["user": "\(principal.userID)", "workflow": "\(workflow)", "rule": "\(decision.rule)"])
             await audit?.record(AuditEntry(
@@ -131,7 +137,9 @@ public final class Governance: Sendable {
             throw ConclaveError(.invalidRequest, "metadata.governance_mode must be one of off, access, audit, full.",
                                 parameter: "metadata.governance_mode")
         }
-        if !configuration.allowModeOverride || decisions.map({ !principal.roles.contains(where: $0.policy.modeOverrideRoles.contains) }) ?? false {
+        let refused = !configuration.allowModeOverride || decisions.map({ !principal.roles.contains(where: $0.policy.modeOverrideRoles.contains) }) ?? false
+        counters.count(.governanceMode, allowed: !refused)
+        if refused {
             await audit?.record(AuditEntry(
                 type: "denial", user: principal.userID, tenant: principal.tenant, roles: principal.roles, status: "403",
                 decisions: [.init(point: "governance_mode", allowed: false, rule: "rules.mode_override_roles",
@@ -153,8 +161,12 @@ public final class Governance: Sendable {
         guard mode == .full, let decisions else { return .allowed }
         for message in messages {
             let verdict = try decisions.policy.input.check(message)
-            if case .refused = verdict { return verdict }
+            if case .refused = verdict {
+                counters.count(.input, allowed: false)
+                return verdict
+            }
         }
+        counters.count(.input, allowed: true)
         return .allowed
     }
 
@@ -162,7 +174,9 @@ public final class Governance: Sendable {
     /// control (governance off) every authenticated caller may.
     public func authorizeAdmin(_ principal: Principal, route: String) async throws {
         guard let decisions else { return }
-        guard principal.roles.contains(where: decisions.policy.adminRoles.contains) else {
+        let allowed = principal.roles.contains(where: decisions.policy.adminRoles.contains)
+        counters.count(.admin, allowed: allowed)
+        guard allowed else {
             await audit?.record(AuditEntry(
                 type: "denial", user: principal.userID, tenant: principal.tenant, roles: principal.roles, status: "403",
                 decisions: [.init(point: "admin", allowed: false, rule: "rules.admin_roles", reason: "may not use \(route)")]))
@@ -197,5 +211,33 @@ public final class Governance: Sendable {
             cache.scopes[key] = scope
         }
         return scope
+    }
+}
+
+/// `conclave_governance_decisions_total{point, decision}`: one count per enforcement decision the
+/// gateway makes on a request (who is calling, which workflow, admin routes, the input rules, a
+/// governance-mode override). Document, table and API decisions are not counted one by one: they
+/// are made for a whole scope at once (see `docs/observability.md`).
+struct DecisionCounters: Sendable {
+    enum Point: String, CaseIterable, Sendable {
+        case authentication, workflow, admin, input
+        case governanceMode = "governance_mode"
+    }
+
+    private let allow: [Point: Counter]
+    private let deny: [Point: Counter]
+
+    init() {
+        func counters(_ decision: String) -> [Point: Counter] {
+            Dictionary(uniqueKeysWithValues: Point.allCases.map {
+                ($0, Counter(label: "conclave_governance_decisions_total", dimensions: [("point", $0.rawValue), ("decision", decision)]))
+            })
+        }
+        allow = counters("allow")
+        deny = counters("deny")
+    }
+
+    func count(_ point: Point, allowed: Bool) {
+        (allowed ? allow : deny)[point]?.increment()
     }
 }

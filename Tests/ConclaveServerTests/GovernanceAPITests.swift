@@ -269,6 +269,8 @@ import Testing
 
     @Test func adminRoutesNeedTheAdminRole() async throws {
         try await withApp { client, runtime in
+            // Metrics are process-wide and other suites run alongside: compare counts, at least.
+            let before = try await metricValues(client)
             #expect(try await client.execute(uri: "/admin/inference", method: .get).status == .unauthorized)
             let employee = try await token("u-employee", runtime)
             #expect(try await client.execute(uri: "/admin/inference", method: .get, headers: [.authorization: "Bearer \(employee)"]).status
@@ -277,7 +279,29 @@ import Testing
             let view = try await client.execute(uri: "/admin/inference", method: .get, headers: [.authorization: "Bearer \(admin)"])
             #expect(view.status == .ok)
             #expect(String(buffer: view.body).contains(#""queue_depth":0"#))
+            // Each decision is counted; the denials' audit records too, and the chain verifies.
+            let verification = await runtime.governance.audit?.verifyChain()
+            #expect(verification?.isValid == true)
+            let after = try await metricValues(client)
+            func delta(_ series: String) -> Double { (after[series] ?? 0) - (before[series] ?? 0) }
+            #expect(delta(#"conclave_governance_decisions_total{point="admin",decision="deny"}"#) >= 1)
+            #expect(delta(#"conclave_governance_decisions_total{point="admin",decision="allow"}"#) >= 1)
+            #expect(delta(#"conclave_governance_decisions_total{point="authentication",decision="deny"}"#) >= 1)
+            #expect(delta(#"conclave_governance_decisions_total{point="authentication",decision="allow"}"#) >= 2)
+            #expect(delta("conclave_audit_records_total") >= 2)
+            #expect(after["conclave_audit_chain_valid"] == 1)
         }
+    }
+
+    /// The gateway's `/metrics` page as series → value.
+    private func metricValues(_ client: any TestClientProtocol) async throws -> [String: Double] {
+        let page = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+        var values: [String: Double] = [:]
+        for line in page.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            values[String(line[..<space])] = value
+        }
+        return values
     }
 
     @Test func forbiddenWorkflowIs403AndHiddenFromTheModelList() async throws {

@@ -164,14 +164,18 @@ public struct AuditConfiguration: Sendable, Codable, Hashable {
     /// Days each record type is kept before `conclave audit purge` may remove it; types not
     /// listed are kept for `default`. Default: 365 days for everything.
     public var retentionDays: [String: Int]
+    /// The gateway verifies the whole chain at start and then every this many seconds, and
+    /// reports the result as `conclave_audit_chain_valid`; 0 verifies at start only. Default 600.
+    public var verifyIntervalSeconds: Int
 
     /// Creates audit settings.
     public init(granularity: Granularity = .metadata, signingKeyFile: String = "var/audit-ed25519.key", checkpointEvery: Int = 1000,
-                retentionDays: [String: Int] = ["default": 365]) {
+                retentionDays: [String: Int] = ["default": 365], verifyIntervalSeconds: Int = 600) {
         self.granularity = granularity
         self.signingKeyFile = signingKeyFile
         self.checkpointEvery = checkpointEvery
         self.retentionDays = retentionDays
+        self.verifyIntervalSeconds = verifyIntervalSeconds
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -179,6 +183,7 @@ public struct AuditConfiguration: Sendable, Codable, Hashable {
         case signingKeyFile = "signing_key_file"
         case checkpointEvery = "checkpoint_every"
         case retentionDays = "retention_days"
+        case verifyIntervalSeconds = "verify_interval_seconds"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -189,11 +194,16 @@ public struct AuditConfiguration: Sendable, Codable, Hashable {
         signingKeyFile = try c.value(.signingKeyFile, default: d.signingKeyFile)
         checkpointEvery = try c.value(.checkpointEvery, default: d.checkpointEvery)
         retentionDays = try c.value(.retentionDays, default: d.retentionDays)
+        verifyIntervalSeconds = try c.value(.verifyIntervalSeconds, default: d.verifyIntervalSeconds)
     }
 
     func validate() throws {
         guard checkpointEvery >= 1 else {
             throw ConfigurationError(key: "audit.checkpoint_every", value: String(checkpointEvery), expected: "a positive number of records")
+        }
+        guard verifyIntervalSeconds >= 0 else {
+            throw ConfigurationError(key: "audit.verify_interval_seconds", value: String(verifyIntervalSeconds),
+                                     expected: "a number of seconds, 0 or more (0: verify at start only)")
         }
         for (type, days) in retentionDays where days < 1 {
             throw ConfigurationError(key: "audit.retention_days.\(type)", value: String(days), expected: "a positive number of days")

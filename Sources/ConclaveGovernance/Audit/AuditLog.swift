@@ -3,6 +3,7 @@ import ConclaveStorage
 import Crypto
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 
@@ -119,6 +120,9 @@ public final class AuditLog: Service, Sendable {
     private let key: Curve25519.Signing.PrivateKey
     private let logger: Logger
     private let sinceCheckpoint = Mutex(0)
+    private let recordsWritten = Counter(label: "conclave_audit_records_total")
+    private let writeErrors = Counter(label: "conclave_audit_write_errors_total")
+    private let chainValid = Gauge(label: "conclave_audit_chain_valid")
 
     /// What a waiting record learns: its batch was written (or failed), or it leads the next batch.
     private enum Turn: Sendable {
@@ -166,6 +170,7 @@ public final class AuditLog: Service, Sendable {
             }
             if due { try await checkpoint() }
         } catch {
+            writeErrors.increment()
             logger.error("audit append failed", metadata: ["error": "\(error)", "type": "\(entry.type)", "user": "\(entry.user)"])
         }
     }
@@ -185,7 +190,9 @@ public final class AuditLog: Service, Sendable {
             if leads { continuation.resume(returning: .lead) }
         }
         switch turn {
-        case .written: return
+        case .written:
+            recordsWritten.increment()
+            return
         case .failed(let message): throw AuditWriteFailure(message: message)
         case .lead: break
         }
@@ -212,6 +219,7 @@ public final class AuditLog: Service, Sendable {
         for pending in batch { pending.continuation?.resume(returning: outcome) }
         next?.resume(returning: .lead)
         if case .failed(let message) = outcome { throw AuditWriteFailure(message: message) }
+        recordsWritten.increment()
     }
 
     private func write(_ batch: [Pending]) async throws {
@@ -338,13 +346,40 @@ public final class AuditLog: Service, Sendable {
         return .valid(records: count, checkpoints: anchors.count, lastSeq: lastSeq)
     }
 
-    /// Writes a checkpoint when the process shuts down.
+    /// Verifies the chain (at start, then every `verify_interval_seconds`) and writes a
+    /// checkpoint when the process shuts down.
     public func run() async throws {
+        let verifier = Task { await self.verifyPeriodically() }
         try? await gracefulShutdown()
+        verifier.cancel()
         do {
             try await Task.detached { try await self.checkpoint() }.value
         } catch {
             logger.error("audit checkpoint at shutdown failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Verifies the whole chain with this log's key and sets `conclave_audit_chain_valid`
+    /// (1 valid, 0 broken); a break is logged as an error naming the record. A store that cannot
+    /// be read leaves the gauge as it was.
+    @discardableResult
+    public func verifyChain() async -> AuditVerification? {
+        do {
+            let result = try await Self.verify(store: store, publicKey: publicKey)
+            chainValid.record(result.isValid ? 1 : 0)
+            if !result.isValid { logger.error("audit chain verification failed", metadata: ["result": "\(result)"]) }
+            return result
+        } catch {
+            logger.warning("audit chain could not be verified", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    private func verifyPeriodically() async {
+        while !Task.isCancelled {
+            await verifyChain()
+            guard configuration.verifyIntervalSeconds > 0 else { return }
+            try? await Task.sleep(for: .seconds(configuration.verifyIntervalSeconds))
         }
     }
 
