@@ -4,7 +4,8 @@ Real Helm renders and lints it (helm-python-sdk embeds Helm v4; no binary, no cl
 Every rendered object is validated against the Kubernetes OpenAPI schemas (kubernetes-validate,
 strict: unknown fields fail), or, for KEDA's ScaledObject and the Prometheus Operator's
 ServiceMonitor, against their CRDs' OpenAPI v3 schemas shipped in deploy/helm/crds (jsonschema,
-with unknown fields failing as the API server's strict field validation makes them). The other
+with unknown fields failing as the API server's strict field validation makes them), or, for the
+PrometheusRule, by Prometheus's own `promtool check rules` (strict: unknown rule fields fail). The other
 tests check what the deployment needs: one worker and one ScaledObject per agent role, limits and
 non-root on every container, probes, the external-service switches, the network policies, and
 that bad values are refused with a message naming the key.
@@ -16,7 +17,9 @@ import base64
 import copy
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -36,6 +39,8 @@ NAMESPACE = "conclave"
 FULLNAME = "conclave"  # the release name contains the chart name, so it is not repeated
 ROLES = ["planner", "retriever", "reasoner", "validator", "responder"]
 CONFIG_PATH = "/etc/conclave/conclave.yaml"
+DASHBOARD = REPO_ROOT / "deploy" / "grafana" / "conclave-dashboard.json"
+ALERT_RULES = REPO_ROOT / "deploy" / "prometheus" / "conclave-alerts.yaml"
 
 # ---------------------------------------------------------------------------------------------
 # Rendering
@@ -146,9 +151,36 @@ def load_crd_validators() -> dict[tuple[str, str], jsonschema.protocols.Validato
 CRD_VALIDATORS = load_crd_validators()
 
 
+class PromtoolError(Exception):
+    """promtool refused a PrometheusRule's rules."""
+
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail("promtool not found: install Debian's prometheus package (make setup)")
+    return path
+
+
+def validate_prometheus_rule(obj: dict[str, Any]) -> None:
+    """A PrometheusRule: the envelope the CRD allows, and its groups as Prometheus's own rule-file
+    check reads them (promtool parses strictly: an unknown field or bad PromQL fails)."""
+    assert set(obj) == {"apiVersion", "kind", "metadata", "spec"}, f"PrometheusRule fields: {sorted(obj)}"
+    assert set(obj["spec"]) == {"groups"}, f"PrometheusRule spec fields: {sorted(obj['spec'])}"
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as rules:
+        yaml.safe_dump(obj["spec"], rules)
+        rules.flush()
+        check = subprocess.run([promtool(), "check", "rules", rules.name], capture_output=True, text=True, timeout=60)
+    if check.returncode != 0:
+        raise PromtoolError(check.stdout + check.stderr)
+
+
 def validate(obj: dict[str, Any]) -> str:
     """Validates one object; returns which schema did. Raises on an invalid object."""
     key = (obj["apiVersion"], obj["kind"])
+    if key == ("monitoring.coreos.com/v1", "PrometheusRule"):
+        validate_prometheus_rule(obj)
+        return "promtool"
     if key in CRD_VALIDATORS:
         CRD_VALIDATORS[key].validate(obj)
         return f"CRD {key[0]}"
@@ -200,6 +232,8 @@ def test_every_rendered_object_is_valid_against_its_schema(chart: helm.Chart, va
     # Both kinds of schema were used: the CRD-backed objects are rendered in the CI values.
     by_crd = checked["CRD keda.sh/v1alpha1"] | checked["CRD monitoring.coreos.com/v1"]
     assert {"ScaledObject", "ServiceMonitor"} <= by_crd
+    if values_file == "in-chart-values":
+        assert checked["promtool"] == {"PrometheusRule"}
     assert {"Deployment", "Service", "NetworkPolicy", "ConfigMap"} <= checked[f"Kubernetes {KUBERNETES_VERSION}"]
 
 
@@ -221,6 +255,14 @@ def test_validators_reject_unknown_and_mistyped_fields(chart: helm.Chart) -> Non
     container(deployment, "gateway")["livenessProbe"]["httpGet"]["paht"] = "/healthz"
     with pytest.raises(kubernetes_validate.ValidationError):
         validate(deployment)
+    rule = copy.deepcopy(one(objects, "PrometheusRule", FULLNAME))
+    rule["spec"]["groups"][0]["rules"][0]["severity"] = "critical"  # belongs under labels
+    with pytest.raises(PromtoolError, match="severity"):
+        validate(rule)
+    rule = copy.deepcopy(one(objects, "PrometheusRule", FULLNAME))
+    rule["spec"]["groups"][0]["rules"][0]["expr"] = "rate(conclave_http_requests_total[5m]"
+    with pytest.raises(PromtoolError, match="parse error"):
+        validate(rule)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -616,6 +658,8 @@ def test_missing_storage_password_is_refused_with_a_clear_message(chart: helm.Ch
     ({"containerSecurityContext": {"allowPrivilegeEscalation": True}},
      r"/containerSecurityContext/allowPrivilegeEscalation"),
     ({"secret": {"auditSigningKey": "not-hex"}}, r"/secret/auditSigningKey"),
+    ({"prometheus": {"rules": {"enabled": "yes"}}}, r"/prometheus/rules/enabled': got string, want boolean"),
+    ({"grafana": {"dashbaord": {"enabled": True}}}, r"additional properties 'dashbaord' not allowed"),
 ])
 def test_schema_refuses_bad_values(chart: helm.Chart, override: dict[str, Any], message: str) -> None:
     values = merged(ci_values("in-chart-values"), override)
@@ -642,6 +686,8 @@ def test_values_file_and_schema_agree() -> None:
     defaults = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
     jsonschema.Draft7Validator(schema).validate(defaults)
     assert defaults["metrics"]["serviceMonitor"]["enabled"] is False, "ServiceMonitor needs the CRD: off by default"
+    assert defaults["prometheus"]["rules"]["enabled"] is False, "PrometheusRule needs the CRD: off by default"
+    assert defaults["grafana"]["dashboard"]["enabled"] is False
     assert defaults["secret"]["storagePassword"] == "", "no default password in the chart"
 
 
@@ -668,3 +714,48 @@ def test_the_chart_configuration_passes_conclaves_own_check(chart: helm.Chart, v
                               timeout=60)
     assert rejected.returncode != 0
     assert "messaging.urls" in rejected.stdout + rejected.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Observability: the alert rules and the Grafana dashboard (docs/observability.md)
+
+
+@pytest.mark.parametrize("original", [DASHBOARD, ALERT_RULES], ids=lambda p: p.name)
+def test_the_charts_copies_of_the_dashboard_and_rules_are_identical_to_deploy(original: Path) -> None:
+    """The chart carries copies (a packaged or copied chart needs no file outside it); they must
+    not drift from the files in deploy/, which docs/observability.md and the promtool tests use."""
+    chart_copy = CHART_DIR / "files" / original.name
+    assert chart_copy.read_bytes() == original.read_bytes(), (
+        f"{chart_copy.relative_to(REPO_ROOT)} differs from {original.relative_to(REPO_ROOT)}: "
+        f"cp {original.relative_to(REPO_ROOT)} {chart_copy.relative_to(REPO_ROOT)}")
+
+
+def test_prometheus_rule_carries_the_alert_rules_unchanged(chart: helm.Chart) -> None:
+    objects = in_chart(chart)
+    rule = one(objects, "PrometheusRule", FULLNAME)
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    # The same groups as the rule file, Prometheus's own templates ({{ $labels.job }}) untouched by Helm.
+    assert rule["spec"]["groups"] == yaml.safe_load(ALERT_RULES.read_text())["groups"]
+    alerts = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
+    assert {"ConclaveHighErrorRate", "ConclaveHighLatency", "ConclaveNoReadyInferenceReplica",
+            "ConclaveAuditChainBroken", "ConclaveAuditWriteErrors"} <= set(alerts)
+    assert "{{ $labels.model }}" in alerts["ConclaveNoReadyInferenceReplica"]["annotations"]["summary"]
+    # Off: no PrometheusRule.
+    assert not find(in_chart(chart, prometheus={"rules": {"enabled": False}}), "PrometheusRule")
+
+
+def test_dashboard_config_map_is_labelled_for_the_grafana_sidecar(chart: helm.Chart) -> None:
+    objects = in_chart(chart)
+    config_map = one(objects, "ConfigMap", f"{FULLNAME}-dashboard")
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config_map["metadata"]["annotations"] == {"grafana_folder": "Conclave"}
+    assert list(config_map["data"]) == ["conclave-dashboard.json"]
+    # The JSON arrives whole, legend templates ({{route}}) untouched by Helm.
+    assert json.loads(config_map["data"]["conclave-dashboard.json"]) == json.loads(DASHBOARD.read_text())
+    # A sidecar that watches another label value; more labels pass through.
+    relabelled = one(in_chart(chart, grafana={"dashboard": {"labels": {"grafana_dashboard": "conclave", "team": "ml"}}}),
+                     "ConfigMap", f"{FULLNAME}-dashboard")
+    assert relabelled["metadata"]["labels"]["grafana_dashboard"] == "conclave"
+    assert relabelled["metadata"]["labels"]["team"] == "ml"
+    # Off: no ConfigMap.
+    assert not find(in_chart(chart, grafana={"dashboard": {"enabled": False}}), "ConfigMap", f"{FULLNAME}-dashboard")
