@@ -156,7 +156,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            resources: [.copy("Resources/Workflows")]
+            resources: [.copy("Resources/Workflows"), .copy("Resources/OpenAPI")]
         ),
         .target(
             name: "ConclaveTesting",

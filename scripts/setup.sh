@@ -65,6 +65,13 @@ if ! "$PY" -c 'import numpy, scipy, sklearn, matplotlib' 2>/dev/null; then
     pip_quiet "numpy==2.4.6" "scipy==1.17.1" "scikit-learn==1.9.1" "matplotlib==3.11.2"
 fi
 
+# The API contract test (tests/python/test_api_contract.py): schemathesis generates requests from
+# the OpenAPI document and checks the answers; openapi-spec-validator checks the document itself.
+if ! "$PY" -c 'import schemathesis, openapi_spec_validator' 2>/dev/null; then
+    log "installing the API contract checks (schemathesis, openapi-spec-validator)"
+    pip_quiet "schemathesis==4.32.5" "openapi-spec-validator==0.9.0"
+fi
+
 # The wheel lists its shared-library symlinks in bin/_symlinks.json but ships without them;
 # importing the package creates them. Make sure they exist either way.
 "$PY" - <<'PYEOF'

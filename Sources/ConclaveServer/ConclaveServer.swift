@@ -26,6 +26,10 @@ public enum ConclaveServer {
         let server = runtime.configuration.server
         return Application(
             router: makeRouter(runtime: runtime),
+            server: .http1(configuration: .init(
+                idleTimeout: .milliseconds(Int64(server.idleTimeoutSeconds * 1000)),
+                httpDecoderConfiguration: .init(maxHeaderFieldSize: server.maxHeaderBytes, maxHeaderListSize: server.maxHeaderBytes,
+                                                maxHeaderFieldCount: server.maxHeaderCount))),
             configuration: .init(address: .hostname(server.host, port: server.port), serverName: "conclave"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? server.port) },
             logger: runtime.logger)

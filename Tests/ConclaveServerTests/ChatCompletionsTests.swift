@@ -78,6 +78,38 @@ import Testing
         }
     }
 
+    @Test func messageCountAndTokenLimitsAre400NamingTheParameter() async throws {
+        try await withApp(configure: { $0.server.maxMessages = 3; $0.server.maxTokens = 64 }) { client, _ in
+            let four = Array(repeating: #"{"role":"user","content":"hi"}"#, count: 4).joined(separator: ",")
+            var response = try await post(client, #"{"messages":[\#(four)]}"#)
+            #expect(response.status == .badRequest)
+            #expect(try errorBody(response)["param"] as? String == "messages")
+            for (field, value) in [("max_tokens", 65), ("max_completion_tokens", 65), ("max_completion_tokens", 0)] {
+                // The other field is valid: each one is checked on its own.
+                let other = field == "max_tokens" ? "max_completion_tokens" : "max_tokens"
+                response = try await post(client, #"{"messages":[{"role":"user","content":"hi"}],"\#(field)":\#(value),"\#(other)":8}"#)
+                #expect(response.status == .badRequest)
+                #expect(try errorBody(response)["param"] as? String == field)
+            }
+            response = try await post(client, #"{"messages":[{"role":"user","content":"hi"}],"max_tokens":64,"metadata":null,"user":null}"#)
+            #expect(response.status == .ok)
+        }
+    }
+
+    @Test func aKnownPathWithTheWrongMethodIs405WithAllow() async throws {
+        try await withApp { client, _ in
+            let response = try await client.execute(uri: "/v1/chat/completions", method: .get)
+            #expect(response.status == .methodNotAllowed)
+            #expect(response.headers[.allow] == "POST")
+            #expect(try errorBody(response)["code"] as? String == "method_not_allowed")
+            let contract = try await client.execute(uri: "/openapi.json", method: .get)
+            #expect(contract.status == .ok)
+            let paths = try #require((try JSONSerialization.jsonObject(with: Data(contract.body.readableBytesView)) as? [String: Any])?["paths"]
+                as? [String: Any])
+            #expect(paths["/v1/chat/completions"] != nil && paths["/openapi.json"] != nil)
+        }
+    }
+
     @Test func deadBackendIs503WithRetryAfter() async throws {
         let model = ScriptedChatModel()
         model.setReady(false)

@@ -91,7 +91,8 @@ def meridian_api():
 
 
 @pytest.fixture(scope="module")
-def server(meridian_api: str):
+def server(request, meridian_api: str):
+    """A test module may set `SERVER_ENV` (a dict of CONCLAVE_* overrides) for its own server."""
     if not os.access(CONCLAVE_BIN, os.X_OK):
         pytest.fail(f"conclave binary not found or not executable: {CONCLAVE_BIN} (build it or set CONCLAVE_BIN)")
     with tempfile.TemporaryDirectory(prefix="conclave-pytest-") as tmp:
@@ -107,6 +108,7 @@ def server(meridian_api: str):
         # The internal API connector calls the fixture server with its demo token.
         env["CONCLAVE_KNOWLEDGE__API_BASE_URL"] = meridian_api
         env["MERIDIAN_API_TOKEN"] = "fleet-demo-token"
+        env.update(getattr(request.module, "SERVER_ENV", {}))
         log_path = tmp_path / "server.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(

@@ -90,15 +90,36 @@ public struct ServerConfiguration: Sendable, Codable, Hashable {
     public var shutdownGraceSeconds: Double
     /// Upper bound on one chat request, end to end. Default 300 s.
     public var requestTimeoutSeconds: Double
+    /// Most bytes of request headers (each field, and all together). Default 32 KiB.
+    public var maxHeaderBytes: Int
+    /// Most header fields in one request. Default 100.
+    public var maxHeaderCount: Int
+    /// Most messages in one chat request. Default 256.
+    public var maxMessages: Int
+    /// Largest `max_tokens` (or `max_completion_tokens`) a request may ask for. Default 4096.
+    public var maxTokens: Int
+    /// A connection that sends or receives nothing for this long is closed, which also bounds how
+    /// long a client may take to send its headers. Default 60 s.
+    public var idleTimeoutSeconds: Double
+    /// A request body must arrive within this long of its headers, else 408. Default 30 s.
+    public var bodyTimeoutSeconds: Double
 
     /// Creates server settings.
     public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 1 << 20,
-                shutdownGraceSeconds: Double = 30, requestTimeoutSeconds: Double = 300) {
+                shutdownGraceSeconds: Double = 30, requestTimeoutSeconds: Double = 300, maxHeaderBytes: Int = 32 * 1024,
+                maxHeaderCount: Int = 100, maxMessages: Int = 256, maxTokens: Int = 4096, idleTimeoutSeconds: Double = 60,
+                bodyTimeoutSeconds: Double = 30) {
         self.host = host
         self.port = port
         self.maxBodyBytes = maxBodyBytes
         self.shutdownGraceSeconds = shutdownGraceSeconds
         self.requestTimeoutSeconds = requestTimeoutSeconds
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxHeaderCount = maxHeaderCount
+        self.maxMessages = maxMessages
+        self.maxTokens = maxTokens
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.bodyTimeoutSeconds = bodyTimeoutSeconds
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -106,6 +127,12 @@ public struct ServerConfiguration: Sendable, Codable, Hashable {
         case maxBodyBytes = "max_body_bytes"
         case shutdownGraceSeconds = "shutdown_grace_seconds"
         case requestTimeoutSeconds = "request_timeout_seconds"
+        case maxHeaderBytes = "max_header_bytes"
+        case maxHeaderCount = "max_header_count"
+        case maxMessages = "max_messages"
+        case maxTokens = "max_tokens"
+        case idleTimeoutSeconds = "idle_timeout_seconds"
+        case bodyTimeoutSeconds = "body_timeout_seconds"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -117,6 +144,12 @@ public struct ServerConfiguration: Sendable, Codable, Hashable {
         maxBodyBytes = try c.value(.maxBodyBytes, default: d.maxBodyBytes)
         shutdownGraceSeconds = try c.value(.shutdownGraceSeconds, default: d.shutdownGraceSeconds)
         requestTimeoutSeconds = try c.value(.requestTimeoutSeconds, default: d.requestTimeoutSeconds)
+        maxHeaderBytes = try c.value(.maxHeaderBytes, default: d.maxHeaderBytes)
+        maxHeaderCount = try c.value(.maxHeaderCount, default: d.maxHeaderCount)
+        maxMessages = try c.value(.maxMessages, default: d.maxMessages)
+        maxTokens = try c.value(.maxTokens, default: d.maxTokens)
+        idleTimeoutSeconds = try c.value(.idleTimeoutSeconds, default: d.idleTimeoutSeconds)
+        bodyTimeoutSeconds = try c.value(.bodyTimeoutSeconds, default: d.bodyTimeoutSeconds)
     }
 
     func validate() throws {
@@ -132,6 +165,24 @@ public struct ServerConfiguration: Sendable, Codable, Hashable {
         }
         guard requestTimeoutSeconds > 0 else {
             throw ConfigurationError(key: "server.request_timeout_seconds", value: String(requestTimeoutSeconds), expected: "a positive number of seconds")
+        }
+        guard maxHeaderBytes >= 1024 else {
+            throw ConfigurationError(key: "server.max_header_bytes", value: String(maxHeaderBytes), expected: "at least 1024 bytes")
+        }
+        guard maxHeaderCount >= 8 else {
+            throw ConfigurationError(key: "server.max_header_count", value: String(maxHeaderCount), expected: "at least 8 header fields")
+        }
+        guard maxMessages >= 1 else {
+            throw ConfigurationError(key: "server.max_messages", value: String(maxMessages), expected: "a positive number of messages")
+        }
+        guard maxTokens >= 1 else {
+            throw ConfigurationError(key: "server.max_tokens", value: String(maxTokens), expected: "a positive number of tokens")
+        }
+        guard idleTimeoutSeconds > 0 else {
+            throw ConfigurationError(key: "server.idle_timeout_seconds", value: String(idleTimeoutSeconds), expected: "a positive number of seconds")
+        }
+        guard bodyTimeoutSeconds > 0 else {
+            throw ConfigurationError(key: "server.body_timeout_seconds", value: String(bodyTimeoutSeconds), expected: "a positive number of seconds")
         }
     }
 }

@@ -30,6 +30,10 @@ public struct ConclaveError: Error, Sendable, Hashable, CustomStringConvertible 
         case unauthorized = "unauthorized"
         /// The caller is authenticated but not permitted to do this.
         case forbidden = "forbidden"
+        /// The client did not send its request (body) in time.
+        case requestTimeout = "request_timeout"
+        /// A rate limit or token quota is exhausted; ``ConclaveError/retryAfterSeconds`` says when to retry.
+        case rateLimited = "rate_limit_exceeded"
         /// A storage operation failed.
         case storage = "storage_error"
         /// Ingestion of a source failed.
@@ -46,13 +50,16 @@ public struct ConclaveError: Error, Sendable, Hashable, CustomStringConvertible 
     public var context: String?
     /// The request parameter at fault, where there is one.
     public var parameter: String?
+    /// Seconds before a retry can succeed (`Retry-After`), for `rateLimited`.
+    public var retryAfterSeconds: Int?
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String, context: String? = nil, parameter: String? = nil) {
+    public init(_ code: Code, _ message: String, context: String? = nil, parameter: String? = nil, retryAfterSeconds: Int? = nil) {
         self.code = code
         self.message = message
         self.context = context
         self.parameter = parameter
+        self.retryAfterSeconds = retryAfterSeconds
     }
 
     public var description: String {

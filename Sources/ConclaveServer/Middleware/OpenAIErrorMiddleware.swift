@@ -8,6 +8,14 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            // A documented path with another method: 405 and the methods it has.
+            if let allowed = APIContract.methods[request.uri.path] {
+                var response = Self.response(for: OpenAIError.from(HTTPError(.methodNotAllowed)))
+                response.headers[.allow] = allowed.joined(separator: ", ")
+                return response
+            }
+            return Self.response(for: OpenAIError.from(error))
         } catch {
             let mapped = OpenAIError.from(error)
             if mapped.status.code >= 500 {

@@ -71,15 +71,24 @@ public struct ChatCompletionRequest: Sendable, Decodable {
     }
 
     /// Decodes and checks a request body, throwing `invalidRequest` errors that name the parameter.
-    public static func decode(_ data: Data) throws -> ChatCompletionRequest {
+    /// `maxMessages` and `maxTokens` are the server's limits (`server.max_messages`, `server.max_tokens`).
+    public static func decode(_ data: Data, maxMessages: Int = .max, maxTokens: Int = .max) throws -> ChatCompletionRequest {
         let request = try OpenAIRequestBody.decode(ChatCompletionRequest.self, from: data)
-        try request.validate()
+        try request.validate(maxMessages: maxMessages, maxTokens: maxTokens)
         return request
     }
 
-    func validate() throws {
+    /// The completion-token limit the request asks for (`max_completion_tokens`, OpenAI's current
+    /// name, wins over the older `max_tokens`).
+    public var completionTokenLimit: Int? { maxCompletionTokens ?? maxTokens }
+
+    func validate(maxMessages: Int, maxTokens limit: Int) throws {
         guard !messages.isEmpty else {
             throw ConclaveError(.invalidRequest, "'messages' must contain at least one message.", parameter: "messages")
+        }
+        guard messages.count <= maxMessages else {
+            throw ConclaveError(.invalidRequest, "'messages' holds \(messages.count) messages; at most \(maxMessages) are accepted.",
+                                parameter: "messages")
         }
         guard let last = messages.last, last.role == .user,
               !last.content.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
@@ -88,8 +97,12 @@ public struct ChatCompletionRequest: Sendable, Decodable {
         if let t = temperature, !(0...2).contains(t) {
             throw ConclaveError(.invalidRequest, "'temperature' must be between 0 and 2.", parameter: "temperature")
         }
-        if let m = maxTokens ?? maxCompletionTokens, m < 1 {
-            throw ConclaveError(.invalidRequest, "'max_tokens' must be at least 1.", parameter: "max_tokens")
+        for (name, value) in [("max_tokens", maxTokens), ("max_completion_tokens", maxCompletionTokens)] {
+            guard let value else { continue }
+            guard value >= 1 else { throw ConclaveError(.invalidRequest, "'\(name)' must be at least 1.", parameter: name) }
+            guard value <= limit else {
+                throw ConclaveError(.invalidRequest, "'\(name)' must be at most \(limit).", parameter: name)
+            }
         }
     }
 }

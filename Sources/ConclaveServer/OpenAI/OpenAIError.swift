@@ -58,6 +58,12 @@ public struct OpenAIError: Error, Sendable, Codable {
             case .forbidden:
                 return OpenAIError(status: .forbidden, message: error.message, type: "permission_error",
                                    code: "forbidden", param: error.parameter)
+            case .requestTimeout:
+                return OpenAIError(status: .requestTimeout, message: error.message, type: "invalid_request_error", code: "request_timeout")
+            case .rateLimited:
+                // OpenAI's shape and code for rate limits; the SDKs raise RateLimitError and honour Retry-After.
+                return OpenAIError(status: .tooManyRequests, message: error.message, type: "requests", code: "rate_limit_exceeded",
+                                   retryAfter: max(1, error.retryAfterSeconds ?? 1))
             case .payloadTooLarge:
                 return OpenAIError(status: .contentTooLarge, message: error.message, type: "invalid_request_error",
                                    code: "payload_too_large")

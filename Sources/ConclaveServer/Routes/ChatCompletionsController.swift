@@ -26,15 +26,10 @@ struct ChatCompletionsController: Sendable {
 
     func complete(_ request: Request, context: BasicRequestContext) async throws -> Response {
         var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: runtime.configuration.server.maxBodyBytes)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw ConclaveError(.payloadTooLarge,
-                                "The request body is larger than \(runtime.configuration.server.maxBodyBytes) bytes.")
-        }
+        let body = try await BodyReader.collect(&request, server: runtime.configuration.server)
         let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
-        let chat = try ChatCompletionRequest.decode(Data(body.readableBytesView))
+        let chat = try ChatCompletionRequest.decode(Data(body.readableBytesView), maxMessages: runtime.configuration.server.maxMessages,
+                                                    maxTokens: runtime.configuration.server.maxTokens)
         if let name = chat.model, !name.isEmpty, let served = runtime.directModel(named: name) {
             return try await DirectModelRoute(runtime: runtime, served: served).complete(chat, principal: principal, requestBody: request.body)
         }
@@ -62,7 +57,7 @@ struct ChatCompletionsController: Sendable {
         var options = runtime.callOptions
         if let t = chat.temperature { options.temperature = t }
         if let s = chat.seed { options.seed = s }
-        if let m = chat.maxTokens ?? chat.maxCompletionTokens { options.maxTokens = m }
+        if let m = chat.completionTokenLimit { options.maxTokens = m }
         let runID = "run_" + RandomID.makeTimeOrdered()
         var logger = context.logger
         logger[metadataKey: "conversation_id"] = "\(conversationID)"

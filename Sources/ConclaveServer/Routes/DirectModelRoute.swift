@@ -39,7 +39,7 @@ struct DirectModelRoute: Sendable {
         let guardian = runtime.governance.textGuard(for: principal, mode: mode)
         let messages = chat.messages.map { ChatMessage(role: $0.role, content: guardian?.input($0.content) ?? $0.content) }
         let request = ChatRequest(messages: messages, temperature: chat.temperature ?? runtime.callOptions.temperature,
-                                  maxTokens: chat.maxTokens ?? chat.maxCompletionTokens ?? runtime.callOptions.maxTokens,
+                                  maxTokens: chat.completionTokenLimit ?? runtime.callOptions.maxTokens,
                                   seed: chat.seed ?? runtime.callOptions.seed,
                                   timeout: .milliseconds(Int64(runtime.configuration.server.requestTimeoutSeconds * 1000)))
         let id = "chatcmpl-" + RandomID.makeTimeOrdered()

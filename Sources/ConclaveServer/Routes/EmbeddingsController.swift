@@ -112,8 +112,9 @@ struct EmbeddingsController: Sendable {
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.post("/v1/embeddings") { request, _ -> Hummingbird.Response in
+            var request = request
+            let body = try await BodyReader.collect(&request, server: runtime.configuration.server)
             let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
-            let body = try await request.body.collect(upTo: runtime.configuration.server.maxBodyBytes)
             let decoded = try OpenAIRequestBody.decode(Request.self, from: Data(body.readableBytesView))
             let model = decoded.model ?? EmbeddingModel.name
             if model != EmbeddingModel.name {

@@ -29,6 +29,14 @@ struct SystemController: Sendable {
             return response
         }
         router.get("/metrics") { _, _ in Self.metrics(role: "gateway") }
+        router.get("/openapi.json") { _, _ -> Response in
+            guard let document = APIContract.document else {
+                throw ConclaveError(.internal, "the OpenAPI document is missing from the bundle")
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: document)))
+        }
         router.get("/v1/models") { request, _ -> Response in
             let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
             let permitted = runtime.workflows.workflows.values.filter {
