@@ -46,7 +46,9 @@ public enum WorkerServer {
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: "conclave-worker"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) }, logger: runtime.logger)
         var configuration = ServiceGroupConfiguration(
-            services: runtime.backgroundServices.map { .init(service: $0) }
+            // A worker writes no audit records (the gateway audits each request), so it neither
+            // verifies the chain nor checkpoints it.
+            services: runtime.backgroundServices.filter { !($0 is AuditLog) }.map { .init(service: $0) }
                 + [.init(service: StepWorkerService(worker: worker)), .init(service: application)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: runtime.logger)

@@ -146,6 +146,8 @@ public final class AuditLog: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         key = try Self.loadOrCreateKey(path: configuration.signingKeyFile)
+        // Unknown until the first verification: NaN, which no alert comparison matches.
+        chainValid.record(Double.nan)
     }
 
     /// The public key that verifies this log's anchors.
