@@ -293,6 +293,55 @@ import Testing
         }
     }
 
+    @Test func requestRatesAndTokenQuotasPerUserAndTenantAre429WithRetryAfter() async throws {
+        try await withApp(configure: { configuration, _ in
+            configuration.limits = LimitsConfiguration(requestsPerMinute: 2, tenantRequestsPerMinute: 3, tokensPerDay: 0,
+                                                       tenantTokensPerDay: 0)
+        }) { client, runtime in
+            let employee = try await token("u-employee", runtime)
+            let admin = try await token("u-admin", runtime)
+            let models = { (token: String) in
+                try await client.execute(uri: "/v1/models", method: .get, headers: [.authorization: "Bearer \(token)"])
+            }
+            // Two requests a minute per user: the third is refused, in OpenAI's shape.
+            #expect(try await models(employee).status == .ok)
+            #expect(try await ask(client, "How many days of annual leave do I get?", token: employee).status == .ok)
+            let refused = try await models(employee)
+            #expect(refused.status == .tooManyRequests)
+            let retry = try #require(refused.headers[.retryAfter].flatMap { Int($0) })
+            #expect((1...30).contains(retry))
+            let error = try #require((try JSONSerialization.jsonObject(with: Data(refused.body.readableBytesView)) as? [String: Any])?["error"]
+                as? [String: Any])
+            #expect(error["code"] as? String == "rate_limit_exceeded")
+            #expect((error["message"] as? String)?.contains("2 requests per minute for each user") == true)
+            // The tenant's third request of the minute is another user's first; its fourth is refused.
+            #expect(try await models(admin).status == .ok)
+            let tenant = try await models(admin)
+            #expect(tenant.status == .tooManyRequests)
+            #expect(String(buffer: tenant.body).contains("for the tenant"))
+            // Unauthenticated callers are refused before any bucket is touched.
+            #expect(try await client.execute(uri: "/v1/models", method: .get).status == .unauthorized)
+        }
+    }
+
+    @Test func aUsersTokenQuotaIsChargedWhatItsRequestsUsedAndThenRefuses() async throws {
+        try await withApp(configure: { configuration, _ in
+            configuration.limits = LimitsConfiguration(tokensPerDay: 50)
+        }) { client, runtime in
+            let employee = try await token("u-employee", runtime)
+            // The first request is admitted (the quota is full) and uses more than 50 tokens.
+            let (status, json) = try await ask(client, "How many days of annual leave do I get?", token: employee)
+            #expect(status == .ok)
+            let used = try #require((json["usage"] as? [String: Any])?["total_tokens"] as? Int)
+            #expect(used > 50)
+            let (refused, error) = try await ask(client, "And for part-time staff?", token: employee)
+            #expect(refused == .tooManyRequests)
+            #expect(((error["error"] as? [String: Any])?["message"] as? String)?.contains("50 tokens per day for each user") == true)
+            // Another user of the tenant has a quota of their own.
+            #expect(try await ask(client, "How many days of annual leave do I get?", token: try await token("u-admin", runtime)).status == .ok)
+        }
+    }
+
     /// The gateway's `/metrics` page as series → value.
     private func metricValues(_ client: any TestClientProtocol) async throws -> [String: Double] {
         let page = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)

@@ -345,6 +345,40 @@ struct StoreConformanceTests {
         }
     }
 
+    // MARK: - Rate limits
+
+    @Test(arguments: StoreKind.allCases)
+    func concurrentTakesFromOneBucketAcrossInstancesNeverOverspend(_ kind: StoreKind) async throws {
+        try await withStore(kind) { subject in
+            let other = try await subject.reopen()
+            let now = 1_000_000.0
+            // Ten requests' worth, no refill: of 30 concurrent takes over two instances (two
+            // gateways), exactly ten are admitted.
+            let take = TokenBucket.Take(capacity: 10, refillPerSecond: 0, cost: 1, mode: .admit)
+            let stores: [any ConclaveStore] = [subject.store, other]
+            let admitted = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for index in 0..<30 {
+                    let store = stores[index % 2]
+                    group.addTask { try await store.take(from: "requests:user:t/u", take, now: now).allowed }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(admitted == 10)
+            let refused = try await other.take(from: "requests:user:t/u", take, now: now)
+            #expect(!refused.allowed && refused.retryAfter == .infinity)
+            // Another key is another bucket.
+            #expect(try await subject.store.take(from: "requests:user:t/v", take, now: now).allowed)
+            // Charges may overdraw; an admission then waits for the refill.
+            let quota = TokenBucket.Take(capacity: 100, refillPerSecond: 10, cost: 250, mode: .charge)
+            #expect(try await subject.store.take(from: "tokens:user:t/u", quota, now: now).level == -150)
+            let check = TokenBucket.Take(capacity: 100, refillPerSecond: 10, cost: 0, mode: .admit)
+            let waiting = try await other.take(from: "tokens:user:t/u", check, now: now + 5)
+            #expect(!waiting.allowed && abs(waiting.level - -100) < 1e-9 && abs(waiting.retryAfter - 10) < 1e-6)
+            #expect(try await subject.store.take(from: "tokens:user:t/u", check, now: now + 16).allowed)
+            await other.close()
+        }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func reopeningAMigratedDatabaseKeepsItsData(_ kind: StoreKind) async throws {
         try await withStore(kind) { subject in
@@ -358,6 +392,36 @@ struct StoreConformanceTests {
             await one.close()
             await two.close()
         }
+    }
+}
+
+@Suite("Token bucket arithmetic")
+struct TokenBucketTests {
+    @Test func aNewBucketStartsFullAndRefillsUpToItsCapacity() {
+        let take = TokenBucket.Take(capacity: 3, refillPerSecond: 1, cost: 1, mode: .admit)
+        var outcome = TokenBucket.apply(take, level: nil, updated: nil, now: 100)
+        #expect(outcome.allowed && outcome.level == 2)
+        // An hour later it holds its capacity, not more.
+        outcome = TokenBucket.apply(take, level: 0, updated: 100, now: 3700)
+        #expect(outcome.allowed && outcome.level == 2)
+    }
+
+    @Test func anEmptyBucketRefusesAndSaysWhenToRetry() {
+        let take = TokenBucket.Take(capacity: 60, refillPerSecond: 0.5, cost: 1, mode: .admit)
+        let outcome = TokenBucket.apply(take, level: 0.25, updated: 100, now: 100)
+        #expect(!outcome.allowed && outcome.level == 0.25 && outcome.retryAfter == 1.5)
+        // A clock that went backwards refills nothing.
+        #expect(!TokenBucket.apply(take, level: 0.25, updated: 100, now: 50).allowed)
+    }
+
+    @Test func aBalanceCheckNeedsAPositiveBalanceAndCostsNothing() {
+        let check = TokenBucket.Take(capacity: 1000, refillPerSecond: 1, cost: 0, mode: .admit)
+        #expect(TokenBucket.apply(check, level: 0.5, updated: 0, now: 0) == .init(allowed: true, level: 0.5, retryAfter: 0))
+        let refused = TokenBucket.apply(check, level: -20, updated: 0, now: 0)
+        #expect(!refused.allowed && refused.retryAfter > 20 && refused.retryAfter < 20.001)
+        #expect(TokenBucket.apply(.init(capacity: 10, refillPerSecond: 1, cost: 30, mode: .charge), level: 10, updated: 0, now: 0).level == -20)
+        // A refund (negative charge) never lifts a bucket above its capacity.
+        #expect(TokenBucket.apply(.init(capacity: 10, refillPerSecond: 1, cost: -1, mode: .charge), level: 9.5, updated: 0, now: 0).level == 10)
     }
 }
 

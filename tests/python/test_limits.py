@@ -1,7 +1,8 @@
-"""Connection-level limits of `conclave serve`, over raw sockets: oversized headers, a body that
-trickles in past `server.body_timeout_seconds`, and a connection that sends nothing past
-`server.idle_timeout_seconds`. (Body size, message count and max_tokens limits are Swift unit
-tests in ChatCompletionsTests.)"""
+"""Limits of `conclave serve`: over raw sockets, oversized headers, a body that trickles in past
+`server.body_timeout_seconds`, and a connection that sends nothing past
+`server.idle_timeout_seconds`; with the official OpenAI SDK, a per-user rate limit. (Body size,
+message count and max_tokens limits, and the token quotas, are Swift unit tests in
+ChatCompletionsTests and GovernanceAPITests.)"""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ import json
 import socket
 import time
 
+import openai
+import pytest
+
 SERVER_ENV = {
     "CONCLAVE_SERVER__MAX_HEADER_BYTES": "4096",
     "CONCLAVE_SERVER__MAX_HEADER_COUNT": "20",
     "CONCLAVE_SERVER__BODY_TIMEOUT_SECONDS": "1",
     "CONCLAVE_SERVER__IDLE_TIMEOUT_SECONDS": "2",
+    "CONCLAVE_LIMITS__REQUESTS_PER_MINUTE": "3",
 }
 
 
@@ -74,3 +79,18 @@ def test_an_idle_connection_is_closed(server) -> None:
         data = sock.recv(1024)  # returns b"" when the server closes the connection
         assert data == b""
         assert 1.5 <= time.monotonic() - started < 10
+
+
+def test_the_openai_sdk_sees_a_rate_limit_error_with_retry_after(server) -> None:
+    client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key=server.token, max_retries=0, timeout=30)
+    for _ in range(3):
+        assert client.models.list().data
+    with pytest.raises(openai.RateLimitError) as refused:
+        client.models.list()
+    assert refused.value.status_code == 429
+    assert refused.value.code == "rate_limit_exceeded"
+    assert 1 <= int(refused.value.response.headers["retry-after"]) <= 20
+    # Probes are never limited.
+    with _connect(server) as sock:
+        sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert _status(_read_all(sock)) == 200

@@ -23,13 +23,16 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
     public var audit: AuditConfiguration
     /// Agent-step messaging (in-process, or NATS JetStream in distributed mode).
     public var messaging: MessagingConfiguration
+    /// Rate limits and token quotas.
+    public var limits: LimitsConfiguration
 
     /// Creates a configuration; every argument defaults to the embedded default.
     public init(server: ServerConfiguration = .init(), storage: StorageConfiguration = .init(),
                 inference: InferenceConfiguration = .init(), knowledge: KnowledgeConfiguration = .init(),
                 workflows: WorkflowsConfiguration = .init(), logging: LoggingConfiguration = .init(),
                 auth: AuthConfiguration = .init(), governance: GovernanceConfiguration = .init(),
-                audit: AuditConfiguration = .init(), messaging: MessagingConfiguration = .init()) {
+                audit: AuditConfiguration = .init(), messaging: MessagingConfiguration = .init(),
+                limits: LimitsConfiguration = .init()) {
         self.server = server
         self.storage = storage
         self.inference = inference
@@ -40,10 +43,11 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         self.governance = governance
         self.audit = audit
         self.messaging = messaging
+        self.limits = limits
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case server, storage, inference, knowledge, workflows, logging, auth, governance, audit, messaging
+        case server, storage, inference, knowledge, workflows, logging, auth, governance, audit, messaging, limits
     }
 
     /// The top-level sections, as named in YAML and in `CONCLAVE_<SECTION>__<KEY>` variables.
@@ -62,6 +66,7 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         governance = try c.value(.governance, default: .init())
         audit = try c.value(.audit, default: .init())
         messaging = try c.value(.messaging, default: .init())
+        limits = try c.value(.limits, default: .init())
     }
 
     /// Checks ranges and combinations that the types alone cannot express.
@@ -75,6 +80,7 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         try governance.validate()
         try audit.validate()
         try messaging.validate()
+        try limits.validate()
     }
 }
 

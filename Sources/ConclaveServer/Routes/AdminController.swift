@@ -84,7 +84,7 @@ struct AdminController: Sendable {
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.get("/admin/inference") { request, _ -> Response in
-            let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
+            let principal = try await runtime.admit(authorization: request.headers[.authorization])
             try await runtime.governance.authorizeAdmin(principal, route: "/admin/inference")
             var headers = HTTPFields()
             headers[.contentType] = "application/json"

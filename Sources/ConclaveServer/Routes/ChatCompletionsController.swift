@@ -27,7 +27,7 @@ struct ChatCompletionsController: Sendable {
     func complete(_ request: Request, context: BasicRequestContext) async throws -> Response {
         var request = request
         let body = try await BodyReader.collect(&request, server: runtime.configuration.server)
-        let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
+        let principal = try await runtime.admit(authorization: request.headers[.authorization])
         let chat = try ChatCompletionRequest.decode(Data(body.readableBytesView), maxMessages: runtime.configuration.server.maxMessages,
                                                     maxTokens: runtime.configuration.server.maxTokens)
         if let name = chat.model, !name.isEmpty, let served = runtime.directModel(named: name) {
@@ -181,6 +181,7 @@ struct ChatJob: Sendable {
             let job = self
             try await Task.detached { try await job.record(answer: result.state.answer?.text) }.value
             await Task.detached { await job.audit(result, error: nil) }.value
+            await Task.detached { await job.runtime.limiter.charge(job.state.principal, tokens: result.usage.totalTokens) }.value
             return result
         } catch {
             let job = self

@@ -132,6 +132,8 @@ struct DirectModelRoute: Sendable {
 
     private func audit(_ principal: Principal, name: String, mode: GovernanceConfiguration.Mode, question: String, answer: String?,
                        usage: TokenUsage, guardian: RequestGuard?, status: String) async {
+        // Every ending of the request passes here: charge its tokens to the quotas too.
+        await runtime.limiter.charge(principal, tokens: usage.totalTokens)
         guard let log = runtime.governance.audit else { return }
         await log.record(AuditEntry(
             type: "request", user: principal.userID, tenant: principal.tenant, roles: principal.roles, status: status, workflow: name,

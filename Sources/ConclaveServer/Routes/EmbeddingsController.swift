@@ -86,7 +86,8 @@ struct EmbeddingsController: Sendable {
     }
 
     /// Embeddings of a named model whose endpoints serve `/v1/embeddings`, through its pool.
-    private func proxied(_ decoded: Request, model: String, _ remote: OpenAICompatibleEmbeddings) async throws -> Hummingbird.Response {
+    private func proxied(_ decoded: Request, model: String, _ remote: OpenAICompatibleEmbeddings,
+                         principal: Principal) async throws -> Hummingbird.Response {
         let texts = decoded.input.texts
         guard !texts.isEmpty, texts.count <= Self.maxInputs else {
             throw ConclaveError(.invalidRequest, "input must hold 1 to \(Self.maxInputs) strings.", parameter: "input")
@@ -96,6 +97,7 @@ struct EmbeddingsController: Sendable {
             throw ConclaveError(.invalidRequest, "encoding_format must be float or base64.", parameter: "encoding_format")
         }
         let result = try await remote.embed(texts, dimensions: decoded.dimensions)
+        await runtime.limiter.charge(principal, tokens: result.promptTokens)
         return try Self.encode(result.vectors, model: model, format: format, tokens: result.promptTokens)
     }
 
@@ -114,7 +116,7 @@ struct EmbeddingsController: Sendable {
         router.post("/v1/embeddings") { request, _ -> Hummingbird.Response in
             var request = request
             let body = try await BodyReader.collect(&request, server: runtime.configuration.server)
-            let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
+            let principal = try await runtime.admit(authorization: request.headers[.authorization])
             let decoded = try OpenAIRequestBody.decode(Request.self, from: Data(body.readableBytesView))
             let model = decoded.model ?? EmbeddingModel.name
             if model != EmbeddingModel.name {
@@ -125,7 +127,7 @@ struct EmbeddingsController: Sendable {
                                             + (offered.isEmpty ? "none" : offered.joined(separator: ", ")) + ".", parameter: "model")
                 }
                 try await runtime.governance.authorize(workflow: served.name, for: principal)
-                return try await proxied(decoded, model: served.name, remote)
+                return try await proxied(decoded, model: served.name, remote, principal: principal)
             }
             guard let embedder = runtime.embedder else {
                 throw ConclaveError(.modelNotFound, "No embedding model is configured (its files were not found in .venv or at knowledge.embedding_model_path).")
@@ -144,6 +146,7 @@ struct EmbeddingsController: Sendable {
             }
             let vectors = try await runBlocking { try embedder.embed(texts) }
             let tokens = texts.reduce(0) { $0 + embedder.tokenize($1).count }
+            await runtime.limiter.charge(principal, tokens: tokens)
             return try Self.encode(vectors, model: EmbeddingModel.name, format: format, tokens: tokens)
         }
     }

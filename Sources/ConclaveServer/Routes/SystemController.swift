@@ -38,7 +38,7 @@ struct SystemController: Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: document)))
         }
         router.get("/v1/models") { request, _ -> Response in
-            let principal = try await runtime.governance.authenticate(authorization: request.headers[.authorization])
+            let principal = try await runtime.admit(authorization: request.headers[.authorization])
             let permitted = runtime.workflows.workflows.values.filter {
                 runtime.governance.mayRun(workflow: $0.name, principal: principal)
             }

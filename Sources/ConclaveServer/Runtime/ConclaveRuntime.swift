@@ -64,6 +64,8 @@ public struct ConclaveRuntime: Sendable {
     public let logger: Logger
     /// Authentication and access control.
     public let governance: Governance
+    /// Rate limits and token quotas (`limits`).
+    public let limiter: RateLimiter
 
     /// Builds a runtime. `model` replaces the configured provider (tests pass a scripted model).
     /// `retrieves: false` (a worker of a role that never searches: planner, reasoner, validator)
@@ -188,6 +190,7 @@ public struct ConclaveRuntime: Sendable {
         }
         governance = try await Governance(auth: configuration.auth, configuration: configuration.governance,
                                           audit: configuration.audit, store: store, logger: logger)
+        limiter = RateLimiter(configuration: configuration.limits, store: store, logger: logger)
         eventWriter = BatchingEventWriter(store: store, logger: logger)
         bus = InProcessMessageBus()
         workflows = try WorkflowRegistry(userDirectory: configuration.workflows.directory,
@@ -299,6 +302,14 @@ public struct ConclaveRuntime: Sendable {
     public func directModel(named name: String) -> ServedModel? {
         if name == "default" && configuration.inference.servedModelName.isEmpty { return nil }
         return servedModels[name]
+    }
+
+    /// The caller behind an `Authorization` header, admitted by the rate limits and token quotas:
+    /// every API route starts here (401 or 429 otherwise).
+    public func admit(authorization: String?) async throws -> Principal {
+        let principal = try await governance.authenticate(authorization: authorization)
+        try await limiter.admit(principal)
+        return principal
     }
 
     /// Background services that must run beside the HTTP server (model supervisor, event writer).

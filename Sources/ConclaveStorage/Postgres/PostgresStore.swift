@@ -176,6 +176,14 @@ public final class PostgresStore: ConclaveStore {
                 created_at DOUBLE PRECISION NOT NULL)
             """,
         ]),
+        ("v3-rate-buckets", [
+            """
+            CREATE TABLE rate_buckets (
+                key TEXT PRIMARY KEY,
+                level DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL)
+            """,
+        ]),
     ]
 
     /// Advisory lock keys (arbitrary constants, one per purpose).
@@ -609,6 +617,27 @@ public final class PostgresStore: ConclaveStore {
             for try await _ in try await connection.query(
                 "DELETE FROM step_results WHERE created_at < \(time) RETURNING 1::int8", logger: logger).decode(Int.self) { count += 1 }
             return count
+        }
+    }
+
+    // MARK: - Rate limits
+
+    public func take(from key: String, _ request: TokenBucket.Take, now: Double) async throws -> TokenBucket.Outcome {
+        try await transaction { connection, logger in
+            // The row lock serialises concurrent takes from one bucket across gateways.
+            try await connection.query("""
+                INSERT INTO rate_buckets (key, level, updated_at) VALUES (\(key), \(request.capacity), \(now))
+                ON CONFLICT (key) DO NOTHING
+                """, logger: logger)
+            var stored: (Double, Double)?
+            for try await row in try await connection.query(
+                "SELECT level, updated_at FROM rate_buckets WHERE key = \(key) FOR UPDATE", logger: logger).decode((Double, Double).self) {
+                stored = row
+            }
+            let outcome = TokenBucket.apply(request, level: stored?.0, updated: stored?.1, now: now)
+            try await connection.query("UPDATE rate_buckets SET level = \(outcome.level), updated_at = \(now) WHERE key = \(key)",
+                                       logger: logger)
+            return outcome
         }
     }
 

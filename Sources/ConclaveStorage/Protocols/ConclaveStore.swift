@@ -2,9 +2,9 @@ import ConclaveCore
 import Logging
 
 /// Everything a Conclave process keeps, in one database: conversations, documents and chunks,
-/// run events, the audit chain and the outcomes of distributed steps. ``SQLiteStore`` (embedded) and ``PostgresStore`` (shared,
+/// run events, the audit chain, the outcomes of distributed steps and the rate-limit buckets. ``SQLiteStore`` (embedded) and ``PostgresStore`` (shared,
 /// distributed mode) implement it; one conformance suite runs against both.
-public protocol ConclaveStore: ConversationStore, DocumentStore, EventStore, AuditStore, StepResultStore {
+public protocol ConclaveStore: ConversationStore, DocumentStore, EventStore, AuditStore, StepResultStore, RateLimitStore {
     /// True when the database answers a trivial query (readiness).
     func isHealthy() async -> Bool
     /// Releases connections; the store is unusable afterwards.

@@ -143,6 +143,15 @@ public final class SQLiteStore: ConclaveStore, Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v5-rate-buckets") { db in
+            try db.execute(sql: """
+                CREATE TABLE rate_buckets (
+                    key TEXT PRIMARY KEY NOT NULL,
+                    level DOUBLE NOT NULL,
+                    updated_at DOUBLE NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 
@@ -461,6 +470,21 @@ public final class SQLiteStore: ConclaveStore, Sendable {
         try await write { db in
             try db.execute(sql: "DELETE FROM step_results WHERE created_at < ?", arguments: [time])
             return db.changesCount
+        }
+    }
+
+    // MARK: - Rate limits
+
+    public func take(from key: String, _ request: TokenBucket.Take, now: Double) async throws -> TokenBucket.Outcome {
+        // One write transaction: SQLite serialises writers, so the read and the update are atomic.
+        try await write { db in
+            let row = try Row.fetchOne(db, sql: "SELECT level, updated_at FROM rate_buckets WHERE key = ?", arguments: [key])
+            let outcome = TokenBucket.apply(request, level: row?["level"], updated: row?["updated_at"], now: now)
+            try db.execute(sql: """
+                INSERT INTO rate_buckets (key, level, updated_at) VALUES (?, ?, ?)
+                ON CONFLICT (key) DO UPDATE SET level = excluded.level, updated_at = excluded.updated_at
+                """, arguments: [key, outcome.level, now])
+            return outcome
         }
     }
 
