@@ -4,11 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CONCLAVE_BIN="$PWD/.build/debug/conclave"
+# Every log of this run is kept under var/test-artefacts/ (the Swift tests' output here, each
+# pytest server's log by conftest.py); tests/python/test_zz_secrets.py greps them all for the
+# secrets the run used.
+ARTEFACTS="$PWD/var/test-artefacts"
+rm -rf "$ARTEFACTS" && mkdir -p "$ARTEFACTS"
 echo "== swift test: unit tests (in parallel)"
-swift test --skip-build --skip IntegrationTests
+swift test --skip-build --skip IntegrationTests 2>&1 | tee "$ARTEFACTS/swift-unit.log"
 # The integration suites each start real llama-server processes and measure time bounds; one at a
 # time they do not compete for the 2 cores with each other and with the unit tests.
 echo "== swift test: integration tests (real llama-server, one suite at a time)"
-swift test --skip-build --filter IntegrationTests --no-parallel
+swift test --skip-build --filter IntegrationTests --no-parallel 2>&1 | tee "$ARTEFACTS/swift-integration.log"
 echo "== pytest tests/python"
 .venv/bin/python -m pytest -q tests/python

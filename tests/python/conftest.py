@@ -90,8 +90,23 @@ def meridian_api():
             process.wait()
 
 
+ARTEFACTS = REPO_ROOT / "var" / "test-artefacts"
+
+
+@pytest.fixture(scope="session")
+def secrets_used() -> set[str]:
+    """Every secret this session's servers were given (signing keys, tokens, upstream API tokens):
+    test_zz_secrets.py checks that no log of the run contains any of them."""
+    found = {"fleet-demo-token"}  # the Meridian API fixture's token (MERIDIAN_API_TOKEN)
+    for name in ("dev-hs256.key", "audit-ed25519.key"):
+        key = REPO_ROOT / "var" / name
+        if key.exists():
+            found.add(key.read_text().strip())
+    return found
+
+
 @pytest.fixture(scope="module")
-def server(request, meridian_api: str):
+def server(request, meridian_api: str, secrets_used: set[str]):
     """A test module may set `SERVER_ENV` (a dict of CONCLAVE_* overrides) for its own server."""
     if not os.access(CONCLAVE_BIN, os.X_OK):
         pytest.fail(f"conclave binary not found or not executable: {CONCLAVE_BIN} (build it or set CONCLAVE_BIN)")
@@ -104,6 +119,7 @@ def server(request, meridian_api: str):
         # Authentication stays on (the default); the key is a fresh one for this server.
         key = tmp_path / "hs256.key"
         key.write_text(os.urandom(32).hex())
+        secrets_used.add(key.read_text())
         env["CONCLAVE_AUTH__HS256_KEY_FILE"] = str(key)
         # The internal API connector calls the fixture server with its demo token.
         env["CONCLAVE_KNOWLEDGE__API_BASE_URL"] = meridian_api
@@ -122,6 +138,7 @@ def server(request, meridian_api: str):
         token = subprocess.run(
             [CONCLAVE_BIN, "token", "--user", "u-employee"], cwd=REPO_ROOT, env=env, check=True, capture_output=True, text=True
         ).stdout.strip()
+        secrets_used.add(token)
         srv = Server(port=port, process=process, log_path=log_path, token=token, env=env)
         try:
             deadline = time.monotonic() + READY_TIMEOUT_S
@@ -158,6 +175,11 @@ def server(request, meridian_api: str):
             if process.poll() is None:
                 process.kill()
                 process.wait()
+            # Keep the log with the run's artefacts (test_zz_secrets.py greps it).
+            logs = ARTEFACTS / "server-logs"
+            logs.mkdir(parents=True, exist_ok=True)
+            if log_path.exists():
+                (logs / f"{request.module.__name__}-{port}.log").write_bytes(log_path.read_bytes())
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,9 @@ struct ConfigCommand: AsyncParsableCommand {
             do {
                 let registry = try WorkflowRegistry(userDirectory: configuration.workflows.directory,
                                                     defaultName: configuration.workflows.defaultWorkflow)
+                for warning in configuration.secretFileWarnings() {
+                    FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+                }
                 print("\(file): OK (workflows: \(registry.workflows.keys.sorted().joined(separator: ", ")); provider: \(configuration.inference.provider.rawValue))")
             } catch let error as ConfigurationError {
                 throw ValidationFailure(error.description)

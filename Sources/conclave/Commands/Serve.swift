@@ -37,6 +37,8 @@ struct Serve: AsyncParsableCommand {
         let runtime: ConclaveRuntime
         do {
             runtime = try await ConclaveRuntime(configuration: configuration, logger: logger)
+            // After the runtime: it creates missing key files (mode 600) itself.
+            for warning in configuration.secretFileWarnings() { logger.warning("\(warning)") }
             try await runtime.ingestOnStart()
         } catch let error as ConfigurationError {
             throw ValidationFailure(error.description)

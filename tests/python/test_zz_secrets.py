@@ -1,0 +1,42 @@
+"""Secrets never reach a log. Runs last (file name): it greps every log this test run kept under
+var/test-artefacts/ (the Swift unit and integration tests' output, written by scripts/test.sh,
+and each pytest server's log, kept by conftest.py) for every secret the run used: the signing
+keys, the tokens minted for the servers, and the Meridian API token the internal-API connector
+sends upstream. Also: `conclave config check` warns about key files other users can read."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from conftest import ARTEFACTS, CONCLAVE_BIN, REPO_ROOT
+
+
+def test_no_log_of_the_run_contains_a_secret(server, secrets_used: set[str]) -> None:
+    # This module's own server runs too, so there is always at least one fresh log and its key.
+    assert server.token in secrets_used
+    logs = [path for path in ARTEFACTS.rglob("*") if path.is_file() and path.suffix in (".log", ".txt")]
+    assert logs, f"no logs under {ARTEFACTS}"
+    secrets = {secret for secret in secrets_used if len(secret) >= 12}
+    assert len(secrets) >= 3
+    leaks = []
+    for path in logs:
+        text = path.read_text(errors="replace")
+        for secret in secrets:
+            if secret in text:
+                leaks.append(f"{path.relative_to(REPO_ROOT)} contains a secret starting {secret[:4]}…")
+    assert not leaks, "\n".join(leaks)
+
+
+def test_config_check_warns_about_key_files_other_users_can_read(tmp_path: Path) -> None:
+    key = tmp_path / "hs256.key"
+    key.write_text(os.urandom(32).hex())
+    config = tmp_path / "conclave.yaml"
+    config.write_text(f"auth:\n  hs256_key_file: {key}\naudit:\n  signing_key_file: {tmp_path / 'audit.key'}\n")
+    for mode, warned in ((0o644, True), (0o600, False)):
+        key.chmod(mode)
+        result = subprocess.run([CONCLAVE_BIN, "config", "check", str(config)], cwd=REPO_ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert ("auth.hs256_key_file" in result.stderr and "chmod 600" in result.stderr) == warned, result.stderr
+        assert key.read_text() not in result.stdout + result.stderr
