@@ -9,6 +9,7 @@ import NIOPosix
 /// streamed answer must end with `[DONE]` and carry no error event; its time to first token is
 /// when the first non-empty `content` arrives.
 public struct ChatLoad: Sendable {
+    public typealias Outcome = ClosedLoopLoad.Outcome
     /// The chat completions URL.
     public var url: String
     /// Bearer token, if the target needs one.
@@ -68,15 +69,22 @@ public struct ChatLoad: Sendable {
             var firstToken: Duration?
             var tail: [UInt8] = []
             var failed = false
-            for try await chunk in response.body {
-                let view = Array(chunk.readableBytesView)
-                if firstToken == nil, Self.hasContent(view) { firstToken = clock.now - sent }
-                if ByteSearch.contains(view, Self.errorEvent) { failed = true }
-                tail = Array((tail + view).suffix(512))
+            do {
+                for try await chunk in response.body {
+                    let view = Array(chunk.readableBytesView)
+                    if firstToken == nil, Self.hasContent(view) { firstToken = clock.now - sent }
+                    // Across chunk boundaries too: the last bytes of the previous chunk lead.
+                    if ByteSearch.contains(Array(tail.suffix(16)) + view, Self.errorEvent) { failed = true }
+                    tail = Array((tail + view).suffix(512))
+                }
+            } catch {
+                // The connection broke mid-stream: whatever arrived says how it ended.
+                return .init(ok: false, streamEnd: failed ? .errorEvent : .cut)
             }
             let done = ByteSearch.contains(tail, Self.doneEvent)
-            return .init(ok: done && !failed, timeToFirstToken: firstToken,
-                         completionTokens: Self.integer(after: Self.completionTokensKey, in: tail) ?? 0)
+            let end: Outcome.StreamEnd = failed ? .errorEvent : done ? .done : .cut
+            return .init(ok: end == .done, timeToFirstToken: firstToken,
+                         completionTokens: Self.integer(after: Self.completionTokensKey, in: tail) ?? 0, streamEnd: end)
         } catch {
             return .init(ok: false)
         }

@@ -68,6 +68,10 @@ public struct LoadPlan: Sendable, Codable, Hashable {
         public var maxMilliseconds: Double
         public var timeToFirstTokenP50Milliseconds: Double?
         public var replicasKilled: Int
+        /// Streaming only: started streams that ended with an error event (failed, and said so).
+        public var streamsEndedWithError: Int?
+        /// Streaming only: started streams that ended with neither `[DONE]` nor an error event.
+        public var streamsCut: Int?
 
         enum CodingKeys: String, CodingKey {
             case level, sent, errors, availability, throughput
@@ -78,6 +82,8 @@ public struct LoadPlan: Sendable, Codable, Hashable {
             case maxMilliseconds = "max_ms"
             case timeToFirstTokenP50Milliseconds = "ttft_p50_ms"
             case replicasKilled = "replicas_killed"
+            case streamsEndedWithError = "streams_ended_with_error"
+            case streamsCut = "streams_cut"
         }
     }
 
@@ -142,7 +148,8 @@ public struct LoadPlan: Sendable, Codable, Hashable {
                 p95Milliseconds: result.latency.milliseconds(atPercentile: 95), p99Milliseconds: result.latency.milliseconds(atPercentile: 99),
                 maxMilliseconds: result.latency.maxMilliseconds,
                 timeToFirstTokenP50Milliseconds: stream ? result.timeToFirstToken.milliseconds(atPercentile: 50) : nil,
-                replicasKilled: kills.count))
+                replicasKilled: kills.count,
+                streamsEndedWithError: stream ? result.streamsEndedWithError : nil, streamsCut: stream ? result.streamsCut : nil))
         }
         try? await client.shutdown()
         return results
