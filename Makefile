@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT_BUILD_FLAGS ?=
 PY := .venv/bin/python
 
-.PHONY: setup build release demo test unit-test integration-test python-test bench-orchestration bench-knowledge bench-inference bench-distributed study format lint clean
+.PHONY: setup build release demo test unit-test integration-test python-test bench-orchestration bench-knowledge bench-inference bench-distributed study chaos soak format lint clean
 
 ## Installs what the project needs (idempotent, quiet when done): .venv, llama-server, SmolLM2, Python test clients.
 setup:
@@ -37,6 +37,14 @@ bench-inference: setup release
 ## The full workflow at 1/8/32 users, embedded vs a local cluster (PostgreSQL, NATS, gateways, workers); bus overhead per step.
 bench-distributed: setup release
 	@bash scripts/bench-distributed.sh
+
+## Chaos under load for 3 minutes: a replica SIGKILLed every 10 s, then a gateway SIGKILLed mid-conversation (docs/reliability.md).
+chaos: setup build
+	@CONCLAVE_BIN=$(CURDIR)/.build/debug/conclave CONCLAVE_CHAOS_SECONDS=$${CONCLAVE_CHAOS_SECONDS:-90} $(PY) -m pytest -q tests/python/test_chaos.py
+
+## The gateway at saturation for SOAK_SECONDS (default 1800): RSS, open files, p99 latency, errors (docs/reliability.md).
+soak: setup build
+	@CONCLAVE_BIN=$(CURDIR)/.build/debug/conclave CONCLAVE_SOAK_SECONDS=$${SOAK_SECONDS:-1800} $(PY) -m pytest -q tests/python/test_soak.py
 
 ## The study: experiments/*.yaml against real servers, into reports/<timestamp>/ (docs/evaluation.md).
 study: setup release
