@@ -110,6 +110,29 @@ class _Gateway:
                               capture_output=True, text=True).stdout.strip()
 
 
+def _children(parent: int, name: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        ppid = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")), 0)
+        if ppid == parent and name in command:
+            found.append(int(entry.name))
+    return found
+
+
+def _state(pid: int) -> str:
+    try:
+        return next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("State:")).lower()
+    except (OSError, StopIteration):
+        return ""
+
+
 def _ask(port: int, token: str, question: str, conversation: str | None) -> tuple[int, dict]:
     body = {"model": "conclave/single", "max_tokens": 24, "temperature": 0, "seed": 7,
             "messages": [{"role": "user", "content": question}]}
@@ -157,7 +180,15 @@ def test_sigkill_of_the_gateway_loses_no_completed_turn_and_the_audit_chain_veri
         while len(completed) < 8 and time.monotonic() < deadline:
             time.sleep(0.2)
         # Mid-write: requests are in flight on every client.
+        replicas = _children(gateway.process.pid, "llama-server")
+        assert replicas, "the gateway supervises no llama-server"
         gateway.stop(signal.SIGKILL)
+        # Its llama-server replicas die with it (parent-death signal), not orphaned.
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in replicas) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        survivors = [pid for pid in replicas if Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)]
+        assert not survivors, f"llama-server replicas {survivors} outlived their SIGKILLed gateway"
         stop.set()
         for thread in threads:
             thread.join(timeout=90)

@@ -17,8 +17,58 @@ public enum ChildProcess {
     private static let spawnLock = Mutex(())
 
     /// Starts `process`, never at the same time as another process started here.
-    public static func launch(_ process: Process) throws {
-        try spawnLock.withLock { _ in try process.run() }
+    ///
+    /// With `diesWithParent`, the child is started through util-linux's `setpriv --pdeathsig KILL`
+    /// (where it is installed), so the kernel kills it when this process dies, by SIGKILL too:
+    /// a supervised `llama-server` never outlives its gateway. The parent-death signal follows
+    /// the thread that spawned the child, not the process, so such children are spawned from one
+    /// dedicated thread that lives as long as the process (a pool thread may exit when idle).
+    public static func launch(_ process: Process, diesWithParent: Bool = false) throws {
+        guard diesWithParent, FileManager.default.isExecutableFile(atPath: setpriv), let executable = process.executableURL else {
+            try spawnLock.withLock { _ in try process.run() }
+            return
+        }
+        process.arguments = ["--pdeathsig", "KILL", "--", executable.path] + (process.arguments ?? [])
+        process.executableURL = URL(fileURLWithPath: setpriv)
+        try SpawnThread.shared.perform { try spawnLock.withLock { _ in try process.run() } }
+    }
+
+    static let setpriv = "/usr/bin/setpriv"
+
+    /// A thread that never exits, for spawns whose parent-death signal must not fire early.
+    private final class SpawnThread: @unchecked Sendable {
+        static let shared = SpawnThread()
+        private let condition = NSCondition()
+        private var jobs: [@Sendable () -> Void] = []  // guarded by `condition`
+
+        private init() {
+            let thread = Thread { [self] in
+                while true {
+                    condition.lock()
+                    while jobs.isEmpty { condition.wait() }
+                    let job = jobs.removeFirst()
+                    condition.unlock()
+                    job()
+                }
+            }
+            thread.name = "conclave-spawn"
+            thread.start()
+        }
+
+        /// Runs `body` on the spawn thread and waits for it.
+        func perform(_ body: @escaping @Sendable () throws -> Void) throws {
+            let done = DispatchSemaphore(value: 0)
+            let failure = Mutex<(any Error)?>(nil)
+            condition.lock()
+            jobs.append {
+                do { try body() } catch { failure.withLock { $0 = error } }
+                done.signal()
+            }
+            condition.signal()
+            condition.unlock()
+            done.wait()
+            if let error = failure.withLock({ $0 }) { throw error }
+        }
     }
 
     /// How a child ended.

@@ -170,7 +170,7 @@ public final class LlamaServerSupervisor: Service, Sendable {
             process.standardError = FileHandle.nullDevice
         }
         process.standardInput = FileHandle.nullDevice
-        try ChildProcess.launch(process)
+        try ChildProcess.launch(process, diesWithParent: true)
         logger.debug("llama-server started", metadata: ["pid": "\(process.processIdentifier)", "port": "\(port)"])
         return process
     }
