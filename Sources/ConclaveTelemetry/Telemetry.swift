@@ -12,6 +12,13 @@ public enum Telemetry {
     /// Bootstraps logging at `level` and metrics into a Prometheus registry, once per process.
     @discardableResult
     public static func bootstrap(logLevel: LoggingConfiguration.Level = .info) -> PrometheusCollectorRegistry {
+        bootstrap(logging: LoggingConfiguration(level: logLevel))
+    }
+
+    /// Bootstraps logging (`logging`: level, format, module levels) and metrics into a
+    /// Prometheus registry, once per process.
+    @discardableResult
+    public static func bootstrap(logging: LoggingConfiguration) -> PrometheusCollectorRegistry {
         state.withLock { registry in
             if let registry { return registry }
             let created = PrometheusCollectorRegistry()
@@ -25,12 +32,7 @@ public enum Telemetry {
                 (metricName(name), labels.map { (labelName($0.0), $0.1) })
             }
             MetricsSystem.bootstrap(factory)
-            let level = Logger.Level(rawValue: logLevel.rawValue) ?? .info
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
-            }
+            LoggingSystem.bootstrap { label in ConclaveLogHandler(label: label, configuration: logging) }
             registry = created
             return created
         }

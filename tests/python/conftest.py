@@ -119,6 +119,7 @@ def server(request, meridian_api: str, secrets_used: set[str]):
         # Authentication stays on (the default); the key is a fresh one for this server.
         key = tmp_path / "hs256.key"
         key.write_text(os.urandom(32).hex())
+        key.chmod(0o600)
         secrets_used.add(key.read_text())
         env["CONCLAVE_AUTH__HS256_KEY_FILE"] = str(key)
         # The internal API connector calls the fixture server with its demo token.

@@ -662,20 +662,46 @@ public struct LoggingConfiguration: Sendable, Codable, Hashable {
         case trace, debug, info, notice, warning, error, critical
     }
 
-    /// Minimum level written. Default `info`.
-    public var level: Level
-
-    /// Creates logging settings.
-    public init(level: Level = .info) {
-        self.level = level
+    /// How a line is written.
+    public enum Format: String, Sendable, Codable, Hashable, CaseIterable {
+        /// swift-log's readable line: time, level, label, metadata, `[module]`, message.
+        case text
+        /// One JSON object per line, for log collectors.
+        case json
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case level }
+    /// Minimum level written. Default `info`.
+    public var level: Level
+    /// Default `text`.
+    public var format: Format
+    /// Levels of single modules (the `[module]` of a line, e.g. `ConclaveInference`), overriding
+    /// `level` for them, both ways. Default none.
+    public var modules: [String: Level]
+
+    /// Creates logging settings.
+    public init(level: Level = .info, format: Format = .text, modules: [String: Level] = [:]) {
+        self.level = level
+        self.format = format
+        self.modules = modules
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case level, format, modules }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         level = try c.enumValue(.level, default: .info)
+        format = try c.enumValue(.format, default: .text)
+        let names: [String: String] = try c.value(.modules, default: [:])
+        var modules: [String: Level] = [:]
+        for (module, name) in names {
+            guard let level = Level(rawValue: name) else {
+                throw ConfigurationError(key: "logging.modules.\(module)", value: name,
+                                         expected: "one of \(Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            modules[module] = level
+        }
+        self.modules = modules
     }
 }
 

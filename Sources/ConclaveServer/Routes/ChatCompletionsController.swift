@@ -62,6 +62,8 @@ struct ChatCompletionsController: Sendable {
         var logger = context.logger
         logger[metadataKey: "conversation_id"] = "\(conversationID)"
         logger[metadataKey: "run_id"] = "\(runID)"
+        logger[metadataKey: "user"] = "\(principal.userID)"
+        logger.debug("chat run started", metadata: ["workflow": "\(workflow.name)", "governance_mode": "\(mode.rawValue)"])
         let job = ChatJob(runtime: runtime, workflow: workflow, state: state, question: question, mode: mode, options: options, runID: runID,
                           conversationID: conversationID, logger: logger,
                           timeout: .milliseconds(Int64(runtime.configuration.server.requestTimeoutSeconds * 1000)))

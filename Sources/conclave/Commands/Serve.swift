@@ -32,7 +32,7 @@ struct Serve: AsyncParsableCommand {
         } catch let error as ConfigurationError {
             throw ValidationFailure(error.description)
         }
-        Telemetry.bootstrap(logLevel: configuration.logging.level)
+        Telemetry.bootstrap(logging: configuration.logging)
         let logger = Logger(label: "conclave")
         let runtime: ConclaveRuntime
         do {

@@ -42,7 +42,7 @@ struct Worker: AsyncParsableCommand {
             throw ValidationFailure(ConfigurationError(key: "messaging.driver", value: configuration.messaging.driver.rawValue,
                                                        expected: "nats for a worker (steps come from NATS JetStream)").description)
         }
-        Telemetry.bootstrap(logLevel: configuration.logging.level)
+        Telemetry.bootstrap(logging: configuration.logging)
         var roleLogger = Logger(label: "conclave.worker")
         roleLogger[metadataKey: "role"] = "\(agentRole.rawValue)"
         let logger = roleLogger
