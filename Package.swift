@@ -150,6 +150,8 @@ let package = Package(
                 "ConclaveCore", "ConclaveOrchestrator", "ConclaveStorage", "ConclaveInference",
                 "ConclaveKnowledge", "ConclaveAgents", "ConclaveMessaging", "ConclaveTelemetry", "ConclaveGovernance",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,7 @@
 import ConclaveCore
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import ServiceLifecycle
 
@@ -17,22 +19,33 @@ public enum ConclaveServer {
         return router
     }
 
-    /// The Hummingbird application bound to the configured host and port. `onServerRunning`
-    /// receives the bound port (useful with port 0).
+    /// The Hummingbird application bound to the configured host and port: HTTPS only when
+    /// `server.tls_cert_file` and `server.tls_key_file` are set. `onServerRunning` receives the
+    /// bound port (useful with port 0). Throws a `ConfigurationError` naming the key when the
+    /// certificate or key cannot be loaded.
     public static func makeApplication(runtime: ConclaveRuntime,
-                                       onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+                                       onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws
         -> some ApplicationProtocol
     {
         let server = runtime.configuration.server
+        let http1 = HTTPServerBuilder.http1(configuration: .init(
+            idleTimeout: .milliseconds(Int64(server.idleTimeoutSeconds * 1000)),
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: server.maxHeaderBytes, maxHeaderListSize: server.maxHeaderBytes,
+                                            maxHeaderFieldCount: server.maxHeaderCount)))
+        let builder = server.usesTLS ? try HTTPServerBuilder.tls(http1, tlsConfiguration: try GatewayTLS.configuration(server)) : http1
         return Application(
             router: makeRouter(runtime: runtime),
-            server: .http1(configuration: .init(
-                idleTimeout: .milliseconds(Int64(server.idleTimeoutSeconds * 1000)),
-                httpDecoderConfiguration: .init(maxHeaderFieldSize: server.maxHeaderBytes, maxHeaderListSize: server.maxHeaderBytes,
-                                                maxHeaderFieldCount: server.maxHeaderCount))),
+            server: builder,
             configuration: .init(address: .hostname(server.host, port: server.port), serverName: "conclave"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? server.port) },
             logger: runtime.logger)
+    }
+
+    /// Loads the gateway's certificate and key when TLS is configured, throwing a
+    /// `ConfigurationError` naming the key when they cannot be used (`conclave serve` and
+    /// `conclave config check` call it before anything else starts).
+    public static func validateTLS(_ server: ConclaveCore.ServerConfiguration) throws {
+        if server.usesTLS { _ = try GatewayTLS.configuration(server) }
     }
 
     /// Runs the server and its background services until SIGTERM/SIGINT. In-flight requests get
@@ -40,7 +53,7 @@ public enum ConclaveServer {
     public static func run(runtime: ConclaveRuntime, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         async throws
     {
-        let application = makeApplication(runtime: runtime, onServerRunning: onServerRunning)
+        let application = try makeApplication(runtime: runtime, onServerRunning: onServerRunning)
         var configuration = ServiceGroupConfiguration(
             services: runtime.backgroundServices.map { .init(service: $0) } + [.init(service: application)],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -9,7 +9,7 @@ public enum RunningServer {
     public static func with<T: Sendable>(_ runtime: ConclaveRuntime,
                                          _ body: @Sendable (String) async throws -> T) async throws -> T {
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let application = ConclaveServer.makeApplication(runtime: runtime) { port in
+        let application = try ConclaveServer.makeApplication(runtime: runtime) { port in
             portContinuation.yield(port)
             portContinuation.finish()
         }

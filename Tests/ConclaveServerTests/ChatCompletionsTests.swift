@@ -20,7 +20,7 @@ import Testing
         var configuration = TestRuntime.configuration()
         configure(&configuration)
         let runtime = try await TestRuntime.make(model: model, configuration: configuration, documents: Self.documents)
-        let app = ConclaveServer.makeApplication(runtime: runtime)
+        let app = try ConclaveServer.makeApplication(runtime: runtime)
         try await app.test(.live) { client in try await body(client, runtime) }
     }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -34,10 +35,11 @@ class Server:
     log_path: Path
     token: str = ""
     env: dict | None = None
+    scheme: str = "http"
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def log_tail(self, lines: int = 60) -> str:
         try:
@@ -54,8 +56,10 @@ def _free_port() -> int:
 
 
 def _ready_status(url: str) -> int | None:
+    # Readiness only: an HTTPS test server's certificate is checked by the tests themselves.
+    context = ssl._create_unverified_context() if url.startswith("https:") else None
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=5, context=context) as response:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
@@ -140,7 +144,8 @@ def server(request, meridian_api: str, secrets_used: set[str]):
             [CONCLAVE_BIN, "token", "--user", "u-employee"], cwd=REPO_ROOT, env=env, check=True, capture_output=True, text=True
         ).stdout.strip()
         secrets_used.add(token)
-        srv = Server(port=port, process=process, log_path=log_path, token=token, env=env)
+        scheme = "https" if env.get("CONCLAVE_SERVER__TLS_CERT_FILE") else "http"
+        srv = Server(port=port, process=process, log_path=log_path, token=token, env=env, scheme=scheme)
         try:
             deadline = time.monotonic() + READY_TIMEOUT_S
             last_status = None

@@ -109,12 +109,16 @@ public struct ServerConfiguration: Sendable, Codable, Hashable {
     public var idleTimeoutSeconds: Double
     /// A request body must arrive within this long of its headers, else 408. Default 30 s.
     public var bodyTimeoutSeconds: Double
+    /// PEM certificate chain; with `tlsKeyFile`, the gateway speaks HTTPS only. Default none.
+    public var tlsCertFile: String
+    /// PEM private key of `tlsCertFile`. Default none.
+    public var tlsKeyFile: String
 
     /// Creates server settings.
     public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 1 << 20,
                 shutdownGraceSeconds: Double = 30, requestTimeoutSeconds: Double = 300, maxHeaderBytes: Int = 32 * 1024,
                 maxHeaderCount: Int = 100, maxMessages: Int = 256, maxTokens: Int = 4096, idleTimeoutSeconds: Double = 60,
-                bodyTimeoutSeconds: Double = 30) {
+                bodyTimeoutSeconds: Double = 30, tlsCertFile: String = "", tlsKeyFile: String = "") {
         self.host = host
         self.port = port
         self.maxBodyBytes = maxBodyBytes
@@ -126,7 +130,12 @@ public struct ServerConfiguration: Sendable, Codable, Hashable {
         self.maxTokens = maxTokens
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.bodyTimeoutSeconds = bodyTimeoutSeconds
+        self.tlsCertFile = tlsCertFile
+        self.tlsKeyFile = tlsKeyFile
     }
+
+    /// True when the gateway serves HTTPS.
+    public var usesTLS: Bool { !tlsCertFile.isEmpty }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case host, port
@@ -139,6 +148,8 @@ public struct ServerConfiguration: Sendable, Codable, Hashable {
         case maxTokens = "max_tokens"
         case idleTimeoutSeconds = "idle_timeout_seconds"
         case bodyTimeoutSeconds = "body_timeout_seconds"
+        case tlsCertFile = "tls_cert_file"
+        case tlsKeyFile = "tls_key_file"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -156,6 +167,8 @@ public struct ServerConfiguration: Sendable, Codable, Hashable {
         maxTokens = try c.value(.maxTokens, default: d.maxTokens)
         idleTimeoutSeconds = try c.value(.idleTimeoutSeconds, default: d.idleTimeoutSeconds)
         bodyTimeoutSeconds = try c.value(.bodyTimeoutSeconds, default: d.bodyTimeoutSeconds)
+        tlsCertFile = try c.value(.tlsCertFile, default: d.tlsCertFile)
+        tlsKeyFile = try c.value(.tlsKeyFile, default: d.tlsKeyFile)
     }
 
     func validate() throws {
@@ -189,6 +202,10 @@ public struct ServerConfiguration: Sendable, Codable, Hashable {
         }
         guard bodyTimeoutSeconds > 0 else {
             throw ConfigurationError(key: "server.body_timeout_seconds", value: String(bodyTimeoutSeconds), expected: "a positive number of seconds")
+        }
+        guard tlsCertFile.isEmpty == tlsKeyFile.isEmpty else {
+            throw ConfigurationError(key: tlsCertFile.isEmpty ? "server.tls_cert_file" : "server.tls_key_file", value: nil,
+                                     expected: "a PEM file path: server.tls_cert_file and server.tls_key_file go together")
         }
     }
 }

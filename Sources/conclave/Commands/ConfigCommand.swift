@@ -17,6 +17,7 @@ struct ConfigCommand: AsyncParsableCommand {
         func run() async throws {
             let configuration = try loadConfiguration(path: file)
             do {
+                try ConclaveServer.validateTLS(configuration.server)
                 let registry = try WorkflowRegistry(userDirectory: configuration.workflows.directory,
                                                     defaultName: configuration.workflows.defaultWorkflow)
                 for warning in configuration.secretFileWarnings() {

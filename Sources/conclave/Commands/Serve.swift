@@ -29,6 +29,7 @@ struct Serve: AsyncParsableCommand {
         if let port { configuration.server.port = port }
         do {
             try configuration.validate()
+            try ConclaveServer.validateTLS(configuration.server)
         } catch let error as ConfigurationError {
             throw ValidationFailure(error.description)
         }
@@ -46,10 +47,13 @@ struct Serve: AsyncParsableCommand {
             throw ValidationFailure(error.description)
         }
         let host = configuration.server.host
-        try await ConclaveServer.run(runtime: runtime) { port in
-            logger.info("conclave listening", metadata: ["url": "http://\(host):\(port)"])
-            // A machine-readable line for scripts and tests that start the server on port 0.
-            Terminal.write("conclave listening on http://\(host):\(port)\n")
+        let scheme = configuration.server.usesTLS ? "https" : "http"
+        try await reportingFailures {
+            try await ConclaveServer.run(runtime: runtime) { port in
+                logger.info("conclave listening", metadata: ["url": "\(scheme)://\(host):\(port)"])
+                // A machine-readable line for scripts and tests that start the server on port 0.
+                Terminal.write("conclave listening on \(scheme)://\(host):\(port)\n")
+            }
         }
     }
 }
