@@ -759,3 +759,27 @@ def test_dashboard_config_map_is_labelled_for_the_grafana_sidecar(chart: helm.Ch
     assert relabelled["metadata"]["labels"]["team"] == "ml"
     # Off: no ConfigMap.
     assert not find(in_chart(chart, grafana={"dashboard": {"enabled": False}}), "ConfigMap", f"{FULLNAME}-dashboard")
+
+
+@pytest.mark.parametrize("mesh", ["none", "linkerd", "istio"])
+def test_mesh_sidecar_injection_marks_the_gateway_worker_and_llama_pods(chart: helm.Chart, mesh: str) -> None:
+    objects = in_chart(chart, mesh={"inject": mesh})
+    pods = [o for o in find(objects, "Deployment") if component(o) in ("gateway", "worker", "llama")]
+    assert {component(o) for o in pods} == {"gateway", "worker", "llama"}
+    for workload in pods:
+        metadata = workload["spec"]["template"]["metadata"]
+        labels, annotations = metadata.get("labels", {}), metadata.get("annotations") or {}
+        assert (labels.get("sidecar.istio.io/inject") == "true") == (mesh == "istio"), workload["metadata"]["name"]
+        assert (annotations.get("linkerd.io/inject") == "enabled") == (mesh == "linkerd"), workload["metadata"]["name"]
+        # The selector stays the same whatever the mesh (a Deployment's selector is immutable).
+        assert "sidecar.istio.io/inject" not in workload["spec"]["selector"]["matchLabels"]
+    # The in-chart PostgreSQL and NATS stay outside the mesh.
+    for workload in find(objects, "StatefulSet"):
+        template = workload["spec"]["template"]["metadata"]
+        assert "sidecar.istio.io/inject" not in template.get("labels", {})
+        assert "linkerd.io/inject" not in (template.get("annotations") or {})
+
+
+def test_an_unknown_mesh_is_refused(chart: helm.Chart) -> None:
+    with pytest.raises(Exception, match="mesh"):
+        in_chart(chart, mesh={"inject": "consul"})

@@ -211,3 +211,18 @@ stream CONCLAVE_STEPS, subject conclave.steps.<role>, durable consumer worker-<r
 {{- define "conclave.configChecksum" -}}
 checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
 {{- end }}
+
+{{/*
+Service-mesh sidecar injection (mesh.inject): pod labels, then pod annotations.
+*/}}
+{{- define "conclave.meshLabels" -}}
+{{- if eq .Values.mesh.inject "istio" }}
+sidecar.istio.io/inject: "true"
+{{- end }}
+{{- end }}
+
+{{- define "conclave.meshAnnotations" -}}
+{{- if eq .Values.mesh.inject "linkerd" }}
+linkerd.io/inject: enabled
+{{- end }}
+{{- end }}
