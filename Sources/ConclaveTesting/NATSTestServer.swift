@@ -14,8 +14,10 @@ public final class NATSTestServer: Sendable {
     /// `nats://127.0.0.1:PORT`.
     public var url: String { "nats://127.0.0.1:\(port)" }
 
-    /// Starts the server and waits until its monitoring endpoint reports it healthy.
-    public static func start(timeout: Duration = .seconds(20)) async throws -> NATSTestServer {
+    /// Starts the server and waits until its monitoring endpoint reports it healthy. With
+    /// `tls`, clients must connect with TLS, verify the server's certificate against the test CA,
+    /// and present a client certificate the CA signed (mutual TLS).
+    public static func start(timeout: Duration = .seconds(20), tls: TestCertificates? = nil) async throws -> NATSTestServer {
         let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
             .first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let binary else {
@@ -28,6 +30,19 @@ public final class NATSTestServer: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["-js", "-a", "127.0.0.1", "-p", String(port), "-m", String(monitorPort), "-sd", directory.path]
+        if let tls {
+            let config = directory.appendingPathComponent("tls.conf")
+            try """
+                tls {
+                  cert_file: "\(tls.serverCertFile)"
+                  key_file: "\(tls.serverKeyFile)"
+                  ca_file: "\(tls.caFile)"
+                  verify: true
+                  timeout: 5
+                }
+                """.write(to: config, atomically: true, encoding: .utf8)
+            process.arguments! += ["-c", config.path]
+        }
         let log = directory.appendingPathComponent("nats.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: log)

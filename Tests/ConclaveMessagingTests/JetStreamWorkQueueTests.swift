@@ -142,6 +142,29 @@ struct JetStreamWorkQueueTests {
         #expect(received == ["a", "b", "c"])
     }
 
+    @Test func overMutualTLSStepsFlowAndAClientWithoutACertificateIsRefused() async throws {
+        let certificates = try TestCertificates.make()
+        defer { certificates.remove() }
+        let server = try await NATSTestServer.start(tls: certificates)
+        defer { server.stop() }
+        let tls = NATSConnection.TLS(caFile: certificates.caFile, certFile: certificates.clientCertFile, keyFile: certificates.clientKeyFile)
+        let queue = try JetStreamWorkQueue(connection: try NATSConnection(url: "tls://127.0.0.1:\(server.port)", name: "mtls", tls: tls),
+                                           configuration: WorkQueueConfiguration(ackWait: .seconds(2), maxDeliver: 3, retryDelay: .milliseconds(50)))
+        try queue.prepare(queue: "reasoner")
+        #expect(try await queue.submit(to: "reasoner", payload: Array("over-tls".utf8), id: "run1/reason/1"))
+        let seen = Seen()
+        try await Self.consume(queue, "reasoner", until: { seen.payloads.count >= 1 }) { seen.add($0) }
+        #expect(seen.payloads == ["over-tls"])
+        // Without a client certificate, without the CA, or in plain text: no connection.
+        for (url, refused) in [("tls://127.0.0.1:\(server.port)", NATSConnection.TLS(caFile: certificates.caFile)),
+                               ("tls://127.0.0.1:\(server.port)", NATSConnection.TLS(caFile: certificates.clientCertFile,
+                                                                                     certFile: certificates.clientCertFile,
+                                                                                     keyFile: certificates.clientKeyFile)),
+                               (server.url, nil)] as [(String, NATSConnection.TLS?)] {
+            #expect(throws: NATSError.self) { _ = try NATSConnection(url: url, name: "refused", tls: refused) }
+        }
+    }
+
     @Test func connectingToNothingFailsWithAClearError() throws {
         do {
             _ = try NATSConnection(url: "nats://127.0.0.1:1", name: "nowhere")

@@ -743,15 +743,25 @@ public struct MessagingConfiguration: Sendable, Codable, Hashable {
     public var maxDeliver: Int
     /// NATS: steps one worker process runs at once. Default 4.
     public var workerConcurrency: Int
+    /// NATS: the CA file (PEM) that signed the server's certificate; set, the connection uses
+    /// TLS (as does a `tls://` URL). Default none.
+    public var tlsCAFile: String
+    /// NATS: this client's certificate chain (PEM), for servers that verify clients (mutual TLS).
+    public var tlsCertFile: String
+    /// NATS: the key of `tlsCertFile` (PEM).
+    public var tlsKeyFile: String
 
     /// Creates messaging settings.
     public init(driver: Driver = .inprocess, url: String = "", ackWaitSeconds: Double = 30, maxDeliver: Int = 5,
-                workerConcurrency: Int = 4) {
+                workerConcurrency: Int = 4, tlsCAFile: String = "", tlsCertFile: String = "", tlsKeyFile: String = "") {
         self.driver = driver
         self.url = url
         self.ackWaitSeconds = ackWaitSeconds
         self.maxDeliver = maxDeliver
         self.workerConcurrency = workerConcurrency
+        self.tlsCAFile = tlsCAFile
+        self.tlsCertFile = tlsCertFile
+        self.tlsKeyFile = tlsKeyFile
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -759,6 +769,9 @@ public struct MessagingConfiguration: Sendable, Codable, Hashable {
         case ackWaitSeconds = "ack_wait_seconds"
         case maxDeliver = "max_deliver"
         case workerConcurrency = "worker_concurrency"
+        case tlsCAFile = "tls_ca_file"
+        case tlsCertFile = "tls_cert_file"
+        case tlsKeyFile = "tls_key_file"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -770,6 +783,9 @@ public struct MessagingConfiguration: Sendable, Codable, Hashable {
         ackWaitSeconds = try c.value(.ackWaitSeconds, default: d.ackWaitSeconds)
         maxDeliver = try c.value(.maxDeliver, default: d.maxDeliver)
         workerConcurrency = try c.value(.workerConcurrency, default: d.workerConcurrency)
+        tlsCAFile = try c.value(.tlsCAFile, default: d.tlsCAFile)
+        tlsCertFile = try c.value(.tlsCertFile, default: d.tlsCertFile)
+        tlsKeyFile = try c.value(.tlsKeyFile, default: d.tlsKeyFile)
     }
 
     func validate() throws {
@@ -782,6 +798,18 @@ public struct MessagingConfiguration: Sendable, Codable, Hashable {
         }
         guard (1...100).contains(maxDeliver) else {
             throw ConfigurationError(key: "messaging.max_deliver", value: String(maxDeliver), expected: "an integer from 1 to 100")
+        }
+        guard tlsCertFile.isEmpty == tlsKeyFile.isEmpty else {
+            throw ConfigurationError(key: tlsCertFile.isEmpty ? "messaging.tls_cert_file" : "messaging.tls_key_file", value: nil,
+                                     expected: "a PEM file path: messaging.tls_cert_file and messaging.tls_key_file go together")
+        }
+        guard tlsCertFile.isEmpty || !tlsCAFile.isEmpty else {
+            throw ConfigurationError(key: "messaging.tls_ca_file", value: nil,
+                                     expected: "the CA file of the NATS server's certificate, with a client certificate")
+        }
+        guard !url.hasPrefix("tls://") || !tlsCAFile.isEmpty || driver != .nats else {
+            throw ConfigurationError(key: "messaging.tls_ca_file", value: nil,
+                                     expected: "the CA file of the NATS server's certificate, with a tls:// URL")
         }
         guard (1...256).contains(workerConcurrency) else {
             throw ConfigurationError(key: "messaging.worker_concurrency", value: String(workerConcurrency),

@@ -4,7 +4,8 @@ extension ConclaveConfiguration {
     /// The configured files that hold secrets, by key: signing keys and the API-key file.
     public var secretFiles: [(key: String, path: String)] {
         [("auth.hs256_key_file", auth.hs256KeyFile), ("auth.api_keys_file", auth.apiKeysFile),
-         ("audit.signing_key_file", audit.signingKeyFile), ("server.tls_key_file", server.tlsKeyFile)].filter { !$0.path.isEmpty }
+         ("audit.signing_key_file", audit.signingKeyFile), ("server.tls_key_file", server.tlsKeyFile),
+         ("messaging.tls_key_file", messaging.tlsKeyFile)].filter { !$0.path.isEmpty }
     }
 
     /// One warning per secret file that exists and that its group or other users may read or

@@ -41,13 +41,37 @@ public final class NATSConnection: @unchecked Sendable {
     /// The server URL it was opened with.
     public let url: String
 
-    /// Connects to `url` (`nats://host:4222`), reconnecting forever with a 250 ms wait if the
-    /// server goes away.
-    public init(url: String, name: String) throws {
+    /// TLS to the server: the CA that signed its certificate, and for mutual TLS this client's
+    /// certificate chain and key (PEM files).
+    public struct TLS: Sendable, Hashable {
+        public var caFile: String
+        public var certFile: String
+        public var keyFile: String
+
+        public init(caFile: String, certFile: String = "", keyFile: String = "") {
+            self.caFile = caFile
+            self.certFile = certFile
+            self.keyFile = keyFile
+        }
+    }
+
+    /// Connects to `url` (`nats://host:4222`, or `tls://host:4222`), reconnecting forever with a
+    /// 250 ms wait if the server goes away. With `tls` the connection is encrypted and the
+    /// server's certificate verified against `tls.caFile` (and this client authenticated with
+    /// its certificate when `tls.certFile` is set).
+    public init(url: String, name: String, tls: TLS? = nil) throws {
         var options: OpaquePointer?
         try NATSError.check(natsOptions_Create(&options), "options")
         defer { natsOptions_Destroy(options) }
         try NATSError.check(natsOptions_SetURL(options, url), "options (url \(url))")
+        if let tls {
+            try NATSError.check(natsOptions_SetSecure(options, true), "options (TLS)")
+            try NATSError.check(natsOptions_LoadCATrustedCertificates(options, tls.caFile), "TLS CA file \(tls.caFile)")
+            if !tls.certFile.isEmpty {
+                try NATSError.check(natsOptions_LoadCertificatesChain(options, tls.certFile, tls.keyFile),
+                                    "TLS client certificate \(tls.certFile)")
+            }
+        }
         try NATSError.check(natsOptions_SetName(options, name), "options (name)")
         try NATSError.check(natsOptions_SetMaxReconnect(options, -1), "options (reconnect)")
         try NATSError.check(natsOptions_SetReconnectWait(options, 250), "options (reconnect wait)")

@@ -260,7 +260,9 @@ public struct ConclaveRuntime: Sendable {
             dispatcher = nil
         case .nats:
             do {
-                let connection = try NATSConnection(url: messaging.url, name: "conclave-\(getpid())")
+                let tls = messaging.tlsCAFile.isEmpty ? nil
+                    : NATSConnection.TLS(caFile: messaging.tlsCAFile, certFile: messaging.tlsCertFile, keyFile: messaging.tlsKeyFile)
+                let connection = try NATSConnection(url: messaging.url, name: "conclave-\(getpid())", tls: tls)
                 let queue = try JetStreamWorkQueue(
                     connection: connection,
                     configuration: WorkQueueConfiguration(ackWait: .milliseconds(Int64(messaging.ackWaitSeconds * 1000)),
