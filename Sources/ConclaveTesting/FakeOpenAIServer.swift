@@ -1,5 +1,8 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import NIOCore
 import ServiceLifecycle
 import Synchronization
@@ -48,8 +51,10 @@ public final class FakeOpenAIServer: Sendable {
         [Float(text.count), Float(text.split(separator: " ").count), 1]
     }
 
-    /// Runs the fake for the duration of `body`, passing its base URL (ending in `/v1`).
-    public func run<T: Sendable>(_ body: @Sendable (String) async throws -> T) async throws -> T {
+    /// Runs the fake for the duration of `body`, passing its base URL (ending in `/v1`). With
+    /// `tls` it serves HTTPS only, with the test CA's server certificate, and accepts only
+    /// clients that present a certificate the CA signed (mutual TLS).
+    public func run<T: Sendable>(tls: TestCertificates? = nil, _ body: @Sendable (String) async throws -> T) async throws -> T {
         let router = Router()
         router.get("/health") { _, _ -> Response in
             let ok = self.healthy.withLock { $0 }
@@ -94,7 +99,16 @@ public final class FakeOpenAIServer: Sendable {
             }
         }
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        var server = HTTPServerBuilder.http1()
+        if let tls {
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(tls.serverCertFile).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.serverKeyFile, format: .pem)))
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(tls.caFile))
+            configuration.certificateVerification = .noHostnameVerification
+            server = try .tls(server, tlsConfiguration: configuration)
+        }
+        let app = Application(router: router, server: server, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               onServerRunning: { channel in
                                   portContinuation.yield(channel.localAddress?.port ?? 0)
                                   portContinuation.finish()
@@ -108,7 +122,7 @@ public final class FakeOpenAIServer: Sendable {
             var port = 0
             for await p in portStream { port = p }
             defer { tasks.cancelAll() }
-            let result = try await body("http://127.0.0.1:\(port)/v1")
+            let result = try await body("\(tls == nil ? "http" : "https")://127.0.0.1:\(port)/v1")
             await group.triggerGracefulShutdown()
             return result
         }

@@ -100,6 +100,32 @@ import Testing
         }
     }
 
+    @Test func anEndpointThatDemandsAClientCertificateIsReachedOverMutualTLS() async throws {
+        let certificates = try TestCertificates.make()
+        defer { certificates.remove() }
+        let upstream = FakeOpenAIServer(.answer("over tls"))
+        try await upstream.run(tls: certificates) { url in
+            #expect(url.hasPrefix("https://"))
+            let tls = InferenceHTTPClient.TLS(caFile: certificates.caFile, certFile: certificates.clientCertFile,
+                                              keyFile: certificates.clientKeyFile)
+            let client = try InferenceHTTPClient.shared(connectTimeout: .seconds(2), tls: tls)
+            let model = OpenAICompatibleChatModel(pool: ReplicaPool([url]), client: client, configuration: .init(retryBackoff: .milliseconds(1)))
+            #expect(try await model.complete(request()).content == "over tls")
+            // Trusting the CA without a client certificate, or not trusting the CA: refused.
+            for refused in [InferenceHTTPClient.TLS(caFile: certificates.caFile), InferenceHTTPClient.TLS()] {
+                let other = OpenAICompatibleChatModel(pool: ReplicaPool([url]),
+                                                      client: try InferenceHTTPClient.shared(connectTimeout: .seconds(2), tls: refused),
+                                                      configuration: .init(maxAttempts: 1, retryBackoff: .milliseconds(1)))
+                await #expect(throws: (any Error).self) { _ = try await other.complete(request()) }
+            }
+            #expect(upstream.callCount == 1)
+        }
+        // A file that cannot be loaded names its key.
+        #expect(throws: ConfigurationError.self) {
+            _ = try InferenceHTTPClient.shared(connectTimeout: .seconds(2), tls: .init(caFile: "/nonexistent/ca.pem"))
+        }
+    }
+
     @Test func badRequestIsNotRetried() async throws {
         let upstream = FakeOpenAIServer(.status(400))
         try await upstream.run { url in

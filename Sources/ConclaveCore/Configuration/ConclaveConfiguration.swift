@@ -327,6 +327,13 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
     /// Longest wait for a TCP connection to a model endpoint; a backend that does not accept
     /// fails fast and the call is retried elsewhere. Default 5 s.
     public var connectTimeoutSeconds: Double = 5
+    /// A private CA (PEM) that `https://` endpoints' certificates are checked against, instead of
+    /// the system's. Default none.
+    public var tlsCAFile: String = ""
+    /// A client certificate chain (PEM) for endpoints that verify clients (mutual TLS). Default none.
+    public var tlsCertFile: String = ""
+    /// The key of `tlsCertFile` (PEM). Default none.
+    public var tlsKeyFile: String = ""
     /// Active health checks: every endpoint's `/health` is polled this often, and a replica that
     /// fails 3 checks in a row gets no calls until one succeeds. Default 5 s (0: off).
     public var healthCheckIntervalSeconds: Double = 5
@@ -379,6 +386,9 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
         case servedModelName = "served_model_name"
         case firstTokenTimeoutSeconds = "first_token_timeout_seconds"
         case connectTimeoutSeconds = "connect_timeout_seconds"
+        case tlsCAFile = "tls_ca_file"
+        case tlsCertFile = "tls_cert_file"
+        case tlsKeyFile = "tls_key_file"
         case healthCheckIntervalSeconds = "health_check_interval_seconds"
         case drainTimeoutSeconds = "drain_timeout_seconds"
         case autoscale, models
@@ -408,6 +418,9 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
         servedModelName = try c.value(.servedModelName, default: d.servedModelName)
         firstTokenTimeoutSeconds = try c.value(.firstTokenTimeoutSeconds, default: d.firstTokenTimeoutSeconds)
         connectTimeoutSeconds = try c.value(.connectTimeoutSeconds, default: d.connectTimeoutSeconds)
+        tlsCAFile = try c.value(.tlsCAFile, default: d.tlsCAFile)
+        tlsCertFile = try c.value(.tlsCertFile, default: d.tlsCertFile)
+        tlsKeyFile = try c.value(.tlsKeyFile, default: d.tlsKeyFile)
         healthCheckIntervalSeconds = try c.value(.healthCheckIntervalSeconds, default: d.healthCheckIntervalSeconds)
         drainTimeoutSeconds = try c.value(.drainTimeoutSeconds, default: d.drainTimeoutSeconds)
         autoscale = try c.value(.autoscale, default: d.autoscale)
@@ -435,6 +448,10 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
         guard firstTokenTimeoutSeconds >= 0 else {
             throw ConfigurationError(key: "inference.first_token_timeout_seconds", value: String(firstTokenTimeoutSeconds),
                                      expected: "zero (no limit) or a positive number of seconds")
+        }
+        guard tlsCertFile.isEmpty == tlsKeyFile.isEmpty else {
+            throw ConfigurationError(key: tlsCertFile.isEmpty ? "inference.tls_cert_file" : "inference.tls_key_file", value: nil,
+                                     expected: "a PEM file path: inference.tls_cert_file and inference.tls_key_file go together")
         }
         guard (1...16).contains(replicas) else {
             throw ConfigurationError(key: "inference.replicas", value: String(replicas), expected: "an integer from 1 to 16")

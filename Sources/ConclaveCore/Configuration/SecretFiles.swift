@@ -5,7 +5,7 @@ extension ConclaveConfiguration {
     public var secretFiles: [(key: String, path: String)] {
         [("auth.hs256_key_file", auth.hs256KeyFile), ("auth.api_keys_file", auth.apiKeysFile),
          ("audit.signing_key_file", audit.signingKeyFile), ("server.tls_key_file", server.tlsKeyFile),
-         ("messaging.tls_key_file", messaging.tlsKeyFile)].filter { !$0.path.isEmpty }
+         ("messaging.tls_key_file", messaging.tlsKeyFile), ("inference.tls_key_file", inference.tlsKeyFile)].filter { !$0.path.isEmpty }
     }
 
     /// One warning per secret file that exists and that its group or other users may read or

@@ -76,7 +76,9 @@ public struct ConclaveRuntime: Sendable {
         self.logger = logger
         store = try await StoreFactory.open(configuration.storage, logger: logger)
         let inference = configuration.inference
-        let client = InferenceHTTPClient.shared(connectTimeout: .milliseconds(Int64(inference.connectTimeoutSeconds * 1000)))
+        let tls = inference.tlsCAFile.isEmpty && inference.tlsCertFile.isEmpty ? nil
+            : InferenceHTTPClient.TLS(caFile: inference.tlsCAFile, certFile: inference.tlsCertFile, keyFile: inference.tlsKeyFile)
+        let client = try InferenceHTTPClient.shared(connectTimeout: .milliseconds(Int64(inference.connectTimeoutSeconds * 1000)), tls: tls)
         let timeout = Duration.milliseconds(Int64(inference.requestTimeoutSeconds * 1000))
         let healthInterval = Duration.milliseconds(Int64(inference.healthCheckIntervalSeconds * 1000))
         var served: [String: ServedModel] = [:]
