@@ -146,8 +146,6 @@ public final class AuditLog: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         key = try Self.loadOrCreateKey(path: configuration.signingKeyFile)
-        // Unknown until the first verification: NaN, which no alert comparison matches.
-        chainValid.record(Double.nan)
     }
 
     /// The public key that verifies this log's anchors.
@@ -378,6 +376,8 @@ public final class AuditLog: Service, Sendable {
     }
 
     private func verifyPeriodically() async {
+        // Unknown until the first verification ends: NaN, which no alert comparison matches.
+        chainValid.record(Double.nan)
         while !Task.isCancelled {
             await verifyChain()
             guard configuration.verifyIntervalSeconds > 0 else { return }

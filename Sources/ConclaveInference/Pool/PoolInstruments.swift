@@ -38,6 +38,14 @@ final class PoolInstruments: Sendable {
         }
     }
 
+    /// Drops a removed replica's gauges, so that its series leave `/metrics` (a restarted local
+    /// replica comes back on another port, under another `replica` label).
+    func forget(_ url: String) {
+        guard let gauges = perReplica.withLock({ $0.removeValue(forKey: url) }) else { return }
+        gauges.inFlight.destroy()
+        gauges.breaker.destroy()
+    }
+
     /// The error counter of a kind.
     func errors(_ kind: String) -> Counter {
         errors.withLock { counters in

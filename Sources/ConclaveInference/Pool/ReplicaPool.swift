@@ -162,14 +162,13 @@ public final class ReplicaPool: Sendable {
     /// Removes a replica (it died or is being drained); calls in flight on it finish as they may.
     public func remove(_ url: String) {
         state.withLock { $0.replicas.removeAll { $0.url == url } }
-        let gauges = instruments.replica(url)
-        gauges.inFlight.record(0)
-        gauges.breaker.record(2)
+        instruments.forget(url)
         publishMetrics()
     }
 
     /// Publishes the pool's state as gauges: calls in flight and breaker state (0 closed,
-    /// 1 half-open, 2 open or gone) per replica, replicas ready, and the queue depth.
+    /// 1 half-open, 2 open) per replica, replicas ready, and the queue depth. A removed
+    /// replica's gauges are gone.
     func publishMetrics() {
         // One snapshot: the ready count is read under the same lock as the replicas.
         let (replicas, queued) = state.withLock { ($0.replicas.map { ($0.url, $0.inFlight, $0.breaker, $0.ready) }, $0.waiters.count) }
