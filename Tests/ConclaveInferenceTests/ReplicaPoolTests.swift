@@ -100,6 +100,25 @@ import Testing
         }
     }
 
+    @Test func aRetryWaitsForABusyOtherReplicaRatherThanReturnToTheOneThatFailed() async throws {
+        let pool = ReplicaPool(["http://a/v1", "http://b/v1"], configuration: .init(maxInFlightPerReplica: 1))
+        let first = try await pool.acquire(avoiding: ["http://b/v1"])
+        #expect(first.url == "http://a/v1")
+        // b failed this caller; a is busy: the retry waits for a instead of taking b again.
+        let retry = Task { try await pool.acquire(avoiding: ["http://b/v1"]) }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(pool.queued == 1)
+        // A fresh caller still gets b meanwhile.
+        let fresh = try await pool.acquire()
+        #expect(fresh.url == "http://b/v1")
+        pool.release(first, success: true)
+        #expect(try await retry.value.url == "http://a/v1")
+        // When no other replica serves at all (a is gone), a retry may go back to the one it tried.
+        pool.remove("http://a/v1")
+        pool.release(fresh, success: true)
+        #expect(try await pool.acquire(avoiding: ["http://b/v1"]).url == "http://b/v1")
+    }
+
     @Test func anEndpointThatDemandsAClientCertificateIsReachedOverMutualTLS() async throws {
         let certificates = try TestCertificates.make()
         defer { certificates.remove() }

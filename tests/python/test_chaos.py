@@ -157,6 +157,7 @@ def test_sigkill_of_the_gateway_loses_no_completed_turn_and_the_audit_chain_veri
         gateway.start()
         token = gateway.token("u-employee")
         completed: list[tuple[str, str, str]] = []  # (conversation, question, answer) the clients saw
+        refused: list[int] = []  # statuses other than 200 before the kill
         lock = threading.Lock()
         stop = threading.Event()
 
@@ -166,8 +167,14 @@ def test_sigkill_of_the_gateway_loses_no_completed_turn_and_the_audit_chain_veri
             while not stop.is_set():
                 question = f"{questions[turn % len(questions)]} (client {index}, turn {turn})"
                 status, body = _ask(gateway.port, token, question, conversation)
-                if status != 200:
+                if status == 0:
                     return  # the gateway is gone
+                if status != 200:
+                    # A busy model (the machine is shared) is not what this test is about: ask again.
+                    with lock:
+                        refused.append(status)
+                    time.sleep(0.5)
+                    continue
                 conversation = body["conversation_id"]
                 with lock:
                     completed.append((conversation, question, body["choices"][0]["message"]["content"]))
@@ -176,7 +183,7 @@ def test_sigkill_of_the_gateway_loses_no_completed_turn_and_the_audit_chain_veri
         threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240
         while len(completed) < 8 and time.monotonic() < deadline:
             time.sleep(0.2)
         # Mid-write: requests are in flight on every client.
@@ -192,7 +199,7 @@ def test_sigkill_of_the_gateway_loses_no_completed_turn_and_the_audit_chain_veri
         stop.set()
         for thread in threads:
             thread.join(timeout=90)
-        assert len(completed) >= 8, f"only {len(completed)} turns completed before the kill"
+        assert len(completed) >= 8, f"only {len(completed)} turns completed before the kill (other answers: {refused[:20]})"
 
         # Restart on the same store: the database recovers, and it serves again.
         gateway.start()

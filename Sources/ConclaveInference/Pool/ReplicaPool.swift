@@ -87,6 +87,8 @@ public final class ReplicaPool: Sendable {
     private struct Waiter {
         var id: Int
         var continuation: CheckedContinuation<Lease, any Error>
+        /// Replicas this caller already tried (a retry): it waits for another one while any other serves.
+        var avoiding: Set<String> = []
     }
 
     private struct State {
@@ -161,7 +163,12 @@ public final class ReplicaPool: Sendable {
 
     /// Removes a replica (it died or is being drained); calls in flight on it finish as they may.
     public func remove(_ url: String) {
-        state.withLock { $0.replicas.removeAll { $0.url == url } }
+        // A retry waiting for another replica than the ones it tried may now take one of those.
+        let resumed = state.withLock { state -> [(CheckedContinuation<Lease, any Error>, Lease)] in
+            state.replicas.removeAll { $0.url == url }
+            return Self.serveWaiters(&state, configuration: configuration)
+        }
+        for (continuation, lease) in resumed { continuation.resume(returning: lease) }
         instruments.forget(url)
         publishMetrics()
     }
@@ -229,7 +236,7 @@ public final class ReplicaPool: Sendable {
             try await withCheckedThrowingContinuation { continuation in
                 let immediate = state.withLock { state -> Lease? in
                     if let lease = Self.pick(&state, avoiding: avoiding, configuration: configuration) { return lease }
-                    state.waiters.append(Waiter(id: id, continuation: continuation))
+                    state.waiters.append(Waiter(id: id, continuation: continuation, avoiding: avoiding))
                     return nil
                 }
                 if let immediate { continuation.resume(returning: immediate) }
@@ -288,12 +295,14 @@ public final class ReplicaPool: Sendable {
             state.replicas[index].inFlight += 1
             return Lease(url: state.replicas[index].url)
         }
-        let open = state.replicas.indices.filter {
-            state.replicas[$0].serving && state.replicas[$0].breaker == .closed
-                && state.replicas[$0].inFlight < configuration.maxInFlightPerReplica
+        let serving = state.replicas.indices.filter { state.replicas[$0].serving && state.replicas[$0].breaker == .closed }
+        let others = serving.filter { !avoiding.contains(state.replicas[$0].url) }
+        // A retry goes back to a replica it already tried only when no other one serves at all;
+        // when the others are merely busy it waits for one of them (the replica that just failed
+        // is most likely dead, and its removal is a moment away).
+        let candidates = (others.isEmpty ? serving : others).filter {
+            state.replicas[$0].inFlight < configuration.maxInFlightPerReplica
         }
-        let preferred = open.filter { !avoiding.contains(state.replicas[$0].url) }
-        let candidates = preferred.isEmpty ? open : preferred
         guard !candidates.isEmpty else { return nil }
         var chosen = candidates[0]
         if let affinity, candidates.count > 1 {
@@ -324,8 +333,14 @@ public final class ReplicaPool: Sendable {
         -> [(CheckedContinuation<Lease, any Error>, Lease)]
     {
         var resumed: [(CheckedContinuation<Lease, any Error>, Lease)] = []
-        while !state.waiters.isEmpty, let lease = pick(&state, avoiding: [], configuration: configuration) {
-            resumed.append((state.waiters.removeFirst().continuation, lease))
+        // In arrival order; a waiter whose acceptable replicas are all busy lets later ones pass.
+        var index = 0
+        while index < state.waiters.count {
+            if let lease = pick(&state, avoiding: state.waiters[index].avoiding, configuration: configuration) {
+                resumed.append((state.waiters.remove(at: index).continuation, lease))
+            } else {
+                index += 1
+            }
         }
         return resumed
     }
