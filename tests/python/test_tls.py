@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import httpx
+import urllib.request
 import openai
 import pytest
 from conftest import CONCLAVE_BIN, REPO_ROOT
@@ -42,7 +42,8 @@ SERVER_ENV = {"CONCLAVE_SERVER__TLS_CERT_FILE": str(CERT), "CONCLAVE_SERVER__TLS
 
 def test_the_openai_sdk_talks_to_the_gateway_over_https_with_the_test_ca(server) -> None:
     assert server.base_url.startswith("https://")
-    with httpx.Client(verify=ssl.create_default_context(cafile=str(CA))) as http:
+    # The SDK's own HTTP client, trusting the test CA.
+    with openai.DefaultHttpxClient(verify=ssl.create_default_context(cafile=str(CA))) as http:
         client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key=server.token, max_retries=0, timeout=120, http_client=http)
         assert any(model.id == "conclave/single" for model in client.models.list().data)
         answer = client.chat.completions.create(model="conclave/single", max_tokens=16, temperature=0, seed=7,
@@ -71,8 +72,9 @@ def test_plain_http_to_the_tls_port_is_refused_cleanly(server) -> None:
             pass
     # No HTTP answer: a TLS alert at most, then the connection is closed.
     assert not data.startswith(b"HTTP/"), data[:100]
-    with httpx.Client(verify=ssl.create_default_context(cafile=str(CA))) as http:
-        assert http.get(f"{server.base_url}/healthz").status_code == 200
+    context = ssl.create_default_context(cafile=str(CA))
+    with urllib.request.urlopen(f"{server.base_url}/healthz", timeout=10, context=context) as response:
+        assert response.status == 200
 
 
 def test_a_certificate_that_cannot_be_loaded_names_the_key(tmp_path: Path) -> None:
