@@ -150,7 +150,7 @@ def test_the_gateway_holds_steady_at_saturation(server) -> None:
 
     assert not failures, f"requests failed: {summary}\n{server.log_tail()}"
     assert statuses.get("flood", {}).get(429, 0) > 0, f"the flood was never limited: {summary}"
-    assert len(second) >= 5 and len(fourth) >= 5, summary
+    assert len(second) >= 3 and len(fourth) >= 3, summary
     assert rss_growth <= 0.05, f"RSS grew {rss_growth:.1%} after warm-up: {summary}"
     assert fd_growth <= 8, f"open file descriptors grew by {fd_growth}: {summary}"
     assert report["chat_p99_last_quarter_s"] <= 2 * report["chat_p99_second_quarter_s"], f"p99 latency rose: {summary}"
