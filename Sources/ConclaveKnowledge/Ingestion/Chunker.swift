@@ -22,14 +22,8 @@ public struct Chunker: Sendable {
 
     /// Approximate token count: words × 4/3, the usual ratio for English BPE vocabularies.
     public static func estimateTokens(_ text: String) -> Int {
-        let words = text.split(whereSeparator: isWordSeparator).count
+        let words = text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).count
         return (words * 4 + 2) / 3
-    }
-
-    /// What separates the words ``estimateTokens(_:)`` counts. Splitting and overlap use the same
-    /// rule, or a chunk's estimate exceeds its budget (a tab-separated line, an overlap that spans lines).
-    static func isWordSeparator(_ c: Character) -> Bool {
-        c == " " || c == "\n" || c == "\t"
     }
 
     /// Splits `text` into chunks.
@@ -96,7 +90,7 @@ public struct Chunker: Sendable {
                     if Self.estimateTokens(line) <= maxTokens {
                         units.append(line)
                     } else {
-                        let words = line.split(whereSeparator: Self.isWordSeparator)
+                        let words = line.split(separator: " ")
                         let step = max(1, maxTokens * 3 / 4)
                         var start = 0
                         while start < words.count {
@@ -127,12 +121,11 @@ public struct Chunker: Sendable {
         return pieces
     }
 
-    /// The text from the start of its last `tokens * 3 / 4` words (at most `tokens` by the estimate).
     private func tail(of text: String, tokens: Int) -> String {
         guard tokens > 0 else { return "" }
-        let words = text.split(whereSeparator: Self.isWordSeparator)
+        let words = text.split(separator: " ")
         let count = max(0, tokens * 3 / 4)
         guard count > 0, words.count > count else { return "" }
-        return String(text[words[words.count - count].startIndex...])
+        return words.suffix(count).joined(separator: " ")
     }
 }

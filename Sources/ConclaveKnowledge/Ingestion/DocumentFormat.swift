@@ -135,21 +135,13 @@ enum CSVText {
     }
 
     /// RFC 4180 parsing: quoted fields, doubled quotes, newlines inside quotes.
-    ///
-    /// The delimiters are read as Unicode scalars, not characters: a combining mark after a quote
-    /// or a comma joins it into one `Character`, which then was no delimiter at all
-    /// (fuzz/FuzzIngestion found `"\u{301}"` read as an unterminated quote).
     static func parse(_ csv: String) -> [[String]] {
         var rows: [[String]] = []
         var row: [String] = []
-        var field = String.UnicodeScalarView()
+        var field = ""
         var inQuotes = false
-        func endField() {
-            row.append(String(field).trimmingCharacters(in: .whitespaces))
-            field = String.UnicodeScalarView()
-        }
-        var iterator = csv.unicodeScalars.makeIterator()
-        var lookahead: Unicode.Scalar? = iterator.next()
+        var iterator = csv.makeIterator()
+        var lookahead: Character? = iterator.next()
         while let c = lookahead {
             lookahead = iterator.next()
             if inQuotes {
@@ -162,16 +154,16 @@ enum CSVText {
             }
             switch c {
             case "\"": inQuotes = true
-            case ",": endField()
-            case "\n":
-                endField()
+            case ",": row.append(field.trimmingCharacters(in: .whitespaces)); field = ""
+            case "\n", "\r\n":
+                row.append(field.trimmingCharacters(in: .whitespaces)); field = ""
                 rows.append(row); row = []
             case "\r": break
             default: field.append(c)
             }
         }
         if !field.isEmpty || !row.isEmpty {
-            endField()
+            row.append(field.trimmingCharacters(in: .whitespaces))
             rows.append(row)
         }
         return rows
