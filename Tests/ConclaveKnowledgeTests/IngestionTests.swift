@@ -19,6 +19,19 @@ import Testing
         #expect(throws: ConclaveError.self) { try FrontMatter.parse("---\nid: X\nno end here\n") }
     }
 
+    /// Found by fuzz/FuzzConfiguration (the same Yams call): a mapping key that is not a string
+    /// trapped in Yams' constructor, and aliases that multiply expanded without bound.
+    @Test func frontMatterThatWouldCrashOrExplodeTheYAMLReaderIsAnError() throws {
+        let complexKey = "---\nid: X-1\n? {a: b}\n: c\n[x, y]: z\n---\nBody\n"
+        let laughs = "---\na: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + (1...8).map { "l\($0): &l\($0) [" + Array(repeating: $0 == 1 ? "*a" : "*l\($0 - 1)", count: 10).joined(separator: ", ") + "]" }
+                .joined(separator: "\n") + "\n---\nBody\n"
+        for text in [complexKey, laughs] {
+            #expect(throws: ConclaveError.self) { try FrontMatter.parse(text) }
+        }
+        #expect(try FrontMatter.parse("---\nid: X-1\nlist: &l [a, b]\nagain: *l\n---\nBody\n").fields["again"] == "a, b")
+    }
+
     @Test func htmlKeepsHeadingsAndDropsCommentsAndScripts() {
         let html = "<h1>Title</h1><p>Hello &amp; welcome</p><!-- hidden note --><script>alert(1)</script><h2>Part</h2><ul><li>one</li></ul>"
         let text = DocumentFormat.html.normalize(html)
@@ -38,6 +51,13 @@ import Testing
         #expect(lines[1] == "lane: NL-PL; hours: 48")
     }
 
+    /// Found by fuzz/FuzzIngestion: a combining mark after a quote or a comma made one Character
+    /// with it, so the quote opened nothing and the comma separated nothing.
+    @Test func csvDelimitersBeforeCombiningMarksStillDelimit() {
+        let text = DocumentFormat.csv.normalize("lane,note\nNL-DE,\"\u{301}late, daily\"\nNL-PL,\u{301}x\n")
+        #expect(text == "lane: NL-DE; note: \u{301}late, daily\nlane: NL-PL; note: \u{301}x")
+    }
+
     @Test func chunksFollowHeadingsAndRespectTheBudget() {
         let long = (1...400).map { "word\($0)" }.joined(separator: " ")
         let text = "# Policy\n\nIntro line.\n\n## Limits\n\n\(long)\n\n## Other\n\nShort.\n"
@@ -51,6 +71,19 @@ import Testing
         // Neighbouring chunks overlap.
         let firstTail = limits[0].text.split(separator: " ").suffix(3)
         #expect(limits[1].text.hasPrefix(firstTail.joined(separator: " ")) || limits[1].text.contains(firstTail.joined(separator: " ")))
+    }
+
+    /// Found by fuzz/FuzzIngestion: the overlap was cut at spaces only, so after a table turned
+    /// into short lines it spanned many lines, and a tab-separated line counted as one word.
+    @Test func chunksOfShortLinesAndTabsRespectTheBudget() throws {
+        let html = try String(contentsOfFile: TestRuntime.meridianDocs + "/GEN-002-office-and-hub-locations.html", encoding: .utf8)
+        let table = DocumentFormat.html.normalize(try FrontMatter.parse(html).body)
+        let tabbed = "# Lanes\n\n" + (1...60).map { "lane\($0)" }.joined(separator: "\t") + "\n"
+        for text in [table, tabbed] {
+            let pieces = Chunker(maxTokens: 18, overlapTokens: 7).chunk(text, title: "Locations")
+            #expect(!pieces.isEmpty)
+            for piece in pieces { #expect(Chunker.estimateTokens(piece.text) <= 18 + 7, "\(piece.text)") }
+        }
     }
 
     @Test func reingestSkipsUnchangedAndUpdatesChangedFiles() async throws {

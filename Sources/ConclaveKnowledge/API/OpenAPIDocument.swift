@@ -58,7 +58,7 @@ public struct OpenAPIDocument: Sendable {
     public static func parse(yaml: String, origin: String) throws -> OpenAPIDocument {
         let root: [String: Any]
         do {
-            guard let loaded = try Yams.load(yaml: yaml) as? [String: Any] else {
+            guard let loaded = try GuardedYAML.load(yaml: yaml) as? [String: Any] else {
                 throw APIConnectorError("\(origin): not an OpenAPI document (expected a mapping at the top)")
             }
             root = loaded

@@ -22,8 +22,14 @@ public struct Chunker: Sendable {
 
     /// Approximate token count: words × 4/3, the usual ratio for English BPE vocabularies.
     public static func estimateTokens(_ text: String) -> Int {
-        let words = text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).count
+        let words = text.split(whereSeparator: isWordSeparator).count
         return (words * 4 + 2) / 3
+    }
+
+    /// What separates the words ``estimateTokens(_:)`` counts. Splitting and overlap use the same
+    /// rule, or a chunk's estimate exceeds its budget (a tab-separated line, an overlap that spans lines).
+    static func isWordSeparator(_ c: Character) -> Bool {
+        c == " " || c == "\n" || c == "\t"
     }
 
     /// Splits `text` into chunks.
@@ -90,7 +96,7 @@ public struct Chunker: Sendable {
                     if Self.estimateTokens(line) <= maxTokens {
                         units.append(line)
                     } else {
-                        let words = line.split(separator: " ")
+                        let words = line.split(whereSeparator: Self.isWordSeparator)
                         let step = max(1, maxTokens * 3 / 4)
                         var start = 0
                         while start < words.count {
@@ -121,11 +127,12 @@ public struct Chunker: Sendable {
         return pieces
     }
 
+    /// The text from the start of its last `tokens * 3 / 4` words (at most `tokens` by the estimate).
     private func tail(of text: String, tokens: Int) -> String {
         guard tokens > 0 else { return "" }
-        let words = text.split(separator: " ")
+        let words = text.split(whereSeparator: Self.isWordSeparator)
         let count = max(0, tokens * 3 / 4)
         guard count > 0, words.count > count else { return "" }
-        return words.suffix(count).joined(separator: " ")
+        return String(text[words[words.count - count].startIndex...])
     }
 }

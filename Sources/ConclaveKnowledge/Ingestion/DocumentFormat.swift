@@ -135,13 +135,21 @@ enum CSVText {
     }
 
     /// RFC 4180 parsing: quoted fields, doubled quotes, newlines inside quotes.
+    ///
+    /// The delimiters are read as Unicode scalars, not characters: a combining mark after a quote
+    /// or a comma joins it into one `Character`, which then was no delimiter at all
+    /// (fuzz/FuzzIngestion found `"\u{301}"` read as an unterminated quote).
     static func parse(_ csv: String) -> [[String]] {
         var rows: [[String]] = []
         var row: [String] = []
-        var field = ""
+        var field = String.UnicodeScalarView()
         var inQuotes = false
-        var iterator = csv.makeIterator()
-        var lookahead: Character? = iterator.next()
+        func endField() {
+            row.append(String(field).trimmingCharacters(in: .whitespaces))
+            field = String.UnicodeScalarView()
+        }
+        var iterator = csv.unicodeScalars.makeIterator()
+        var lookahead: Unicode.Scalar? = iterator.next()
         while let c = lookahead {
             lookahead = iterator.next()
             if inQuotes {
@@ -154,16 +162,16 @@ enum CSVText {
             }
             switch c {
             case "\"": inQuotes = true
-            case ",": row.append(field.trimmingCharacters(in: .whitespaces)); field = ""
-            case "\n", "\r\n":
-                row.append(field.trimmingCharacters(in: .whitespaces)); field = ""
+            case ",": endField()
+            case "\n":
+                endField()
                 rows.append(row); row = []
             case "\r": break
             default: field.append(c)
             }
         }
         if !field.isEmpty || !row.isEmpty {
-            row.append(field.trimmingCharacters(in: .whitespaces))
+            endField()
             rows.append(row)
         }
         return rows

@@ -22,7 +22,7 @@ public struct FrontMatter: Sendable, Hashable {
         let body = String(rest[end.upperBound...])
         let node: Any?
         do {
-            node = try Yams.load(yaml: yaml)
+            node = try GuardedYAML.load(yaml: yaml)
         } catch {
             throw ConclaveError(.ingestion, "Front matter is not valid YAML.", context: "\(error)")
         }
