@@ -17,6 +17,23 @@ import Testing
         #expect(error?.message.contains("a -> b -> c -> a") == true || error?.message.contains("-> a") == true)
     }
 
+    /// Found by fuzz/FuzzWorkflow: `timeout_seconds: 3222222222222222220` passed validation, and
+    /// the engine's `Duration.milliseconds(Int64(timeout * 1000))` trapped on it at run time.
+    @Test func timeoutsNoDurationCanHoldAreRejected() throws {
+        for timeout in ["3222222222222222220", ".inf", ".nan", "1e300", "86401", "0", "-1"] {
+            let yaml = """
+                name: slow
+                steps:
+                  - {id: respond, role: responder, timeout_seconds: \(timeout)}
+                """
+            let error = #expect(throws: ConclaveError.self, "\(timeout)") { try WorkflowLoader.load(yaml: yaml) }
+            #expect(error?.code == .invalidWorkflow)
+            #expect(error?.message.contains("timeout_seconds") == true, "\(timeout)")
+        }
+        let day = try WorkflowLoader.load(yaml: "name: slow\nsteps:\n  - {id: respond, role: responder, timeout_seconds: 86400}\n")
+        #expect(day.steps.first?.timeoutSeconds == 86_400)
+    }
+
     @Test func unknownRoleIsRejected() throws {
         let yaml = """
             name: odd

@@ -32,6 +32,9 @@ public struct Workflow: Sendable, Hashable, Codable {
         dataAccess = try c.decodeIfPresent([DataAccessMode].self, forKey: .dataAccess)
     }
 
+    /// The longest step timeout a workflow may set: a day.
+    public static let maximumStepTimeoutSeconds: Double = 86_400
+
     /// The API model id of this workflow.
     public var modelID: String { "conclave/\(name)" }
 
@@ -58,8 +61,11 @@ public struct Workflow: Sendable, Hashable, Codable {
             guard knownModels.contains(step.model) else {
                 throw fail("step '\(step.id)' uses model '\(step.model)'; known models: \(knownModels.sorted().joined(separator: ", "))")
             }
-            if let timeout = step.timeoutSeconds, timeout <= 0 {
-                throw fail("step '\(step.id)' has timeout_seconds \(timeout); expected a positive number")
+            // The engine makes a Duration of it, which cannot hold infinity, NaN or more than
+            // Int64 milliseconds (fuzz/FuzzWorkflow found 3.2e18 accepted).
+            if let timeout = step.timeoutSeconds, !(timeout > 0 && timeout <= Self.maximumStepTimeoutSeconds) {
+                throw fail("step '\(step.id)' has timeout_seconds \(timeout); expected a positive number of seconds, "
+                           + "at most \(Int(Self.maximumStepTimeoutSeconds))")
             }
             guard step.retry.maxAttempts >= 1 else {
                 throw fail("step '\(step.id)' has retry.max_attempts \(step.retry.maxAttempts); expected at least 1")
