@@ -48,6 +48,25 @@ import Testing
         }
     }
 
+    /// Found by fuzz/FuzzSSEStream: the scanner took `"content"` anywhere in the chunk for the
+    /// delta's, so a key of another object became answer text that a JSON decoder never reads.
+    @Test func scannerReadsContentOnlyFromTheFirstChoicesDelta() {
+        let elsewhere = [
+            #"{"choices":[{"index":0,"deltla":{"content":"y"}}]}"#,
+            #"{"choices":[{"index":0,"delta":{},"message":{"content":"y"}}],"meta":{"finish_reason":"stop"}}"#,
+            #"{"choices":[{"index":0,"delta":{"role":"assistant"},"logprobs":{"content":"y"}}]}"#,
+        ]
+        for payload in elsewhere {
+            let simple = StreamChunkScanner.scan(payload[...].utf8)
+            #expect(simple == nil || simple == .init(content: nil, finishReason: nil), "\(payload)")
+        }
+        // Keys spelt with escapes are still keys; usage however it is spaced goes to the decoder.
+        let escapedKey = #"{"choices":[{"index":0,"delta":{"cont\u0065nt":"x"},"finish_reason":null}]}"#
+        #expect(StreamChunkScanner.scan(escapedKey[...].utf8) == .init(content: "x", finishReason: nil))
+        let spacedUsage = #"{"choices":[{"index":0,"delta":{"content":"x"}}], "usage": {"prompt_tokens":3}}"#
+        #expect(StreamChunkScanner.scan(spacedUsage[...].utf8) == nil)
+    }
+
     @Test func requestBodyIsValidJSONWithEveryField() throws {
         let model = OpenAICompatibleChatModel(pool: ReplicaPool(), configuration: .init(model: "m \"x\""))
         for text in Self.tricky {

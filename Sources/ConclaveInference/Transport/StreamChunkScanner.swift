@@ -4,6 +4,11 @@ import ConclaveCore
 /// has at most a `content` string, a `finish_reason`, and no usage, error or tool calls. Anything
 /// else returns nil and the caller decodes the chunk in full. Decoding every chunk with
 /// `JSONDecoder` was the largest cost of a proxied stream.
+///
+/// The scan is one pass over the payload that checks it is JSON and knows where each key sits:
+/// `content` counts only as a key of `choices[0].delta`, `finish_reason` only of `choices[0]`.
+/// (fuzz/FuzzSSEStream found that searching for the keys anywhere read `"content"` of another
+/// object as the delta text.)
 enum StreamChunkScanner {
     /// The delta text and finish reason of a chunk, or nil when the chunk is not of the simple shape.
     struct Simple: Equatable {
@@ -14,101 +19,247 @@ enum StreamChunkScanner {
     static func scan(_ payload: Substring.UTF8View) -> Simple? {
         let bytes = Array(payload)
         for marker in markers where ByteSearch.contains(bytes, marker) { return nil }
-        guard ByteSearch.contains(bytes, choicesKey) else { return nil }
+        var reader = Reader(bytes: bytes)
+        guard reader.value(at: .root, depth: 0), reader.atEnd(), reader.sawChoices else { return nil }
+        return reader.result
+    }
+
+    /// Parts a decoder would read that the simple shape has no place for.
+    private static let markers: [[UInt8]] = [#""usage":{"#, #""error""#, #""tool_calls""#, #""refusal":""#].map { Array($0.utf8) }
+
+    /// Where a value sits in the chunk.
+    private enum Place {
+        case root, choices, choice, delta, content, finishReason, usage, other
+    }
+
+    /// A validating JSON reader that records the two values of the simple shape. Every method
+    /// returns false for input that is not JSON or not of the shape, leaving it to the decoder.
+    private struct Reader {
+        let bytes: [UInt8]
+        var i = 0
         var result = Simple()
-        switch value(after: contentKey, in: bytes) {
-        case .absent, .null: break
-        case .string(let text): result.content = text
-        case .other, .repeated: return nil
+        var sawChoices = false
+        var sawDelta = false
+        var sawContent = false
+        var sawFinishReason = false
+        static let maximumDepth = 32
+
+        init(bytes: [UInt8]) {
+            self.bytes = bytes
         }
-        switch value(after: finishKey, in: bytes) {
-        case .absent, .null: break
-        case .string(let text): result.finishReason = text
-        case .other, .repeated: return nil
+
+        mutating func atEnd() -> Bool {
+            skipWhitespace()
+            return i == bytes.count
         }
-        return result
-    }
 
-    private static let markers: [[UInt8]] = [#""usage":{"#, #""error""#, #""tool_calls""#, #""index":1"#, #""refusal":""#]
-        .map { Array($0.utf8) }
-    private static let choicesKey = Array(#""choices":[{"#.utf8)
-    private static let contentKey = Array(#""content":"#.utf8)
-    private static let finishKey = Array(#""finish_reason":"#.utf8)
-
-    private enum Value {
-        case absent, null, other, repeated
-        case string(String)
-    }
-
-    /// The value after the only occurrence of `key`.
-    private static func value(after key: [UInt8], in bytes: [UInt8]) -> Value {
-        guard let at = ByteSearch.firstIndex(of: key, in: bytes) else { return .absent }
-        if ByteSearch.firstIndex(of: key, in: bytes, from: at + 1) != nil { return .repeated }
-        var i = at + key.count
-        while i < bytes.count, bytes[i] == UInt8(ascii: " ") { i += 1 }
-        guard i < bytes.count else { return .other }
-        if bytes[i] == UInt8(ascii: "n") { return bytes[i...].starts(with: Array("null".utf8)) ? .null : .other }
-        guard bytes[i] == UInt8(ascii: "\"") else { return .other }
-        return string(bytes, from: i + 1).map(Value.string) ?? .other
-    }
-
-    /// A JSON string body starting at `start` (after the opening quote), escapes decoded.
-    private static func string(_ bytes: [UInt8], from start: Int) -> String? {
-        var out: [UInt8] = []
-        var i = start
-        while i < bytes.count {
-            let byte = bytes[i]
-            if byte == UInt8(ascii: "\"") { return String(decoding: out, as: UTF8.self) }
-            if byte < 0x20 { return nil }
-            guard byte == UInt8(ascii: "\\") else {
-                out.append(byte)
-                i += 1
-                continue
+        mutating func value(at place: Place, depth: Int) -> Bool {
+            guard depth < Self.maximumDepth else { return false }
+            skipWhitespace()
+            guard i < bytes.count else { return false }
+            switch bytes[i] {
+            case UInt8(ascii: "{"):
+                guard place == .root || place == .choice || place == .delta || place == .other else { return false }
+                return object(at: place, depth: depth)
+            case UInt8(ascii: "["):
+                guard place == .choices || place == .other else { return false }
+                return array(at: place, depth: depth)
+            case UInt8(ascii: "\""):
+                guard place == .content || place == .finishReason || place == .other, let text = string() else { return false }
+                if place == .content { result.content = text }
+                if place == .finishReason { result.finishReason = text }
+                return true
+            case UInt8(ascii: "n"):
+                // A null delta, content, finish reason or usage reads as absent; any other usage
+                // is for the decoder to read.
+                guard place == .delta || place == .content || place == .finishReason || place == .usage || place == .other else {
+                    return false
+                }
+                return literal("null")
+            case UInt8(ascii: "t"):
+                return place == .other && literal("true")
+            case UInt8(ascii: "f"):
+                return place == .other && literal("false")
+            default:
+                return place == .other && number()
             }
-            guard i + 1 < bytes.count else { return nil }
-            let escaped = bytes[i + 1]
-            i += 2
-            switch escaped {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(escaped)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "u"):
-                guard var scalar = hex4(bytes, at: i) else { return nil }
-                i += 4
-                if (0xD800...0xDBFF).contains(scalar) {
-                    // A surrogate pair: the low half must follow as another \u escape.
-                    guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u"),
-                          let low = hex4(bytes, at: i + 2), (0xDC00...0xDFFF).contains(low) else { return nil }
-                    i += 6
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                } else if (0xDC00...0xDFFF).contains(scalar) {
+        }
+
+        private mutating func object(at place: Place, depth: Int) -> Bool {
+            i += 1
+            skipWhitespace()
+            if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
+                i += 1
+                return true
+            }
+            while true {
+                skipWhitespace()
+                guard i < bytes.count, bytes[i] == UInt8(ascii: "\""), let key = string() else { return false }
+                skipWhitespace()
+                guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return false }
+                i += 1
+                let inner: Place
+                switch (place, key) {
+                case (.root, "choices"):
+                    guard !sawChoices else { return false }
+                    sawChoices = true
+                    inner = .choices
+                case (.choice, "delta"):
+                    guard !sawDelta else { return false }
+                    sawDelta = true
+                    inner = .delta
+                case (.choice, "finish_reason"):
+                    guard !sawFinishReason else { return false }
+                    sawFinishReason = true
+                    inner = .finishReason
+                case (.delta, "content"):
+                    guard !sawContent else { return false }
+                    sawContent = true
+                    inner = .content
+                case (.root, "usage"):
+                    inner = .usage
+                default:
+                    inner = .other
+                }
+                guard value(at: inner, depth: depth + 1) else { return false }
+                skipWhitespace()
+                guard i < bytes.count else { return false }
+                if bytes[i] == UInt8(ascii: ",") {
+                    i += 1
+                } else if bytes[i] == UInt8(ascii: "}") {
+                    i += 1
+                    return true
+                } else {
+                    return false
+                }
+            }
+        }
+
+        private mutating func array(at place: Place, depth: Int) -> Bool {
+            i += 1
+            skipWhitespace()
+            if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
+                i += 1
+                return place == .other  // no choices: the decoder decides
+            }
+            var count = 0
+            while true {
+                // The simple shape has exactly one choice, and it is an object.
+                let inner: Place = place == .choices ? .choice : .other
+                if place == .choices {
+                    skipWhitespace()
+                    guard count == 0, i < bytes.count, bytes[i] == UInt8(ascii: "{") else { return false }
+                }
+                guard value(at: inner, depth: depth + 1) else { return false }
+                count += 1
+                skipWhitespace()
+                guard i < bytes.count else { return false }
+                if bytes[i] == UInt8(ascii: ",") {
+                    i += 1
+                } else if bytes[i] == UInt8(ascii: "]") {
+                    i += 1
+                    return true
+                } else {
+                    return false
+                }
+            }
+        }
+
+        private mutating func skipWhitespace() {
+            while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
+        }
+
+        private mutating func literal(_ word: StaticString) -> Bool {
+            let count = word.utf8CodeUnitCount
+            guard i + count <= bytes.count else { return false }
+            for k in 0..<count where bytes[i + k] != word.utf8Start[k] { return false }
+            i += count
+            return true
+        }
+
+        /// A JSON number: `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`.
+        private mutating func number() -> Bool {
+            func digits() -> Int {
+                let start = i
+                while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 { i += 1 }
+                return i - start
+            }
+            if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
+            guard i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 else { return false }
+            if bytes[i] == 0x30 { i += 1 } else { _ = digits() }
+            if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+                i += 1
+                guard digits() > 0 else { return false }
+            }
+            if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+                i += 1
+                if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+                guard digits() > 0 else { return false }
+            }
+            return true
+        }
+
+        /// A JSON string at `i` (its opening quote), escapes decoded; `i` moves past the closing quote.
+        private mutating func string() -> String? {
+            var out: [UInt8] = []
+            i += 1
+            while i < bytes.count {
+                let byte = bytes[i]
+                if byte == UInt8(ascii: "\"") {
+                    i += 1
+                    return String(decoding: out, as: UTF8.self)
+                }
+                if byte < 0x20 { return nil }
+                guard byte == UInt8(ascii: "\\") else {
+                    out.append(byte)
+                    i += 1
+                    continue
+                }
+                guard i + 1 < bytes.count else { return nil }
+                let escaped = bytes[i + 1]
+                i += 2
+                switch escaped {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(escaped)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "u"):
+                    guard var scalar = hex4(at: i) else { return nil }
+                    i += 4
+                    if (0xD800...0xDBFF).contains(scalar) {
+                        // A surrogate pair: the low half must follow as another \u escape.
+                        guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u"),
+                              let low = hex4(at: i + 2), (0xDC00...0xDFFF).contains(low) else { return nil }
+                        i += 6
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    } else if (0xDC00...0xDFFF).contains(scalar) {
+                        return nil
+                    }
+                    guard let unicode = Unicode.Scalar(scalar) else { return nil }
+                    out.append(contentsOf: Array(String(Character(unicode)).utf8))
+                default:
                     return nil
                 }
-                guard let unicode = Unicode.Scalar(scalar) else { return nil }
-                out.append(contentsOf: Array(String(Character(unicode)).utf8))
-            default:
-                return nil
             }
+            return nil
         }
-        return nil
-    }
 
-    private static func hex4(_ bytes: [UInt8], at start: Int) -> UInt32? {
-        guard start + 4 <= bytes.count else { return nil }
-        var value: UInt32 = 0
-        for byte in bytes[start..<(start + 4)] {
-            let digit: UInt32
-            switch byte {
-            case 48...57: digit = UInt32(byte - 48)
-            case 65...70: digit = UInt32(byte - 55)
-            case 97...102: digit = UInt32(byte - 87)
-            default: return nil
+        private func hex4(at start: Int) -> UInt32? {
+            guard start + 4 <= bytes.count else { return nil }
+            var value: UInt32 = 0
+            for byte in bytes[start..<(start + 4)] {
+                let digit: UInt32
+                switch byte {
+                case 48...57: digit = UInt32(byte - 48)
+                case 65...70: digit = UInt32(byte - 55)
+                case 97...102: digit = UInt32(byte - 87)
+                default: return nil
+                }
+                value = value * 16 + digit
             }
-            value = value * 16 + digit
+            return value
         }
-        return value
     }
 }
