@@ -65,10 +65,13 @@ enum StreamChunkScanner {
                 guard place == .choices || place == .other else { return false }
                 return array(at: place, depth: depth)
             case UInt8(ascii: "\""):
-                guard place == .content || place == .finishReason || place == .other, let text = string() else { return false }
-                if place == .content { result.content = text }
-                if place == .finishReason { result.finishReason = text }
-                return true
+                switch place {
+                case .content: result.content = text()
+                case .finishReason: result.finishReason = text()
+                case .other: return skipText()
+                default: return false
+                }
+                return place == .content ? result.content != nil : result.finishReason != nil
             case UInt8(ascii: "n"):
                 // A null delta, content, finish reason or usage reads as absent; any other usage
                 // is for the decoder to read.
@@ -94,7 +97,7 @@ enum StreamChunkScanner {
             }
             while true {
                 skipWhitespace()
-                guard i < bytes.count, bytes[i] == UInt8(ascii: "\""), let key = string() else { return false }
+                guard i < bytes.count, bytes[i] == UInt8(ascii: "\""), let key = key() else { return false }
                 skipWhitespace()
                 guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return false }
                 i += 1
@@ -197,6 +200,66 @@ enum StreamChunkScanner {
                 guard digits() > 0 else { return false }
             }
             return true
+        }
+
+        /// The names the simple shape reads, as bytes: keys without escapes (nearly all) are
+        /// compared in place, without building a String.
+        static let keys: [(name: [UInt8], key: String)] = ["choices", "delta", "finish_reason", "content", "usage"].map {
+            (Array($0.utf8), $0)
+        }
+
+        /// The key at `i` (its opening quote): one of ``keys``, "" for any other, nil if invalid.
+        private mutating func key() -> String? {
+            let start = i
+            guard let escaped = skipString() else { return nil }
+            if escaped {
+                i = start
+                guard let name = string() else { return nil }
+                return Self.keys.contains { $0.key == name } ? name : ""
+            }
+            let body = bytes[(start + 1)..<(i - 1)]
+            return Self.keys.first { body.elementsEqual($0.name) }?.key ?? ""
+        }
+
+        /// The string at `i` (its opening quote) with escapes decoded, or nil if invalid.
+        private mutating func text() -> String? {
+            let start = i
+            guard let escaped = skipString() else { return nil }
+            guard escaped else { return String(decoding: bytes[(start + 1)..<(i - 1)], as: UTF8.self) }
+            i = start
+            return string()
+        }
+
+        /// Moves past the string at `i`, checking it as ``text()`` would; false if invalid.
+        private mutating func skipText() -> Bool {
+            let start = i
+            guard let escaped = skipString() else { return false }
+            guard escaped else { return true }
+            i = start
+            return string() != nil
+        }
+
+        /// Moves past the string at `i` (its opening quote); returns whether it holds escapes, or
+        /// nil for an unterminated string or a raw control character. Escapes are checked by
+        /// ``string()``, which callers run when there are any.
+        private mutating func skipString() -> Bool? {
+            var escaped = false
+            i += 1
+            while i < bytes.count {
+                let byte = bytes[i]
+                if byte == UInt8(ascii: "\"") {
+                    i += 1
+                    return escaped
+                }
+                if byte < 0x20 { return nil }
+                if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                    i += 2
+                } else {
+                    i += 1
+                }
+            }
+            return nil
         }
 
         /// A JSON string at `i` (its opening quote), escapes decoded; `i` moves past the closing quote.
