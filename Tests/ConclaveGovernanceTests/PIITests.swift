@@ -122,6 +122,16 @@ import Testing
         #expect(out == "Noted: NL91 ABNA 0417 1643 00 thanks")
     }
 
+    /// Found by fuzz/FuzzPII: the last-two form kept a first group of any length after "+", so a
+    /// number written without spaces was shown whole.
+    @Test func lastTwoFormKeepsOnlyACountryCode() {
+        let support = PIIMasker(detector: Self.detector) { _ in .masked(.lastTwo) }
+        #expect(support.reveal("+31612345678", type: "phone") == "+*********78")
+        #expect(support.reveal("+494000 88", type: "phone") == "+****** 88")
+        #expect(support.reveal("+31 6 1234 5678", type: "phone") == "+31 6 **** **78")
+        #expect(support.reveal("+358 40 123 4567", type: "phone") == "+358 40 *** **67")
+    }
+
     @Test func outputRulesReplaceMatchingSentencesOnly() {
         let guardian = RequestGuard(masker: PIIMasker(detector: Self.detector) { _ in .unmasked },
                                     outputDenyPatterns: ["service[ _-]?token"])

@@ -96,7 +96,9 @@ public final class PIIMasker: TextGuard, Sendable {
             let value = Array(match.value)
             let groups = match.value.split(separator: " ")
             var keep = 0
-            if match.value.hasPrefix("+"), let code = groups.first {
+            // A country code is one to three digits: a longer first group ("+31612345678",
+            // found by fuzz/FuzzPII) is the number itself and is masked like the rest.
+            if match.value.hasPrefix("+"), let code = groups.first, code.count <= 4 {
                 keep = code.count
                 if groups.count > 2, let next = groups.dropFirst().first, next.count <= 2 { keep += 1 + next.count }
             }
