@@ -184,6 +184,33 @@ import Testing
         #expect(error?.expected.hasPrefix("valid YAML") == true)
     }
 
+    /// Found by fuzz/FuzzConfiguration: both trapped in Yams' constructor or expanded without bound.
+    @Test func nonScalarKeysAndMultiplyingAliasesAreRefused() throws {
+        let key = try write("server:\n  [a, b]: 1\n")
+        let keyError = #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(path: key, environment: [:]) }
+        #expect(keyError?.expected.contains("keys must be strings") == true)
+        var laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...8 { laughs += "l\(level): &l\(level) [" + Array(repeating: level == 1 ? "*a" : "*l\(level - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        let bomb = try write(laughs)
+        let bombError = #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(path: bomb, environment: [:]) }
+        #expect(bombError?.expected.contains("more than 100000 values") == true)
+    }
+
+    /// Found by fuzz/FuzzConfiguration: every `…_seconds` value becomes a Duration, which traps on
+    /// infinity, NaN and numbers past Int64.
+    @Test func durationsMustBeFiniteAndAtMostAYear() throws {
+        for (yaml, key) in [("server:\n  request_timeout_seconds: .inf\n", "server.request_timeout_seconds"),
+                            ("knowledge:\n  cache_ttl_seconds: 1.0e+300\n", "knowledge.cache_ttl_seconds"),
+                            ("inference:\n  autoscale:\n    interval_seconds: .nan\n", "inference.autoscale.interval_seconds")] {
+            let path = try write(yaml)
+            let error = #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(path: path, environment: [:]) }
+            #expect(error?.key == key)
+            #expect(error?.expected.contains("at most") == true)
+        }
+        let year = try ConfigurationLoader.load(path: nil, environment: ["CONCLAVE_KNOWLEDGE__CACHE_TTL_SECONDS": "31536000"])
+        #expect(year.knowledge.cacheTTLSeconds == 31_536_000)
+    }
+
     @Test func unknownDefaultWorkflowIsRejected() throws {
         let error = #expect(throws: ConfigurationError.self) { try WorkflowRegistry(defaultName: "nonexistent") }
         #expect(error?.key == "workflows.default")

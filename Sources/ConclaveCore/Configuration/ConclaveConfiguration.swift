@@ -71,6 +71,7 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
 
     /// Checks ranges and combinations that the types alone cannot express.
     public func validate() throws {
+        try Self.checkDurations(self, path: "")
         try server.validate()
         try storage.validate()
         try inference.validate()
@@ -81,6 +82,43 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         try audit.validate()
         try messaging.validate()
         try limits.validate()
+    }
+
+    /// Longest duration any `…_seconds` setting may hold: a year.
+    public static let maximumSeconds: Double = 365 * 24 * 3600
+
+    /// Every `…Seconds` setting becomes a `Duration` of milliseconds, which traps on infinity, NaN
+    /// and values past `Int64` (fuzz/FuzzConfiguration found `.inf` and `1e300` accepted): each
+    /// must be a finite number of at most ``maximumSeconds``. The sections' own checks then bound
+    /// them from below.
+    static func checkDurations(_ value: Any, path: String) throws {
+        for (index, child) in Mirror(reflecting: value).children.enumerated() {
+            let name = child.label.map(snakeCase) ?? String(index)
+            let key = path.isEmpty ? name : path + "." + name
+            if let seconds = child.value as? Double {
+                guard name.hasSuffix("_seconds") else { continue }
+                guard seconds.isFinite, abs(seconds) <= maximumSeconds else {
+                    throw ConfigurationError(key: key, value: String(seconds), expected: "a finite number of seconds, at most \(Int(maximumSeconds)) (a year)")
+                }
+            } else if !(child.value is String || child.value is Int || child.value is Bool) {
+                try checkDurations(child.value, path: key)
+            }
+        }
+    }
+
+    /// `cacheTTLSeconds` → `cache_ttl_seconds`, as the configuration file spells the key.
+    static func snakeCase(_ name: String) -> String {
+        let characters = Array(name)
+        var out = ""
+        for (index, character) in characters.enumerated() {
+            if character.isUppercase, index > 0 {
+                let previousLower = characters[index - 1].isLowercase || characters[index - 1].isNumber
+                let nextLower = index + 1 < characters.count && characters[index + 1].isLowercase
+                if previousLower || (characters[index - 1].isUppercase && nextLower) { out += "_" }
+            }
+            out += character.lowercased()
+        }
+        return out
     }
 }
 

@@ -1,4 +1,5 @@
 import ConclaveCore
+import ConclaveKnowledge
 import Foundation
 import Yams
 
@@ -32,7 +33,9 @@ public enum ConfigurationLoader {
             let text = String(decoding: data, as: UTF8.self)
             let loaded: Any?
             do {
-                loaded = try Yams.load(yaml: text, Self.resolver)
+                // GuardedYAML: a non-scalar key or aliases that multiply are refused, not a trap or a
+                // hang in Yams' constructor (found by fuzz/FuzzConfiguration).
+                loaded = try GuardedYAML.load(yaml: text, resolver: Self.resolver)
             } catch {
                 throw ConfigurationError(key: "(file)", value: path, expected: "valid YAML (\(error))")
             }
@@ -49,7 +52,7 @@ public enum ConfigurationLoader {
             let canonical = aliases[name] ?? name
             let path = canonical.dropFirst(prefix.count).lowercased().components(separatedBy: "__").filter { !$0.isEmpty }
             guard let section = path.first, sections.contains(section) else { continue }
-            let value: Any = (try? Yams.load(yaml: raw, Self.resolver)).flatMap { $0 } ?? raw
+            let value: Any = (try? GuardedYAML.load(yaml: raw, resolver: Self.resolver)).flatMap { $0 } ?? raw
             set(&tree, path: path, value: value)
             origins[path.joined(separator: ".")] = "environment variable \(name)"
         }
