@@ -119,6 +119,23 @@ import Testing
         #expect(try await pool.acquire(avoiding: ["http://b/v1"]).url == "http://b/v1")
     }
 
+    /// A retry survives a moment with no replica serving (the chaos test's kills: one replica
+    /// killed while the other still loads its model); a fresh request is refused at once.
+    @Test func aRetryWaitsForAReplicaToComeBackWithinItsDeadline() async throws {
+        let pool = ReplicaPool(["http://a/v1"])
+        pool.setHealth("http://a/v1", healthy: false)
+        await #expect(throws: ConclaveError.self) { try await pool.acquire() }
+        let started = ContinuousClock.now
+        await #expect(throws: ConclaveError.self) {
+            try await pool.acquire(avoiding: ["http://a/v1"], replicaDeadline: .now + .milliseconds(500))
+        }
+        #expect(ContinuousClock.now - started >= .milliseconds(250))
+        let retry = Task { try await pool.acquire(avoiding: ["http://a/v1"], replicaDeadline: .now + .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(300))
+        pool.setHealth("http://a/v1", healthy: true)
+        #expect(try await retry.value.url == "http://a/v1")
+    }
+
     @Test func anEndpointThatDemandsAClientCertificateIsReachedOverMutualTLS() async throws {
         let certificates = try TestCertificates.make()
         defer { certificates.remove() }

@@ -42,7 +42,11 @@ extension ReplicaPool {
         var attempt = 1
         var staleRetried = false
         while true {
-            let lease = try await acquire(avoiding: tried, affinity: attempt == 1 ? affinity : nil)
+            // A retry waits (within the deadline) for a replica to come back when none serves:
+            // with two replicas, one killed while the other still loads its model is a moment
+            // with none, and the request was already accepted.
+            let lease = try await acquire(avoiding: tried, affinity: attempt == 1 ? affinity : nil,
+                                          replicaDeadline: attempt == 1 ? nil : deadline)
             do {
                 let value = try await call(lease.url, max(.milliseconds(1), deadline - ContinuousClock.now))
                 release(lease, success: true)

@@ -206,28 +206,48 @@ public final class ReplicaPool: Sendable {
     /// Callers waiting for a free replica.
     public var queued: Int { state.withLock { $0.waiters.count } }
 
+    /// How often a retry waiting for a replica to come back looks again.
+    static let replicaPollInterval: Duration = .milliseconds(200)
+
     /// Takes a slot on the least-loaded of two random available replicas, preferring replicas not in
     /// `avoiding` (used by retries). Waits when every replica is busy and the queue has room;
-    /// throws `modelUnavailable` when there is no usable replica or the queue is full.
-    public func acquire(avoiding: Set<String> = [], affinity: String? = nil) async throws -> Lease {
-        enum Decision { case lease(Lease), wait, refuse(String) }
-        let decision = state.withLock { state -> Decision in
-            if let lease = Self.pick(&state, avoiding: avoiding, affinity: affinity, configuration: configuration) { return .lease(lease) }
-            let now = ContinuousClock.now
-            let usable = state.replicas.contains { $0.serving && ($0.breaker == .closed || Self.probeDue($0, now: now, configuration)) }
-            guard usable else {
-                return .refuse(state.replicas.isEmpty ? "No model backend is ready." : "Every model replica is failing.")
+    /// throws `modelUnavailable` when the queue is full, and when there is no usable replica (none
+    /// ready, or every breaker open) unless `replicaDeadline` is given: then it waits for one to
+    /// come back (restarted, or its breaker due for a probe) until that instant. Retries pass it,
+    /// so that a request already accepted survives a moment with every replica down; a fresh
+    /// request is refused at once (503 and `Retry-After`), which lets a load balancer go elsewhere.
+    public func acquire(avoiding: Set<String> = [], affinity: String? = nil,
+                        replicaDeadline: ContinuousClock.Instant? = nil) async throws -> Lease {
+        enum Decision { case lease(Lease), wait, refuse(String, noReplica: Bool) }
+        while true {
+            let decision = state.withLock { state -> Decision in
+                if let lease = Self.pick(&state, avoiding: avoiding, affinity: affinity, configuration: configuration) { return .lease(lease) }
+                let now = ContinuousClock.now
+                let usable = state.replicas.contains { $0.serving && ($0.breaker == .closed || Self.probeDue($0, now: now, configuration)) }
+                guard usable else {
+                    return .refuse(state.replicas.isEmpty ? "No model backend is ready." : "Every model replica is failing.", noReplica: true)
+                }
+                guard state.waiters.count < configuration.maxQueued else { return .refuse("Every model replica is busy.", noReplica: false) }
+                return .wait
             }
-            guard state.waiters.count < configuration.maxQueued else { return .refuse("Every model replica is busy.") }
-            return .wait
+            switch decision {
+            case .lease(let lease):
+                publishMetrics()
+                return lease
+            case .refuse(let message, let noReplica):
+                if noReplica, let replicaDeadline, ContinuousClock.now + Self.replicaPollInterval < replicaDeadline {
+                    try await Task.sleep(for: Self.replicaPollInterval)
+                    continue
+                }
+                throw ConclaveError(.modelUnavailable, message)
+            case .wait: break
+            }
+            return try await waitForSlot(avoiding: avoiding)
         }
-        switch decision {
-        case .lease(let lease):
-            publishMetrics()
-            return lease
-        case .refuse(let message): throw ConclaveError(.modelUnavailable, message)
-        case .wait: break
-        }
+    }
+
+    /// Queues the caller until a replica it accepts has a free slot.
+    private func waitForSlot(avoiding: Set<String>) async throws -> Lease {
         let id = state.withLock { state -> Int in
             state.nextWaiterID += 1
             return state.nextWaiterID
