@@ -1,9 +1,10 @@
 # Conclave — the two commands: `make demo` and `make test`.
 SHELL := /bin/bash
 SWIFT_BUILD_FLAGS ?=
+FUZZ_SECONDS ?= 60
 PY := .venv/bin/python
 
-.PHONY: setup build release demo test unit-test integration-test python-test bench-orchestration bench-knowledge bench-inference bench-distributed study chaos soak format lint clean
+.PHONY: setup build release demo test test-sanitize fuzz unit-test integration-test python-test bench-orchestration bench-knowledge bench-inference bench-distributed study chaos soak format lint clean
 
 ## Installs what the project needs (idempotent, quiet when done): .venv, llama-server, SmolLM2, Python test clients.
 setup:
@@ -22,6 +23,16 @@ demo: setup release
 ## Setup, build, all unit and integration tests (Swift and Python).
 test: setup build
 	@bash scripts/test.sh
+
+## The unit tests (not IntegrationTests) under AddressSanitizer, then ThreadSanitizer, in .build/asan and
+## .build/tsan. Not part of make test: each build takes long (docs/reliability.md).
+test-sanitize: setup
+	@bash scripts/sanitize.sh
+
+## Every libFuzzer target in fuzz/ for FUZZ_SECONDS on a copy of its corpus; fails on a crash, keeping
+## the input under var/fuzz-crashes/ (docs/reliability.md).
+fuzz: setup
+	@bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 bench-orchestration: setup release
 	@bash scripts/bench-orchestration.sh

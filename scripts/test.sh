@@ -15,5 +15,6 @@ swift test --skip-build --skip IntegrationTests 2>&1 | tee "$ARTEFACTS/swift-uni
 # time they do not compete for the 2 cores with each other and with the unit tests.
 echo "== swift test: integration tests (real llama-server, one suite at a time)"
 swift test --skip-build --filter IntegrationTests --no-parallel 2>&1 | tee "$ARTEFACTS/swift-integration.log"
+bash scripts/fuzz.sh 10  # fuzzing: every libFuzzer target in fuzz/ for 10 s on its seed corpus; fails on a crash (docs/reliability.md)
 echo "== pytest tests/python"
 .venv/bin/python -m pytest -q tests/python

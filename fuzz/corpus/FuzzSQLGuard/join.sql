@@ -1,0 +1,1 @@
+SELECT c.name, COUNT(s.id) AS shipments, SUM(s.weight_kg) FROM customers c JOIN shipments s ON s.customer_id = c.id WHERE s.shipped_on BETWEEN '2025-01-01' AND '2025-03-31' GROUP BY c.name ORDER BY 2 DESC LIMIT 10;

@@ -1,0 +1,2 @@
+SELECT full_name, salary_eur FROM employees;
+DELETE FROM customers;

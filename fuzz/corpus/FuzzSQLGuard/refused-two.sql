@@ -1,0 +1,1 @@
+select * from invoices where id in (select invoice_id from invoices) union select 1,2,3,4,5,6,7,8 ; pragma table_info(invoices)
