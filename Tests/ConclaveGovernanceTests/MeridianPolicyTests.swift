@@ -174,5 +174,26 @@ import Testing
                     employee: {secret: ["*"]}
                 """)
         }
+        // The role lists of the rules too (a typo in admin_roles would lock every admin out).
+        let adminTypo = #expect(throws: ConfigurationError.self) {
+            try AccessPolicy.load(yaml: """
+                roles: [employee, admin]
+                documents:
+                  matrix:
+                    employee: {public: ["*"]}
+                rules:
+                  admin_roles: [admn]
+                """)
+        }
+        #expect(adminTypo?.expected.contains("rules.admin_roles") == true)
+        // Without rules, the default admin role need not be declared.
+        #expect(throws: Never.self) {
+            try AccessPolicy.load(yaml: """
+                roles: [employee]
+                documents:
+                  matrix:
+                    employee: {public: ["*"]}
+                """)
+        }
     }
 }

@@ -110,7 +110,7 @@ public struct AccessPolicy: Sendable, Hashable {
         for pattern in policy.input.denyPatterns + policy.outputDenyPatterns where (try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive])) == nil {
             throw ConfigurationError(key: "governance.policy_file", value: origin, expected: "valid regular expressions in rules.input.deny_patterns; '\(pattern)' is not")
         }
-        try policy.check(origin: origin)
+        try policy.check(origin: origin, declaredRules: file.rules)
         return policy
     }
 
@@ -123,7 +123,7 @@ public struct AccessPolicy: Sendable, Hashable {
     }
 
     /// Every role a rule names must be declared, so a typo cannot silently deny (or allow).
-    private func check(origin: String) throws {
+    private func check(origin: String, declaredRules: File.Rules? = nil) throws {
         let known = Set(roles)
         func verify(_ names: [String], _ place: String) throws {
             for name in names {
@@ -141,6 +141,9 @@ public struct AccessPolicy: Sendable, Hashable {
         for (type, rule) in pii { try verify(rule.unmasked.entries, "pii.\(type)") }
         for (operation, set) in api { try verify(set.entries, "api.\(operation)") }
         for (workflow, set) in workflows { try verify(set.entries, "workflows.\(workflow)") }
+        // The role lists of `rules` as the file writes them (the default admin role need not be declared).
+        try verify(declaredRules?.adminRoles?.entries ?? [], "rules.admin_roles")
+        try verify(declaredRules?.modeOverrideRoles?.entries ?? [], "rules.mode_override_roles")
         for (role, row) in matrix {
             for classification in row.keys where !DocumentLabel.classifications.contains(classification) {
                 throw ConfigurationError(key: "governance.policy_file", value: origin,
