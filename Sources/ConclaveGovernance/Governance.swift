@@ -11,8 +11,11 @@ public final class Governance: Sendable {
     public let configuration: GovernanceConfiguration
     /// Turns credentials into principals.
     public let authenticator: Authenticator
-    /// The policy decision point; nil when `governance.mode` is `off`.
-    public let decisions: PolicyDecisionPoint?
+    /// The policy decision point; nil when `governance.mode` is `off`. `replacePolicy` swaps it
+    /// (`conclave reload`); a request evaluates it when it starts.
+    public var decisions: PolicyDecisionPoint? { policy.withLock { $0.decisions } }
+    /// The access policy in use and how many times it was replaced.
+    private let policy: Mutex<(version: Int, decisions: PolicyDecisionPoint?)>
     /// The audit trail; nil unless `governance.mode` is `audit` or `full` and granularity is not `none`.
     public let audit: AuditLog?
     private let store: any DocumentStore
@@ -24,6 +27,7 @@ public final class Governance: Sendable {
     static let labelLifetime: Duration = .seconds(2)
 
     private struct LabelCache {
+        var policyVersion = 0
         var loaded: ContinuousClock.Instant?
         var generation = -1
         var classifications: [String: String] = [:]
@@ -45,13 +49,28 @@ public final class Governance: Sendable {
         audit = configuration.keepsAudit && auditConfiguration.granularity != .none
             ? try AuditLog(store: store, configuration: auditConfiguration, logger: logger) : nil
         authenticator = try await Authenticator(configuration: auth)
-        decisions = configuration.enforcesAccess ? PolicyDecisionPoint(policy: try AccessPolicy.load(path: configuration.policyFile)) : nil
+        policy = Mutex((0, try Self.loadPolicy(configuration)))
         if auth.mode == .none {
             logger.warning("authentication is disabled (auth.mode: none): every caller is the anonymous principal")
         }
         if configuration.mode == .off {
             logger.warning("governance is off (governance.mode: off): no access control is applied")
         }
+    }
+
+    /// The decision point for `governance.policy_file`, read and validated now; nil when
+    /// `governance.mode` does not enforce access. Throws `ConfigurationError` naming the file.
+    public static func loadPolicy(_ configuration: GovernanceConfiguration) throws -> PolicyDecisionPoint? {
+        configuration.enforcesAccess ? PolicyDecisionPoint(policy: try AccessPolicy.load(path: configuration.policyFile)) : nil
+    }
+
+    /// Swaps in another access policy (from ``loadPolicy(_:)``): requests that start from now on
+    /// are decided by it; the document scopes computed under the old one are dropped.
+    public func replacePolicy(_ decisions: PolicyDecisionPoint?) {
+        policy.withLock { $0 = ($0.version + 1, decisions) }
+        // The labels stay (the audit of requests in flight reads their classifications); the
+        // scopes are recomputed, as the cache's policy version no longer matches.
+        cache.withLock { $0.scopes = [:] }
     }
 
     /// The principal behind an `Authorization` header. Failures become `unauthorized`, whose
@@ -191,20 +210,26 @@ public final class Governance: Sendable {
 
     /// The documents the principal may read (unrestricted when governance is off).
     public func documentScope(for principal: Principal, mode: GovernanceConfiguration.Mode? = nil) async throws -> DocumentScope {
-        guard let decisions, (mode ?? configuration.mode) != .off else { return .unrestricted }
+        let (policyVersion, current) = policy.withLock { $0 }
+        guard let decisions = current, (mode ?? configuration.mode) != .off else { return .unrestricted }
         let key = ScopeKey(roles: principal.roles.sorted(), department: principal.department)
         let now = ContinuousClock.now
         let generation = store.documentsGeneration
         let cached = cache.withLock { cache -> DocumentScope? in
-            guard let loaded = cache.loaded, now - loaded < Self.labelLifetime, cache.generation == generation else { return nil }
+            guard cache.policyVersion == policyVersion, let loaded = cache.loaded, now - loaded < Self.labelLifetime,
+                  cache.generation == generation else { return nil }
             return cache.scopes[key]
         }
         if let cached { return cached }
         let labels = try await store.documents().map { DocumentLabel(id: $0.id, classification: $0.classification, department: $0.department) }
         let scope = decisions.documentScope(for: principal, documents: labels)
         cache.withLock { cache in
-            if cache.generation != generation || cache.loaded.map({ now - $0 >= Self.labelLifetime }) ?? true {
-                cache = LabelCache(loaded: now, generation: generation,
+            // A scope computed under a policy replaced meanwhile is returned to this request
+            // (which started under it) but not kept.
+            guard policyVersion == self.policy.withLock({ $0.version }) else { return }
+            if cache.policyVersion != policyVersion || cache.generation != generation
+                || cache.loaded.map({ now - $0 >= Self.labelLifetime }) ?? true {
+                cache = LabelCache(policyVersion: policyVersion, loaded: now, generation: generation,
                                    classifications: Dictionary(labels.map { ($0.id, $0.classification ?? "") }, uniquingKeysWith: { a, _ in a }),
                                    labels: labels, scopes: [:])
             }

@@ -32,7 +32,9 @@ public enum ConclaveServer {
             idleTimeout: .milliseconds(Int64(server.idleTimeoutSeconds * 1000)),
             httpDecoderConfiguration: .init(maxHeaderFieldSize: server.maxHeaderBytes, maxHeaderListSize: server.maxHeaderBytes,
                                             maxHeaderFieldCount: server.maxHeaderCount)))
-        let builder = server.usesTLS ? try HTTPServerBuilder.tls(http1, tlsConfiguration: try GatewayTLS.configuration(server)) : http1
+        let builder = server.usesTLS
+            ? try HTTPServerBuilder.tls(http1, tlsConfiguration: GatewayTLS.configuration(try runtime.live.gatewayCertificate()))
+            : http1
         return Application(
             router: makeRouter(runtime: runtime),
             server: builder,
@@ -45,7 +47,7 @@ public enum ConclaveServer {
     /// `ConfigurationError` naming the key when they cannot be used (`conclave serve` and
     /// `conclave config check` call it before anything else starts).
     public static func validateTLS(_ server: ConclaveCore.ServerConfiguration) throws {
-        if server.usesTLS { _ = try GatewayTLS.configuration(server) }
+        if server.usesTLS { _ = try GatewayTLS.load(server) }
     }
 
     /// Runs the server and its background services until SIGTERM/SIGINT. In-flight requests get

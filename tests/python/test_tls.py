@@ -1,7 +1,8 @@
 """TLS on the gateway (`server.tls_cert_file`, `server.tls_key_file`): the official OpenAI SDK
 talks to it over HTTPS with a test CA; without the CA it refuses the certificate; plain HTTP to
 the TLS port is refused cleanly and the server keeps serving; a bad certificate path stops
-`conclave serve` and `conclave config check` with the key named."""
+`conclave serve` and `conclave config check` with the key named; a renewed certificate is picked
+up by a reload (SIGHUP) for new connections, and a key that does not match is refused."""
 
 from __future__ import annotations
 
@@ -90,3 +91,41 @@ def test_a_certificate_that_cannot_be_loaded_names_the_key(tmp_path: Path) -> No
     serve = subprocess.run([CONCLAVE_BIN, "serve", "--config", str(config), "--port", "0"], cwd=REPO_ROOT, env=env,
                            capture_output=True, text=True, timeout=60)
     assert serve.returncode != 0 and "server.tls_key_file" in serve.stderr + serve.stdout, serve.stderr[-2000:]
+
+
+def _presented_serial(server) -> str:
+    context = ssl.create_default_context(cafile=str(CA))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        with context.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+            return tls.getpeercert()["serialNumber"]
+
+
+def test_a_reload_picks_up_a_renewed_certificate_for_new_connections(server) -> None:
+    import signal
+    import time
+
+    before = _presented_serial(server)
+    # Renew: a new key and certificate from the same CA, written over the configured files.
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "renewed.key", "-out", "renewed.csr", "-subj", "/CN=127.0.0.1")
+    _openssl("x509", "-req", "-in", "renewed.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "renewed.pem",
+             "-days", "2", "-extfile", "san.cnf")
+    CERT.write_bytes((_DIRECTORY / "renewed.pem").read_bytes())
+    KEY.write_bytes((_DIRECTORY / "renewed.key").read_bytes())
+    server.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while _presented_serial(server) == before:
+        assert time.monotonic() < deadline, f"the renewed certificate was not picked up; log:\n{server.log_tail()}"
+        time.sleep(0.5)
+    after = _presented_serial(server)
+    assert after != before
+    assert "configuration reloaded" in server.log_path.read_text(errors="replace")
+    # A key that is not the certificate's: refused, named in the log, and the renewed pair stays.
+    subprocess.run(["openssl", "genrsa", "-out", str(KEY), "2048"], check=True, capture_output=True)
+    server.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while "server.tls_key_file" not in server.log_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"the bad key was not reported; log:\n{server.log_tail()}"
+        time.sleep(0.5)
+    assert _presented_serial(server) == after
+    # Put the renewed key back, so the server shuts down as it started.
+    KEY.write_bytes((_DIRECTORY / "renewed.key").read_bytes())

@@ -8,6 +8,9 @@ public struct ConclaveAnnotations: Sendable, Codable {
     public var runID: String
     /// Workflow that produced the answer.
     public var workflow: String
+    /// The version of the reloadable configuration (workflows, policy, SQL templates) the
+    /// request ran on (`conclave reload`).
+    public var configVersion: Int
     /// Citations, in marker order.
     public var citations: [Citation]
     /// One entry per executed step.
@@ -15,6 +18,7 @@ public struct ConclaveAnnotations: Sendable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case runID = "run_id"
+        case configVersion = "config_version"
         case workflow, citations, trace
     }
 }

@@ -90,6 +90,23 @@ struct AdminController: Sendable {
             headers[.contentType] = "application/json"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(view())))
         }
+        // `conclave reload`: re-reads workflows, the access policy and the SQL templates; an
+        // invalid file is a 400 naming it, and the running configuration stays.
+        router.post("/admin/reload") { request, _ -> Response in
+            let principal = try await runtime.admit(authorization: request.headers[.authorization])
+            try await runtime.governance.authorizeAdmin(principal, route: "/admin/reload")
+            let outcome: LiveConfiguration.Outcome
+            do {
+                outcome = try runtime.live.reload()
+            } catch let error as ConfigurationError {
+                runtime.logger.error("reload refused; the running configuration stays", metadata: ["error": "\(error)"])
+                throw ConclaveError(.invalidRequest, "Reload refused, the running configuration stays: \(error.description)",
+                                    parameter: error.key)
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(outcome)))
+        }
     }
 
     private func replicas(_ pool: ReplicaPool?) -> [InferenceView.Replica] {

@@ -17,6 +17,8 @@ struct ChatCompletionsController: Sendable {
 
     /// Header that carries the conversation id both ways.
     static let conversationHeader = HTTPField.Name("X-Conclave-Conversation")!
+    /// The reloadable configuration version a chat request runs on (also `conclave.config_version`).
+    static let configVersionHeader = HTTPField.Name("X-Conclave-Config-Version")!
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.post("/v1/chat/completions") { request, context in
@@ -33,7 +35,9 @@ struct ChatCompletionsController: Sendable {
         if let name = chat.model, !name.isEmpty, let served = runtime.directModel(named: name) {
             return try await DirectModelRoute(runtime: runtime, served: served).complete(chat, principal: principal, requestBody: request.body)
         }
-        let workflow = try runtime.workflows.resolve(chat.model)
+        // The reloadable configuration this request runs on, read once (`conclave reload`).
+        let live = runtime.live.current
+        let workflow = try live.workflows.resolve(chat.model)
         try await runtime.governance.authorize(workflow: workflow.name, for: principal)
         guard await runtime.model.isReady() else {
             throw ConclaveError(.modelUnavailable, "No model backend is ready.")
@@ -65,10 +69,11 @@ struct ChatCompletionsController: Sendable {
         logger[metadataKey: "user"] = "\(principal.userID)"
         logger.debug("chat run started", metadata: ["workflow": "\(workflow.name)", "governance_mode": "\(mode.rawValue)"])
         let job = ChatJob(runtime: runtime, workflow: workflow, state: state, question: question, mode: mode, options: options, runID: runID,
-                          conversationID: conversationID, logger: logger,
+                          conversationID: conversationID, configVersion: live.version.number, logger: logger,
                           timeout: .milliseconds(Int64(runtime.configuration.server.requestTimeoutSeconds * 1000)))
         var headers = HTTPFields()
         headers[Self.conversationHeader] = conversationID
+        headers[Self.configVersionHeader] = String(live.version.number)
         if chat.stream == true {
             headers[.contentType] = "text/event-stream"
             headers[.cacheControl] = "no-cache"
@@ -159,6 +164,8 @@ struct ChatJob: Sendable {
     let options: ModelCallOptions
     let runID: String
     let conversationID: String
+    /// The `LiveConfiguration` version the request started on.
+    let configVersion: Int
     let logger: Logger
     let timeout: Duration
     let created = Int(Date().timeIntervalSince1970)
@@ -311,8 +318,8 @@ struct ChatJob: Sendable {
     }
 
     private func annotations(for result: RunResult) -> ConclaveAnnotations {
-        ConclaveAnnotations(runID: runID, workflow: workflow.name, citations: result.state.answer?.citations ?? [],
-                            trace: result.trace)
+        ConclaveAnnotations(runID: runID, workflow: workflow.name, configVersion: configVersion,
+                            citations: result.state.answer?.citations ?? [], trace: result.trace)
     }
 
     private func chunk(delta: ChatCompletionChunk.Choice.Delta, finish: String?) -> ChatCompletionChunk {

@@ -36,13 +36,16 @@ public struct ConclaveRuntime: Sendable {
     public let eventWriter: BatchingEventWriter
     /// The in-process message bus.
     public let bus: InProcessMessageBus
-    /// The workflows offered.
-    public let workflows: WorkflowRegistry
+    /// The workflows offered now (`live` holds them; `conclave reload` replaces them).
+    public var workflows: WorkflowRegistry { live.current.workflows }
+    /// What `conclave reload` and SIGHUP replace: workflows, access policy, SQL templates.
+    public let live: LiveConfiguration
     /// The workflow engine.
     public let engine: WorkflowEngine
     /// Document retrieval.
     public let retriever: any Retriever
-    /// The business database behind the SQL templates, when `knowledge.sql_templates_file` names one.
+    /// The business database behind the SQL templates, when `knowledge.sql_templates_file` names one,
+    /// as loaded at start (the agents reach it through a swappable source that `live` replaces).
     public let database: DatabaseConnector?
     /// The internal API connector, when `knowledge.api_file` names one.
     public let api: APIConnector?
@@ -195,8 +198,8 @@ public struct ConclaveRuntime: Sendable {
         limiter = RateLimiter(configuration: configuration.limits, store: store, logger: logger)
         eventWriter = BatchingEventWriter(store: store, logger: logger)
         bus = InProcessMessageBus()
-        workflows = try WorkflowRegistry(userDirectory: configuration.workflows.directory,
-                                         defaultName: configuration.workflows.defaultWorkflow)
+        let workflows = try WorkflowRegistry(userDirectory: configuration.workflows.directory,
+                                             defaultName: configuration.workflows.defaultWorkflow)
         // The embedder: an explicit path must load; the default (found in .venv) may be missing,
         // and then retrieval falls back to BM25 with a warning.
         let knowledge = configuration.knowledge
@@ -250,8 +253,12 @@ public struct ConclaveRuntime: Sendable {
         answerCache = AnswerCache(capacity: configuration.knowledge.cacheCapacity,
                                   lifetime: .milliseconds(Int64(configuration.knowledge.cacheTTLSeconds * 1000)))
         var sources: [any EvidenceSource] = []
-        if let database { sources.append(database) }
+        // The database connector sits behind a swappable source, so a reload can replace its templates.
+        let swappableDatabase = database.map { SwappableSource($0) }
+        if let swappableDatabase { sources.append(swappableDatabase) }
         if let api { sources.append(api) }
+        live = LiveConfiguration(configuration: configuration, workflows: workflows, governance: governance,
+                                 database: swappableDatabase, logger: logger)
         callOptions = ModelCallOptions(temperature: inference.temperature, seed: inference.seed, maxTokens: inference.maxTokens)
         agents = AgentTeam(model: model, retriever: retriever, sources: sources, topK: configuration.knowledge.topK,
                            answerPhrasing: configuration.workflows.answerPhrasing)
@@ -323,6 +330,7 @@ public struct ConclaveRuntime: Sendable {
         services += healthCheckers.map { $0 as any Service }
         services.append(eventWriter)
         if let audit = governance.audit { services.append(audit) }
+        services.append(ReloadOnHangup(live: live, logger: logger))
         return services
     }
 }
