@@ -4,7 +4,7 @@ SWIFT_BUILD_FLAGS ?=
 FUZZ_SECONDS ?= 60
 PY := .venv/bin/python
 
-.PHONY: setup build release demo test test-sanitize fuzz unit-test integration-test python-test bench-orchestration bench-knowledge bench-inference bench-distributed study chaos soak format lint clean
+.PHONY: setup build release demo test test-sanitize fuzz unit-test integration-test python-test bench-orchestration bench-knowledge bench-inference bench-distributed bench-tracing study chaos soak format lint clean
 
 ## Installs what the project needs (idempotent, quiet when done): .venv, llama-server, SmolLM2, Python test clients.
 setup:
@@ -48,6 +48,11 @@ bench-inference: setup release
 ## The full workflow at 1/8/32 users, embedded vs a local cluster (PostgreSQL, NATS, gateways, workers); bus overhead per step.
 bench-distributed: setup release
 	@bash scripts/bench-distributed.sh
+
+## Tracing off vs on (sampling 1.0, exporting to a receiver): an instant fake model, then one of 50 ms (docs/performance.md).
+bench-tracing: setup release
+	@CONCLAVE_BIN=$(CURDIR)/.build/release/conclave .build/release/conclave bench tracing --output bench/results/tracing.json
+	@CONCLAVE_BIN=$(CURDIR)/.build/release/conclave .build/release/conclave bench tracing --model-latency-ms 50 --output bench/results/tracing-50ms.json
 
 ## Chaos under load for 3 minutes: a replica SIGKILLed every 10 s, then a gateway SIGKILLed mid-conversation (docs/reliability.md).
 chaos: setup build

@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 let package = Package(
@@ -28,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        // OTLP/HTTP only: the gRPC exporter's dependencies would add minutes to every clean build.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
@@ -51,11 +54,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
             name: "ConclaveInference",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "ConclaveCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -98,6 +105,7 @@ let package = Package(
         .target(
             name: "ConclaveKnowledge",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "ConclaveCore", "ConclaveStorage", "ConclaveInference", "ConclaveVectors", "ConclaveEmbeddings",
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -120,6 +128,7 @@ let package = Package(
         .target(
             name: "ConclaveGovernance",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "ConclaveCore", "ConclaveStorage",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -132,6 +141,7 @@ let package = Package(
         .target(
             name: "ConclaveAgents",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "ConclaveCore", "ConclaveInference", "ConclaveKnowledge",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -139,6 +149,7 @@ let package = Package(
         .target(
             name: "ConclaveOrchestrator",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "ConclaveCore", "ConclaveAgents", "ConclaveMessaging", "ConclaveStorage",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -148,6 +159,7 @@ let package = Package(
         .target(
             name: "ConclaveServer",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "ConclaveCore", "ConclaveOrchestrator", "ConclaveStorage", "ConclaveInference",
                 "ConclaveKnowledge", "ConclaveAgents", "ConclaveMessaging", "ConclaveTelemetry", "ConclaveGovernance",
                 .product(name: "Hummingbird", package: "hummingbird"),

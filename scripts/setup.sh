@@ -72,6 +72,13 @@ if ! "$PY" -c 'import schemathesis, openapi_spec_validator' 2>/dev/null; then
     pip_quiet "schemathesis==4.32.5" "openapi-spec-validator==0.9.0"
 fi
 
+# The tracing test (tests/python/test_tracing.py): a test OTLP/HTTP receiver decodes the spans
+# with the OpenTelemetry protocol's own Python bindings.
+if ! "$PY" -c 'import opentelemetry.proto.collector.trace.v1.trace_service_pb2' 2>/dev/null; then
+    log "installing the OTLP protocol bindings (opentelemetry-proto)"
+    pip_quiet "opentelemetry-proto==1.45.2" "protobuf==7.36.2"
+fi
+
 # The wheel lists its shared-library symlinks in bin/_symlinks.json but ships without them;
 # importing the package creates them. Make sure they exist either way.
 "$PY" - <<'PYEOF'

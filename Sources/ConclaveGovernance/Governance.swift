@@ -3,6 +3,7 @@ import ConclaveStorage
 import Logging
 import Metrics
 import Synchronization
+import Tracing
 
 /// The governance layer as the server uses it: who is calling, what they may run, which
 /// documents they may read.
@@ -212,6 +213,9 @@ public final class Governance: Sendable {
     public func documentScope(for principal: Principal, mode: GovernanceConfiguration.Mode? = nil) async throws -> DocumentScope {
         let (policyVersion, current) = policy.withLock { $0 }
         guard let decisions = current, (mode ?? configuration.mode) != .off else { return .unrestricted }
+        let span = startSpan("policy documents", ofKind: .internal)
+        span.attributes["conclave.policy.point"] = "documents"
+        defer { span.end() }
         let key = ScopeKey(roles: principal.roles.sorted(), department: principal.department)
         let now = ContinuousClock.now
         let generation = store.documentsGeneration
@@ -262,7 +266,12 @@ struct DecisionCounters: Sendable {
         deny = counters("deny")
     }
 
+    /// Counts a decision; it is also a span (`policy POINT`) in the request's trace.
     func count(_ point: Point, allowed: Bool) {
         (allowed ? allow : deny)[point]?.increment()
+        withSpan("policy \(point.rawValue)", ofKind: .internal) { span in
+            span.attributes["conclave.policy.point"] = point.rawValue
+            span.attributes["conclave.policy.decision"] = allowed ? "allow" : "deny"
+        }
     }
 }

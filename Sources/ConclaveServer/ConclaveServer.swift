@@ -10,6 +10,9 @@ public enum ConclaveServer {
     /// The router with every route and middleware.
     public static func makeRouter(runtime: ConclaveRuntime) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        // A server span per request (continuing a client's `traceparent`), returned to the client.
+        router.add(middleware: TracingMiddleware())
+        router.add(middleware: TraceResponseMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: OpenAIErrorMiddleware())
         SystemController(runtime: runtime).addRoutes(to: router)

@@ -138,12 +138,43 @@ import Testing
     }
 
     @Test func stepsRunOnTheWorkersAndAConversationContinuesOnAnotherGatewayAfterAKill() async throws {
-        let cluster = try await Cluster.start(gateways: 2)
+        // Every process exports its spans to a test OTLP receiver: one request is one trace across them.
+        let receiver = OTLPTestReceiver()
+        try await receiver.run { traces in
+            try await stepsRunOnTheWorkers(receiver: receiver, traces: traces)
+        }
+    }
+
+    private func stepsRunOnTheWorkers(receiver: OTLPTestReceiver, traces: String) async throws {
+        let cluster = try await Cluster.start(gateways: 2, settings: [
+            "CONCLAVE_TRACING__ENABLED": "true", "CONCLAVE_TRACING__ENDPOINT": traces, "OTEL_BSP_SCHEDULE_DELAY": "200",
+        ])
         do {
             let question = "What is the yearly annual leave entitlement for staff working full time?"
+            let traceID = RandomID.make() + RandomID.make().prefix(8)
+            let clientSpan = String(RandomID.make().prefix(16))
             let first = try await TestHTTP.send(.POST, cluster.gateway(0) + "/v1/chat/completions", json: Self.body(question, stream: false),
-                                                headers: [("Authorization", "Bearer \(cluster.token)")], timeout: .seconds(180))
+                                                headers: [("Authorization", "Bearer \(cluster.token)"),
+                                                          ("traceparent", "00-\(traceID)-\(clientSpan)-01")],
+                                                timeout: .seconds(180))
             #expect(first.status == 200, "\(first.body)")
+            // The trace crossed the bus: each worker's step span (consumer) is the child of the
+            // gateway's step span for its role, and the worker's model calls are its children.
+            var spans: [OTLPTestReceiver.Span] = []
+            let deadline = ContinuousClock.now + .seconds(30)
+            repeat {
+                try await Task.sleep(for: .milliseconds(300))
+                spans = receiver.spans.filter { $0.traceID == traceID }
+            } while spans.filter({ $0.kind == 5 }).count < 5 && ContinuousClock.now < deadline
+            for role in ["planner", "retriever", "reasoner", "validator", "responder"] {
+                let gatewaySide = spans.first { $0.name == "invoke_agent \(role)" && $0.kind == 1 }
+                let workerSide = spans.first { $0.name == "invoke_agent \(role)" && $0.kind == 5 }
+                #expect(gatewaySide != nil && workerSide?.parentSpanID == gatewaySide?.spanID, "\(role): \(spans)")
+            }
+            let workerSteps = Set(spans.filter { $0.kind == 5 }.map(\.spanID))
+            let modelCalls = spans.filter { $0.name.hasPrefix("chat ") }
+            #expect(!modelCalls.isEmpty && modelCalls.allSatisfy { workerSteps.contains($0.parentSpanID) }, "\(spans)")
+            #expect(spans.contains { $0.kind == 2 && $0.parentSpanID == clientSpan }, "\(spans)")
             let conversation = try #require(first.header("X-Conclave-Conversation"))
             let trace = ((first.json?["conclave"] as? [String: Any])?["trace"] as? [[String: Any]]) ?? []
             #expect(Set(trace.compactMap { $0["step"] as? String }) == ["plan", "retrieve", "reason", "validate", "respond"])

@@ -1,5 +1,6 @@
 import ConclaveCore
 import ConclaveKnowledge
+import Tracing
 
 /// Gathers evidence for the plan's query and each sub-question, merging duplicates and keeping the
 /// best-scoring passages. Uses no model.
@@ -37,7 +38,15 @@ public struct RetrieverAgent: Agent {
         // Connectors answer the question as asked (values and periods intact), else the plan's rewrite.
         for source in sources where state.dataAccess.contains(source.mode) {
             for query in [contextual, state.searchQuery] {
-                let retrieval = try await source.lookup(query, scope: state.scope)
+                // A connector call is a tool call in the OpenTelemetry GenAI conventions.
+                let retrieval = try await withSpan("execute_tool \(source.mode.rawValue)", ofKind: .client) { span in
+                    span.attributes["gen_ai.operation.name"] = "execute_tool"
+                    span.attributes["gen_ai.tool.name"] = source.mode.rawValue
+                    let retrieval = try await source.lookup(query, scope: state.scope)
+                    span.attributes["conclave.evidence.count"] = retrieval.evidence.count
+                    span.attributes["conclave.withheld.count"] = retrieval.withheld.count
+                    return retrieval
+                }
                 guard !retrieval.evidence.isEmpty || !retrieval.withheld.isEmpty else { continue }
                 for item in retrieval.withheld { withheld[item.documentID] = item }
                 for var item in retrieval.evidence where best[item.chunkID] == nil {
@@ -51,7 +60,13 @@ public struct RetrieverAgent: Agent {
         let documentQueries = state.dataAccess.contains(.rag) ? queries : []
         for (index, query) in documentQueries.enumerated() {
             let weight = index == 0 ? 1.0 : 0.8
-            let retrieval = try await retriever.retrieve(query, limit: limit, scope: state.scope)
+            let retrieval = try await withSpan("retrieve documents", ofKind: .internal) { span in
+                span.attributes["conclave.retrieval.limit"] = limit
+                let retrieval = try await retriever.retrieve(query, limit: limit, scope: state.scope)
+                span.attributes["conclave.evidence.count"] = retrieval.evidence.count
+                span.attributes["conclave.withheld.count"] = retrieval.withheld.count
+                return retrieval
+            }
             for source in retrieval.withheld where source.coverage > (withheld[source.documentID]?.coverage ?? -1) {
                 withheld[source.documentID] = source
             }

@@ -25,6 +25,8 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
     public var messaging: MessagingConfiguration
     /// Rate limits and token quotas.
     public var limits: LimitsConfiguration
+    /// OpenTelemetry tracing (OTLP/HTTP).
+    public var tracing: TracingConfiguration
 
     /// Creates a configuration; every argument defaults to the embedded default.
     public init(server: ServerConfiguration = .init(), storage: StorageConfiguration = .init(),
@@ -32,7 +34,7 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
                 workflows: WorkflowsConfiguration = .init(), logging: LoggingConfiguration = .init(),
                 auth: AuthConfiguration = .init(), governance: GovernanceConfiguration = .init(),
                 audit: AuditConfiguration = .init(), messaging: MessagingConfiguration = .init(),
-                limits: LimitsConfiguration = .init()) {
+                limits: LimitsConfiguration = .init(), tracing: TracingConfiguration = .init()) {
         self.server = server
         self.storage = storage
         self.inference = inference
@@ -44,10 +46,11 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         self.audit = audit
         self.messaging = messaging
         self.limits = limits
+        self.tracing = tracing
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case server, storage, inference, knowledge, workflows, logging, auth, governance, audit, messaging, limits
+        case server, storage, inference, knowledge, workflows, logging, auth, governance, audit, messaging, limits, tracing
     }
 
     /// The top-level sections, as named in YAML and in `CONCLAVE_<SECTION>__<KEY>` variables.
@@ -67,6 +70,7 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         audit = try c.value(.audit, default: .init())
         messaging = try c.value(.messaging, default: .init())
         limits = try c.value(.limits, default: .init())
+        tracing = try c.value(.tracing, default: .init())
     }
 
     /// Checks ranges and combinations that the types alone cannot express.
@@ -82,6 +86,7 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         try audit.validate()
         try messaging.validate()
         try limits.validate()
+        try tracing.validate()
     }
 
     /// Longest duration any `…_seconds` setting may hold: a year.

@@ -6,6 +6,7 @@ import Metrics
 import NIOCore
 import NIOHTTP1
 import Synchronization
+import Tracing
 
 /// A ``ChatModel`` that talks to any OpenAI-compatible `/v1/chat/completions` endpoint:
 /// llama.cpp's `llama-server`, vLLM, Ollama or a hosted API.
@@ -66,24 +67,41 @@ public struct OpenAICompatibleChatModel: ChatModel {
 
     public func complete(_ request: ChatRequest) async throws -> ChatResponse {
         let body = try encode(request, stream: false)
-        return try await measured { try await completeWithRetries(request, body: body) }
+        return try await measured(request, streaming: false) { span in try await completeWithRetries(request, body: body, span: span) }
     }
 
     /// Records a call's duration and tokens per model (`conclave_inference_request_duration_seconds`,
-    /// `conclave_inference_tokens_total{kind}`); tokens per second is the rate of the latter.
-    private func measured(_ call: () async throws -> ChatResponse) async throws -> ChatResponse {
-        let started = ContinuousClock.now
-        let response = try await call()
-        let elapsed = ContinuousClock.now - started
-        let instruments = pool.instruments
-        instruments.requestDuration.recordNanoseconds(elapsed.inNanoseconds)
-        instruments.promptTokens.increment(by: response.usage.promptTokens)
-        instruments.completionTokens.increment(by: response.usage.completionTokens)
-        return response
+    /// `conclave_inference_tokens_total{kind}`); tokens per second is the rate of the latter. The
+    /// call is one span, `chat MODEL`, with the OpenTelemetry GenAI attributes.
+    private func measured(_ request: ChatRequest, streaming: Bool, _ call: (any Span) async throws -> ChatResponse)
+        async throws -> ChatResponse
+    {
+        try await withSpan("chat \(configuration.model)", ofKind: .client) { span in
+            span.attributes["gen_ai.operation.name"] = "chat"
+            span.attributes["gen_ai.provider.name"] = "openai"
+            span.attributes["gen_ai.request.model"] = configuration.model
+            span.attributes["conclave.model"] = pool.model
+            span.attributes["conclave.stream"] = streaming
+            if let maxTokens = request.maxTokens { span.attributes["gen_ai.request.max_tokens"] = maxTokens }
+            if let temperature = request.temperature { span.attributes["gen_ai.request.temperature"] = temperature }
+            if let seed = request.seed { span.attributes["gen_ai.request.seed"] = seed }
+            let started = ContinuousClock.now
+            let response = try await call(span)
+            let elapsed = ContinuousClock.now - started
+            let instruments = pool.instruments
+            instruments.requestDuration.recordNanoseconds(elapsed.inNanoseconds)
+            instruments.promptTokens.increment(by: response.usage.promptTokens)
+            instruments.completionTokens.increment(by: response.usage.completionTokens)
+            span.attributes["gen_ai.usage.input_tokens"] = response.usage.promptTokens
+            span.attributes["gen_ai.usage.output_tokens"] = response.usage.completionTokens
+            if let finish = response.finishReason { span.attributes["gen_ai.response.finish_reasons"] = [finish] }
+            return response
+        }
     }
 
-    private func completeWithRetries(_ request: ChatRequest, body: ByteBuffer) async throws -> ChatResponse {
+    private func completeWithRetries(_ request: ChatRequest, body: ByteBuffer, span: any Span) async throws -> ChatResponse {
         try await withRetries(request) { base, remaining in
+            span.attributes["server.address"] = base
             let response = try await send(body, to: base, timeout: remaining)
             let bytes: ByteBuffer
             do {
@@ -119,10 +137,20 @@ public struct OpenAICompatibleChatModel: ChatModel {
     public func stream(_ request: ChatRequest, onDelta: @Sendable (String) async throws -> Void) async throws -> ChatResponse {
         let body = try encode(request, stream: true)
         let started = StreamProgress()
-        return try await measured {
-            try await withRetries(request, retryable: { !started.hasEmitted }) { base, remaining in
-                try await streamOnce(body, to: base, timeout: remaining, progress: started, onDelta: onDelta)
+        return try await measured(request, streaming: true) { span in
+            let sent = ContinuousClock.now
+            let firstToken = Mutex<Duration?>(nil)
+            let response = try await withRetries(request, retryable: { !started.hasEmitted }) { base, remaining in
+                span.attributes["server.address"] = base
+                return try await streamOnce(body, to: base, timeout: remaining, progress: started) { text in
+                    firstToken.withLock { if $0 == nil { $0 = ContinuousClock.now - sent } }
+                    try await onDelta(text)
+                }
             }
+            if let ttft = firstToken.withLock({ $0 }) {
+                span.attributes["conclave.time_to_first_token_ms"] = Double(ttft.inNanoseconds) / 1_000_000
+            }
+            return response
         }
     }
 

@@ -5,6 +5,7 @@ import ConclaveStorage
 import Foundation
 import Logging
 import Metrics
+import Tracing
 
 /// Sends agent steps to the workers of their role over JetStream and waits for their frames on a
 /// core NATS subject of its own. One per gateway.
@@ -59,7 +60,8 @@ public final class StepDispatcher: Sendable {
             runID: context.runID ?? "run_unknown", stepID: context.stepID ?? role.rawValue, role: role, dispatchID: dispatchID,
             replySubject: reply,
             remainingMilliseconds: context.remaining.map { $0.inMilliseconds },
-            options: context.options, affinityKey: context.affinityKey, state: PortableState(state))
+            options: context.options, affinityKey: context.affinityKey, state: PortableState(state),
+            traceContext: TraceContextCarrier.current())
         let started = ContinuousClock.now
         let payload = try BusCoding.encode(request)
         let frames: AsyncStream<NATSMessage>

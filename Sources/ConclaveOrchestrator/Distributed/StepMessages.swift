@@ -19,6 +19,9 @@ public struct StepRequest: Sendable, Codable {
     public var options: ModelCallOptions
     public var affinityKey: String?
     public var state: PortableState
+    /// The W3C trace context of the gateway's step span (`traceparent`, `tracestate`), so the
+    /// worker's spans join the request's trace; nil when tracing is off.
+    public var traceContext: [String: String]?
 
     /// `run/step/dispatch`: what a redelivered message is recognised by.
     public var key: String { "\(runID)/\(stepID)/\(dispatchID)" }

@@ -5,6 +5,7 @@ import ConclaveStorage
 import Foundation
 import Logging
 import Metrics
+import Tracing
 import Synchronization
 
 /// Runs one role's agent steps taken from JetStream (`conclave worker --role R`).
@@ -103,7 +104,18 @@ public final class StepWorker: Sendable {
         var outcome: StepOutcome
         let started = ContinuousClock.now
         do {
-            let result = try await agent.run(state, context: context)
+            // The worker's span continues the gateway's trace (the step span travels in the request).
+            let result = try await withSpan("invoke_agent \(request.role.rawValue)", context: TraceContextCarrier.context(request.traceContext),
+                                            ofKind: .consumer) { span in
+                span.attributes["gen_ai.operation.name"] = "invoke_agent"
+                span.attributes["gen_ai.agent.name"] = request.role.rawValue
+                span.attributes["conclave.step.id"] = request.stepID
+                span.attributes["conclave.run_id"] = request.runID
+                span.attributes["conclave.worker"] = identity
+                span.attributes["messaging.system"] = "nats"
+                span.attributes["messaging.message.delivery_count"] = Int(delivery)
+                return try await agent.run(state, context: context)
+            }
             outcome = StepOutcome(output: PortableOutput(result.output), error: nil, usage: result.usage,
                                   guardActivity: textGuard?.activity, worker: identity)
             completed.increment()

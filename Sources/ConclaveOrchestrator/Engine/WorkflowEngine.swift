@@ -4,6 +4,7 @@ import ConclaveMessaging
 import ConclaveStorage
 import Logging
 import Metrics
+import Tracing
 
 /// Runs workflows: schedules each step once its dependencies are done (independent steps run
 /// concurrently in a task group), applies per-step timeouts and retries, publishes every event
@@ -62,10 +63,14 @@ public struct WorkflowEngine: Sendable {
         recorder.record(.runStarted, detail: workflow.name)
         defer { eventLog?.append(recorder.eventsForLog) }
         do {
-            let (state, trace) = try await schedule(workflow, initial: initial, recorder: recorder,
-                                                    options: options ?? configuration.options)
-            recorder.record(.runCompleted)
-            return RunResult(runID: runID, state: state, trace: trace)
+            return try await withSpan("invoke_workflow \(workflow.name)", ofKind: .internal) { span in
+                span.attributes["conclave.workflow"] = workflow.name
+                span.attributes["conclave.run_id"] = runID
+                let (state, trace) = try await schedule(workflow, initial: initial, recorder: recorder,
+                                                        options: options ?? configuration.options)
+                recorder.record(.runCompleted)
+                return RunResult(runID: runID, state: state, trace: trace)
+            }
         } catch {
             let message = (error is CancellationError || Task.isCancelled) ? "cancelled" : "\(error)"
             recorder.record(.runFailed, detail: message)
@@ -177,7 +182,18 @@ public struct WorkflowEngine: Sendable {
             }
             context.affinityKey = state.conversationID
             do {
-                let result = try await agent.run(state, context: context)
+                // One span per attempt, named after the OpenTelemetry GenAI agent conventions.
+                let tried = attempt
+                let result = try await withSpan("invoke_agent \(step.role.rawValue)", ofKind: .internal) { span in
+                    span.attributes["gen_ai.operation.name"] = "invoke_agent"
+                    span.attributes["gen_ai.agent.name"] = step.role.rawValue
+                    span.attributes["conclave.step.id"] = step.id
+                    span.attributes["conclave.step.attempt"] = tried
+                    let result = try await agent.run(state, context: context)
+                    span.attributes["gen_ai.usage.input_tokens"] = result.usage.promptTokens
+                    span.attributes["gen_ai.usage.output_tokens"] = result.usage.completionTokens
+                    return result
+                }
                 deadlines.remove(step)
                 let elapsed = clock.now - start
                 let ms = Self.milliseconds(clock.now - attemptStart)

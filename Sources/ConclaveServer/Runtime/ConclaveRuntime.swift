@@ -8,6 +8,7 @@ import ConclaveKnowledge
 import ConclaveMessaging
 import ConclaveOrchestrator
 import ConclaveStorage
+import ConclaveTelemetry
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -326,6 +327,9 @@ public struct ConclaveRuntime: Sendable {
     /// Background services that must run beside the HTTP server (model supervisor, event writer).
     public var backgroundServices: [any Service] {
         var services: [any Service] = []
+        // First, so that it stops last (a service group stops in reverse order) and exports the
+        // spans of the drain.
+        if let tracing = Telemetry.tracingService { services.append(tracing) }
         if let replicaSet { services.append(replicaSet) }
         services += healthCheckers.map { $0 as any Service }
         services.append(eventWriter)

@@ -34,6 +34,11 @@ struct Serve: AsyncParsableCommand {
             throw ValidationFailure(error.description)
         }
         Telemetry.bootstrap(logging: configuration.logging)
+        do {
+            try Telemetry.bootstrapTracing(configuration.tracing, role: "gateway")
+        } catch {
+            throw ValidationFailure("cannot start tracing: \(error)")
+        }
         let logger = Logger(label: "conclave")
         let runtime: ConclaveRuntime
         do {

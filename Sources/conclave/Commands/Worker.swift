@@ -43,6 +43,11 @@ struct Worker: AsyncParsableCommand {
                                                        expected: "nats for a worker (steps come from NATS JetStream)").description)
         }
         Telemetry.bootstrap(logging: configuration.logging)
+        do {
+            try Telemetry.bootstrapTracing(configuration.tracing, role: agentRole.rawValue)
+        } catch {
+            throw ValidationFailure("cannot start tracing: \(error)")
+        }
         var roleLogger = Logger(label: "conclave.worker")
         roleLogger[metadataKey: "role"] = "\(agentRole.rawValue)"
         let logger = roleLogger
