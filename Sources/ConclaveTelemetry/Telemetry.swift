@@ -1,6 +1,7 @@
 import ConclaveCore
 import Logging
 import Metrics
+import OTel
 import Prometheus
 import Synchronization
 
@@ -32,7 +33,13 @@ public enum Telemetry {
                 (metricName(name), labels.map { (labelName($0.0), $0.1) })
             }
             MetricsSystem.bootstrap(factory)
-            LoggingSystem.bootstrap { label in ConclaveLogHandler(label: label, configuration: logging) }
+            // Every line logged inside a traced span carries its `trace_id` and `span_id` (nothing
+            // when tracing is off).
+            LoggingSystem.bootstrap({ label, provider in
+                var handler = ConclaveLogHandler(label: label, configuration: logging)
+                handler.metadataProvider = provider
+                return handler
+            }, metadataProvider: OTel.makeLoggingMetadataProvider())
             registry = created
             return created
         }

@@ -61,6 +61,9 @@ SERVER_ENV = {
     "CONCLAVE_TRACING__ENABLED": "true",
     "CONCLAVE_TRACING__ENDPOINT": f"http://127.0.0.1:{_PORT}/v1/traces",
     "OTEL_BSP_SCHEDULE_DELAY": "200",
+    # JSON log lines at debug, to find the request's lines by their trace id.
+    "CONCLAVE_LOGGING__FORMAT": "json",
+    "CONCLAVE_LOGGING__LEVEL": "debug",
 }
 WORKFLOW = "conclave/planner-retriever-responder"
 
@@ -136,6 +139,11 @@ def test_one_trace_per_request_with_step_and_model_spans_under_the_clients_trace
     # Each span of the trace hangs off another one of it, or off the client's span.
     for span in spans:
         assert span["parent"] == parent or span["parent"] in ids, span
+    # The request's log lines carry its trace id and the id of the span they were written in.
+    lines = [json.loads(line) for line in server.log_path.read_text(errors="replace").splitlines() if line.startswith("{")]
+    traced = [line for line in lines if line.get("trace_id") == trace_id]
+    assert any(line["message"] == "chat run started" for line in traced), lines[-20:]
+    assert all(line.get("span_id") in ids for line in traced), traced
 
 
 def test_a_request_without_traceparent_starts_a_trace_and_gets_it_back(server) -> None:
