@@ -117,6 +117,8 @@ def test_one_trace_per_request_with_step_and_model_spans_under_the_clients_trace
 
     ids = {s["span_id"]: s for s in spans}
     workflow = by_name["invoke_workflow planner-retriever-responder"][0]
+    # The run's span names the configuration version the request ran on, as the answer does.
+    assert workflow["attributes"]["conclave.config_version"] == answer["conclave"]["config_version"] == 1
     assert ids[workflow["parent"]] is request_span or workflow["parent"] == request_span["span_id"]
     for role in roles:
         step = by_name[f"invoke_agent {role}"][0]

@@ -55,9 +55,10 @@ public struct WorkflowEngine: Sendable {
     /// Runs `workflow` from `initial` and returns the final state and trace. Throws the first step
     /// failure that outlives its retries, or `CancellationError` when the caller is cancelled;
     /// either way the run's events (ending in `run_failed`) are persisted.
-    /// `options` replaces the configured sampling settings for this run.
+    /// `options` replaces the configured sampling settings for this run. `configVersion`, the
+    /// version of the reloadable configuration the request runs on, goes on the run's span.
     public func run(_ workflow: Workflow, state initial: WorkflowState, runID: String = "run_" + RandomID.makeTimeOrdered(),
-                    options: ModelCallOptions? = nil) async throws -> RunResult
+                    options: ModelCallOptions? = nil, configVersion: Int? = nil) async throws -> RunResult
     {
         let recorder = RunRecorder(runID: runID, bus: bus)
         recorder.record(.runStarted, detail: workflow.name)
@@ -66,6 +67,7 @@ public struct WorkflowEngine: Sendable {
             return try await withSpan("invoke_workflow \(workflow.name)", ofKind: .internal) { span in
                 span.attributes["conclave.workflow"] = workflow.name
                 span.attributes["conclave.run_id"] = runID
+                if let configVersion { span.attributes["conclave.config_version"] = configVersion }
                 let (state, trace) = try await schedule(workflow, initial: initial, recorder: recorder,
                                                         options: options ?? configuration.options)
                 recorder.record(.runCompleted)

@@ -181,7 +181,7 @@ struct ChatJob: Sendable {
                 result = replay(cached)
             } else {
                 result = try await WorkflowEngine.withDeadline(timeout) {
-                    try await runtime.engine.run(workflow, state: state, runID: runID, options: options)
+                    try await runtime.engine.run(workflow, state: state, runID: runID, options: options, configVersion: configVersion)
                 }
                 if let key, let answer = result.state.answer, !answer.text.isEmpty { runtime.answerCache.store(answer, for: key) }
             }
