@@ -98,7 +98,6 @@ public final class FakeOpenAIServer: Sendable {
                 return stream ? Self.stream(text, finish: true) : Self.completion(text)
             }
         }
-        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         var server = HTTPServerBuilder.http1()
         if let tls {
             var configuration = TLSConfiguration.makeServerConfiguration(
@@ -108,23 +107,8 @@ public final class FakeOpenAIServer: Sendable {
             configuration.certificateVerification = .noHostnameVerification
             server = try .tls(server, tlsConfiguration: configuration)
         }
-        let app = Application(router: router, server: server, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in
-                                  portContinuation.yield(channel.localAddress?.port ?? 0)
-                                  portContinuation.finish()
-                              })
-        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: app.logger)
-        return try await withThrowingTaskGroup(of: T?.self) { tasks in
-            tasks.addTask {
-                try await group.run()
-                return nil
-            }
-            var port = 0
-            for await p in portStream { port = p }
-            defer { tasks.cancelAll() }
-            let result = try await body("\(tls == nil ? "http" : "https")://127.0.0.1:\(port)/v1")
-            await group.triggerGracefulShutdown()
-            return result
+        return try await LoopbackApplication.run(router: router, server: server) { port in
+            try await body("\(tls == nil ? "http" : "https")://127.0.0.1:\(port)/v1")
         }
     }
 

@@ -49,17 +49,10 @@ public final class OTLPTestReceiver: Sendable {
             self.state.withLock { $0.requests += 1; $0.bytes += bytes.readableBytes; $0.spans += spans }
             return Response(status: .ok)
         }
-        let port = Mutex<Int?>(nil)
         var logger = Logger(label: "otlp-test-receiver")
         logger.logLevel = .error
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } }, logger: logger)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await app.runService(); return nil }
-            while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(20)) }
-            let result = try await body("http://127.0.0.1:\(port.withLock { $0 }!)/v1/traces")
-            group.cancelAll()
-            return result
+        return try await LoopbackApplication.run(router: router, logger: logger) { port in
+            try await body("http://127.0.0.1:\(port)/v1/traces")
         }
     }
 
