@@ -23,12 +23,13 @@ enum GatewayTLS {
         } catch {
             throw ConfigurationError(key: "server.tls_key_file", value: server.tlsKeyFile, expected: "a readable, unencrypted PEM private key")
         }
+        let pair = GatewayCertificate.Pair(chain: chain, key: key)
         do {
-            _ = try NIOSSLContext(configuration: serverConfiguration(GatewayCertificate.Pair(chain: chain, key: key)))
+            _ = try NIOSSLContext(configuration: serverConfiguration(pair))
         } catch {
             throw ConfigurationError(key: "server.tls_key_file", value: server.tlsKeyFile, expected: "the private key of server.tls_cert_file's certificate")
         }
-        return GatewayCertificate.Pair(chain: chain, key: key)
+        return pair
     }
 
     /// A server configuration that presents `certificate`'s current pair at every handshake, so

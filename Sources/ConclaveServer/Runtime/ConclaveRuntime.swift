@@ -226,16 +226,7 @@ public struct ConclaveRuntime: Sendable {
             vectors = nil
             retriever = BM25Retriever(store: store)
         }
-        if configuration.knowledge.sqlTemplatesFile.isEmpty {
-            database = nil
-        } else {
-            do {
-                database = try DatabaseConnector(path: configuration.knowledge.sqlTemplatesFile, logger: logger)
-            } catch let error as TemplateError {
-                throw ConfigurationError(key: "knowledge.sql_templates_file", value: configuration.knowledge.sqlTemplatesFile,
-                                         expected: "a valid SQL template file (\(error.message))")
-            }
-        }
+        database = try LiveConfiguration.loadDatabase(configuration.knowledge, logger: logger)
         if configuration.knowledge.apiFile.isEmpty {
             api = nil
         } else {

@@ -113,15 +113,7 @@ public final class LiveConfiguration: Sendable {
                                          expected: "valid workflow files (\(error.message))")
             }
             let decisions = try Governance.loadPolicy(configuration.governance)
-            var connector: DatabaseConnector?
-            if database != nil {
-                do {
-                    connector = try DatabaseConnector(path: configuration.knowledge.sqlTemplatesFile, logger: logger)
-                } catch let error as TemplateError {
-                    throw ConfigurationError(key: "knowledge.sql_templates_file", value: configuration.knowledge.sqlTemplatesFile,
-                                             expected: "a valid SQL template file (\(error.message))")
-                }
-            }
+            let connector = database == nil ? nil : try Self.loadDatabase(configuration.knowledge, logger: logger)
             let gateway = certificate.withLock { $0 }
             let pair = try gateway.map { _ in try GatewayTLS.load(configuration.server) }
             let previous = current.version
@@ -143,6 +135,19 @@ public final class LiveConfiguration: Sendable {
 
     private static func now() -> String {
         Date().formatted(.iso8601)
+    }
+
+    /// The database connector of `knowledge.sql_templates_file` (templates checked against the
+    /// database), nil when none is named; at start and at every reload. Throws
+    /// `ConfigurationError` naming the key.
+    static func loadDatabase(_ knowledge: KnowledgeConfiguration, logger: Logger) throws -> DatabaseConnector? {
+        guard !knowledge.sqlTemplatesFile.isEmpty else { return nil }
+        do {
+            return try DatabaseConnector(path: knowledge.sqlTemplatesFile, logger: logger)
+        } catch let error as TemplateError {
+            throw ConfigurationError(key: "knowledge.sql_templates_file", value: knowledge.sqlTemplatesFile,
+                                     expected: "a valid SQL template file (\(error.message))")
+        }
     }
 
     /// The files a reload reads: the workflow directory's YAML files (sorted), the policy file,
