@@ -3,7 +3,6 @@ import ConclaveCore
 import Logging
 import NIOCore
 import NIOHTTP1
-import Tracing
 
 /// One request to an OpenAI-compatible endpoint, and the one mapping of its failures to
 /// ``ConclaveError``: the replica's faults (unreachable, 502/503/504, timeouts) become
@@ -20,22 +19,14 @@ enum Upstream {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
-        // The model call's span travels to the backend as `traceparent` (W3C trace context).
-        if let context = ServiceContext.current {
-            InstrumentationSystem.instrument.inject(context, into: &request.headers, using: HeadersInjector())
-        }
+        // No `traceparent` here: AsyncHTTPClient (whose configuration takes the tracer bootstrapped
+        // before the runtime builds its clients) wraps the request in its own span and sends that.
         request.body = .bytes(body)
         do {
             let nanoseconds = timeout.inNanoseconds
             return try await client.execute(request, timeout: .nanoseconds(max(1_000_000, nanoseconds)))
         } catch {
             throw mapTransportError(error, logger: logger)
-        }
-    }
-
-    private struct HeadersInjector: Injector {
-        func inject(_ value: String, forKey key: String, into carrier: inout HTTPHeaders) {
-            carrier.replaceOrAdd(name: key, value: value)
         }
     }
 
