@@ -4,7 +4,7 @@ SWIFT_BUILD_FLAGS ?=
 FUZZ_SECONDS ?= 60
 PY := .venv/bin/python
 
-.PHONY: setup build release demo test test-sanitize fuzz unit-test integration-test python-test bench-orchestration bench-knowledge bench-inference bench-distributed bench-tracing study chaos soak format lint clean
+.PHONY: setup build release demo test test-sanitize fuzz unit-test integration-test python-test bench-orchestration bench-knowledge bench-inference bench-distributed bench-tracing study chaos soak console format lint clean
 
 ## Installs what the project needs (idempotent, quiet when done): .venv, llama-server, SmolLM2, Python test clients.
 setup:
@@ -65,6 +65,10 @@ soak: setup build
 ## The study: experiments/*.yaml against real servers, into reports/<timestamp>/ (docs/evaluation.md).
 study: setup release
 	@bash scripts/study.sh
+
+## Compiles console/ (the web console's HTML, JS, CSS) into Sources/ConclaveServer/Console/ConsoleAssets.swift.
+console:
+	@python3 scripts/embed-console.py
 
 format:
 	@swift format --in-place --recursive Sources Tests

@@ -55,3 +55,5 @@ echo "== stopping (SIGTERM drains in-flight requests)"
 stop
 trap - EXIT
 echo "done. Server log: $LOG"
+echo "To try the web console: .build/release/conclave serve, then open http://127.0.0.1:8080/console"
+echo "and sign in with a token from: .build/release/conclave token --user u-employee (u-auditor sees the audit trail)."

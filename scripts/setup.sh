@@ -14,9 +14,10 @@ log() { echo "setup: $*" >&2; }
 # PostgreSQL (distributed mode's store; the tests start a throw-away cluster of their own), NATS
 # (nats-server and the C client libnats for distributed mode's agent bus), Prometheus (promtool
 # checks and unit-tests deploy/prometheus/'s alert rules; tests/python/test_observability.py scrapes
-# a running gateway with a real prometheus; the package's service is not started here).
+# a running gateway with a real prometheus; the package's service is not started here), Chromium and
+# its WebDriver (tests/python/test_console.py drives the web console headless).
 MISSING=()
-for pkg in libsqlite3-dev poppler-utils libopenblas0-pthread postgresql libnats-dev nats-server prometheus; do
+for pkg in libsqlite3-dev poppler-utils libopenblas0-pthread postgresql libnats-dev nats-server prometheus chromium chromium-driver; do
     dpkg -s "$pkg" >/dev/null 2>&1 || MISSING+=("$pkg")
 done
 if (( ${#MISSING[@]} )); then
@@ -115,4 +116,11 @@ if [[ ! -s "$KEY" ]]; then
     mkdir -p "$ROOT/var"
     (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$KEY")
     log "created the development signing key $KEY"
+fi
+
+# The web console's browser test (tests/python/test_console.py): selenium drives chromium-driver.
+# (4.52 needs a certifi newer than the package index holds.)
+if ! "$PY" -c 'import selenium' 2>/dev/null; then
+    log "installing the console browser test driver (selenium)"
+    pip_quiet "selenium==4.51.0"
 fi

@@ -193,14 +193,40 @@ public final class Governance: Sendable {
     /// Throws `forbidden` (audited) unless the principal may use the admin routes. Without access
     /// control (governance off) every authenticated caller may.
     public func authorizeAdmin(_ principal: Principal, route: String) async throws {
-        guard let decisions else { return }
-        let allowed = principal.roles.contains(where: decisions.policy.adminRoles.contains)
-        counters.count(.admin, allowed: allowed)
+        try await authorizeRole(principal, allowed: mayAdminister(principal), point: .admin, rule: "rules.admin_roles", route: route,
+                                refusal: "You are not permitted to use the admin routes.")
+    }
+
+    /// Throws `forbidden` (audited) unless the principal may read the audit trail.
+    public func authorizeAuditRead(_ principal: Principal, route: String) async throws {
+        try await authorizeRole(principal, allowed: mayReadAudit(principal), point: .audit, rule: "rules.audit_roles", route: route,
+                                refusal: "You are not permitted to read the audit trail.")
+    }
+
+    /// True when the principal may use the admin routes (`rules.admin_roles`).
+    public func mayAdminister(_ principal: Principal) -> Bool {
+        guard let decisions else { return true }
+        return principal.roles.contains(where: decisions.policy.adminRoles.contains)
+    }
+
+    /// True when the principal may read the audit trail (`rules.audit_roles`; everyone
+    /// authenticated when access is not enforced, as for the admin routes).
+    public func mayReadAudit(_ principal: Principal) -> Bool {
+        guard let decisions else { return true }
+        return principal.roles.contains(where: decisions.policy.auditRoles.contains)
+    }
+
+    /// Counts a role decision on a route and, when it refuses, audits the denial and throws
+    /// `forbidden` with `refusal`. Nothing is decided without access control.
+    private func authorizeRole(_ principal: Principal, allowed: Bool, point: DecisionCounters.Point, rule: String, route: String,
+                               refusal: String) async throws {
+        guard decisions != nil else { return }
+        counters.count(point, allowed: allowed)
         guard allowed else {
             await audit?.record(AuditEntry(
                 type: "denial", user: principal.userID, tenant: principal.tenant, roles: principal.roles, status: "403",
-                decisions: [.init(point: "admin", allowed: false, rule: "rules.admin_roles", reason: "may not use \(route)")]))
-            throw ConclaveError(.forbidden, "You are not permitted to use the admin routes.")
+                decisions: [.init(point: point.rawValue, allowed: false, rule: rule, reason: "may not use \(route)")]))
+            throw ConclaveError(.forbidden, refusal)
         }
     }
 
@@ -249,7 +275,7 @@ public final class Governance: Sendable {
 /// are made for a whole scope at once (see `docs/observability.md`).
 struct DecisionCounters: Sendable {
     enum Point: String, CaseIterable, Sendable {
-        case authentication, workflow, admin, input
+        case authentication, workflow, admin, audit, input
         case governanceMode = "governance_mode"
     }
 

@@ -19,6 +19,8 @@ public enum ConclaveServer {
         ChatCompletionsController(runtime: runtime).addRoutes(to: router)
         AdminController(runtime: runtime).addRoutes(to: router)
         EmbeddingsController(runtime: runtime).addRoutes(to: router)
+        WorkspaceController(runtime: runtime).addRoutes(to: router)
+        if runtime.configuration.console.enabled { ConsoleController().addRoutes(to: router) }
         return router
     }
 

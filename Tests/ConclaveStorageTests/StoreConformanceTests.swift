@@ -93,6 +93,32 @@ struct StoreConformanceTests {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func anOwnersConversationsAreListedMostRecentlyActiveFirst(_ kind: StoreKind) async throws {
+        try await withStore(kind) { subject in
+            let store = subject.store
+            let long = String(repeating: "why ", count: 60)
+            try await store.createConversation(Conversation(id: "conv_old", userID: "u1", messages: [
+                ChatMessage(role: .system, content: "be brief"), ChatMessage(role: .user, content: long),
+            ], createdAt: Date(timeIntervalSince1970: 1_790_000_000)))
+            try await store.createConversation(Conversation(id: "conv_new", userID: "u1", createdAt: Date(timeIntervalSince1970: 1_790_000_100)))
+            try await store.createConversation(Conversation(id: "conv_other", userID: "u2", messages: [ChatMessage(role: .user, content: "mine")]))
+            try await Task.sleep(for: .milliseconds(20))
+            // A new turn makes the older conversation the most recently active.
+            try await store.appendMessages([ChatMessage(role: .assistant, content: "because"), ChatMessage(role: .user, content: "ok")],
+                                           toConversation: "conv_old")
+            let listed = try await store.conversations(ownedBy: "u1", limit: 10)
+            #expect(listed.map(\.id) == ["conv_old", "conv_new"])
+            #expect(listed[0].messageCount == 4 && listed[1].messageCount == 0)
+            #expect(listed[0].title.count == ConversationSummary.titleLength && listed[0].title.hasPrefix("why why"))
+            #expect(listed[1].title.isEmpty)
+            #expect(listed[1].updatedAt == listed[1].createdAt)
+            #expect(listed[0].updatedAt > listed[0].createdAt)
+            #expect(try await store.conversations(ownedBy: "u1", limit: 1).map(\.id) == ["conv_old"])
+            #expect(try await store.conversations(ownedBy: "nobody", limit: 10).isEmpty)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func appendingToAMissingConversationIsNotFoundAndStoresNothing(_ kind: StoreKind) async throws {
         try await withStore(kind) { subject in
             await #expect(throws: ConclaveError.self) {
@@ -200,6 +226,19 @@ struct StoreConformanceTests {
             let byDocument = Dictionary(uniqueKeysWithValues: hits.map { ($0.chunk.documentID, $0.supersededBy) })
             #expect(byDocument["v1"] == .some("v2"))
             #expect(byDocument["v2"] == .some(nil))
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aDocumentComesBackWithItsChunksInOrder(_ kind: StoreKind) async throws {
+        try await withStore(kind) { subject in
+            try await subject.store.replaceDocument(Self.document("d", title: "Doc"), chunks: Self.chunks("d", ["a", "b", "c"]).reversed())
+            try await subject.store.replaceDocument(Self.document("e", title: "Other"), chunks: Self.chunks("e", ["x"]))
+            let (record, chunks) = try #require(try await subject.store.document(id: "d"))
+            #expect(record.title == "Doc" && record.classification == "internal")
+            #expect(chunks.map(\.id) == ["d#0", "d#1", "d#2"] && chunks.map(\.section) == ["Section 0", "Section 1", "Section 2"])
+            #expect(try await subject.store.document(id: "missing") == nil)
+            #expect(try await subject.store.chunks(ofDocument: "missing").isEmpty)
         }
     }
 

@@ -224,7 +224,8 @@ public struct ResponderAgent: Agent {
         sources.enumerated().map { index, item in
             let cut = item.text.count > 240 ? String(item.text.prefix(237)) + "..." : item.text
             let snippet = textGuard.map { $0.shown(cut) } ?? cut
-            return Citation(index: index + 1 + offset, sourceID: item.source.id, title: item.source.title, snippet: snippet)
+            return Citation(index: index + 1 + offset, sourceID: item.source.id, title: item.source.title, snippet: snippet,
+                            section: item.source.section.flatMap { $0.isEmpty ? nil : $0 })
         }
     }
 }

@@ -23,6 +23,32 @@ public struct Conversation: Sendable, Codable, Hashable {
     public static func newID() -> String { "conv_" + RandomID.make() }
 }
 
+/// A conversation in a list: no messages, but when it was last active and its opening question.
+public struct ConversationSummary: Sendable, Codable, Hashable {
+    /// Conversation id.
+    public var id: String
+    /// When it was created.
+    public var createdAt: Date
+    /// When its last message was stored (its creation time when it has none).
+    public var updatedAt: Date
+    /// Messages stored.
+    public var messageCount: Int
+    /// Its first user message, at most ``titleLength`` characters.
+    public var title: String
+
+    /// Longest title kept.
+    public static let titleLength = 120
+
+    /// Creates a summary; `title` is shortened to ``titleLength`` characters.
+    public init(id: String, createdAt: Date, updatedAt: Date, messageCount: Int, title: String) {
+        self.id = id
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.messageCount = messageCount
+        self.title = title.count > Self.titleLength ? String(title.prefix(Self.titleLength - 1)) + "…" : title
+    }
+}
+
 /// Short random identifiers for conversations, runs and completions.
 public enum RandomID {
     /// 24 lowercase hexadecimal characters from the system random generator.

@@ -27,6 +27,8 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
     public var limits: LimitsConfiguration
     /// OpenTelemetry tracing (OTLP/HTTP).
     public var tracing: TracingConfiguration
+    /// The web console.
+    public var console: ConsoleConfiguration
 
     /// Creates a configuration; every argument defaults to the embedded default.
     public init(server: ServerConfiguration = .init(), storage: StorageConfiguration = .init(),
@@ -34,7 +36,8 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
                 workflows: WorkflowsConfiguration = .init(), logging: LoggingConfiguration = .init(),
                 auth: AuthConfiguration = .init(), governance: GovernanceConfiguration = .init(),
                 audit: AuditConfiguration = .init(), messaging: MessagingConfiguration = .init(),
-                limits: LimitsConfiguration = .init(), tracing: TracingConfiguration = .init()) {
+                limits: LimitsConfiguration = .init(), tracing: TracingConfiguration = .init(),
+                console: ConsoleConfiguration = .init()) {
         self.server = server
         self.storage = storage
         self.inference = inference
@@ -47,10 +50,11 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         self.messaging = messaging
         self.limits = limits
         self.tracing = tracing
+        self.console = console
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case server, storage, inference, knowledge, workflows, logging, auth, governance, audit, messaging, limits, tracing
+        case server, storage, inference, knowledge, workflows, logging, auth, governance, audit, messaging, limits, tracing, console
     }
 
     /// The top-level sections, as named in YAML and in `CONCLAVE_<SECTION>__<KEY>` variables.
@@ -71,6 +75,7 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         messaging = try c.value(.messaging, default: .init())
         limits = try c.value(.limits, default: .init())
         tracing = try c.value(.tracing, default: .init())
+        console = try c.value(.console, default: .init())
     }
 
     /// Checks ranges and combinations that the types alone cannot express.
@@ -87,6 +92,7 @@ public struct ConclaveConfiguration: Sendable, Codable, Hashable {
         try messaging.validate()
         try limits.validate()
         try tracing.validate()
+        try console.validate()
     }
 
     /// Longest duration any `…_seconds` setting may hold: a year.

@@ -88,6 +88,9 @@ public struct AccessPolicy: Sendable, Hashable {
     public var outputDenyPatterns: [String] = []
     /// Roles that may use the admin routes (`/admin/...`).
     public var adminRoles = RoleSet(["admin"])
+    /// Roles that may read the audit trail (`GET /admin/audit`, the console's audit browser);
+    /// default: the admin roles.
+    public var auditRoles = RoleSet(["admin"])
     /// Roles that may set the governance mode of their own request (for evaluations).
     public var modeOverrideRoles = RoleSet([])
 
@@ -107,6 +110,7 @@ public struct AccessPolicy: Sendable, Hashable {
         policy.modeOverrideRoles = file.rules?.modeOverrideRoles ?? RoleSet([])
         policy.outputDenyPatterns = file.rules?.output?.denyPatterns ?? []
         policy.adminRoles = file.rules?.adminRoles ?? RoleSet(["admin"])
+        policy.auditRoles = file.rules?.auditRoles ?? policy.adminRoles
         for pattern in policy.input.denyPatterns + policy.outputDenyPatterns where (try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive])) == nil {
             throw ConfigurationError(key: "governance.policy_file", value: origin, expected: "valid regular expressions in rules.input.deny_patterns; '\(pattern)' is not")
         }
@@ -144,6 +148,7 @@ public struct AccessPolicy: Sendable, Hashable {
         // The role lists of `rules` as the file writes them (the default admin role need not be declared).
         try verify(declaredRules?.adminRoles?.entries ?? [], "rules.admin_roles")
         try verify(declaredRules?.modeOverrideRoles?.entries ?? [], "rules.mode_override_roles")
+        try verify(declaredRules?.auditRoles?.entries ?? [], "rules.audit_roles")
         for (role, row) in matrix {
             for classification in row.keys where !DocumentLabel.classifications.contains(classification) {
                 throw ConfigurationError(key: "governance.policy_file", value: origin,
@@ -173,7 +178,10 @@ public struct AccessPolicy: Sendable, Hashable {
             var output: OutputRules?
             var modeOverrideRoles: RoleSet?
             var adminRoles: RoleSet?
-            enum CodingKeys: String, CodingKey { case input, output, modeOverrideRoles = "mode_override_roles", adminRoles = "admin_roles" }
+            var auditRoles: RoleSet?
+            enum CodingKeys: String, CodingKey {
+                case input, output, modeOverrideRoles = "mode_override_roles", adminRoles = "admin_roles", auditRoles = "audit_roles"
+            }
 
             struct OutputRules: Decodable {
                 var denyPatterns: [String]?

@@ -35,6 +35,9 @@ public struct StepTrace: Sendable, Codable, Hashable {
     public var status: String
     /// Wall time of the step (all attempts), in milliseconds.
     public var milliseconds: Double
+    /// When the step's first attempt started, in milliseconds after the workflow's first step
+    /// started (a timeline: overlapping steps ran in parallel).
+    public var startMilliseconds: Double
     /// Attempts made.
     public var attempts: Int
     /// Tokens used.
@@ -44,11 +47,12 @@ public struct StepTrace: Sendable, Codable, Hashable {
 
     /// Creates a trace entry.
     public init(step: String, role: AgentRole, status: String, milliseconds: Double, attempts: Int, usage: TokenUsage,
-                summary: String) {
+                summary: String, startMilliseconds: Double = 0) {
         self.step = step
         self.role = role
         self.status = status
         self.milliseconds = milliseconds
+        self.startMilliseconds = startMilliseconds
         self.attempts = attempts
         self.usage = usage
         self.summary = summary
@@ -56,6 +60,7 @@ public struct StepTrace: Sendable, Codable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case step, role, status, milliseconds, attempts, summary
+        case startMilliseconds = "start_milliseconds"
         case promptTokens = "prompt_tokens"
         case completionTokens = "completion_tokens"
     }
@@ -66,6 +71,7 @@ public struct StepTrace: Sendable, Codable, Hashable {
         try c.encode(role, forKey: .role)
         try c.encode(status, forKey: .status)
         try c.encode((milliseconds * 10).rounded() / 10, forKey: .milliseconds)
+        try c.encode((startMilliseconds * 10).rounded() / 10, forKey: .startMilliseconds)
         try c.encode(attempts, forKey: .attempts)
         try c.encode(summary, forKey: .summary)
         try c.encode(usage.promptTokens, forKey: .promptTokens)
@@ -78,6 +84,7 @@ public struct StepTrace: Sendable, Codable, Hashable {
         role = try c.decode(AgentRole.self, forKey: .role)
         status = try c.decode(String.self, forKey: .status)
         milliseconds = try c.decode(Double.self, forKey: .milliseconds)
+        startMilliseconds = try c.decodeIfPresent(Double.self, forKey: .startMilliseconds) ?? 0
         attempts = try c.decode(Int.self, forKey: .attempts)
         summary = try c.decode(String.self, forKey: .summary)
         usage = TokenUsage(promptTokens: try c.decode(Int.self, forKey: .promptTokens),

@@ -118,6 +118,7 @@ public struct WorkflowEngine: Sendable {
     {
         var state = initial
         var trace: [StepTrace] = []
+        let runStart = ContinuousClock.now
         var started = Set<String>()
         var done = Set<String>()
         var running = 0
@@ -133,7 +134,7 @@ public struct WorkflowEngine: Sendable {
                 if running == 0 && ready.count == 1, let step = ready.first {
                     started.insert(step.id)
                     let outcome = try await execute(step, agent: try agent(for: step), state: state, recorder: recorder,
-                                                    options: options, deadlines: deadlines)
+                                                    options: options, deadlines: deadlines, runStart: runStart)
                     state.apply(outcome.result.output)
                     trace.append(outcome.trace)
                     done.insert(step.id)
@@ -146,7 +147,7 @@ public struct WorkflowEngine: Sendable {
                     let snapshot = state
                     group.addTask {
                         try await self.execute(step, agent: stepAgent, state: snapshot, recorder: recorder, options: options,
-                                               deadlines: deadlines)
+                                               deadlines: deadlines, runStart: runStart)
                     }
                 }
                 guard running > 0, let outcome = try await group.next() else {
@@ -166,7 +167,7 @@ public struct WorkflowEngine: Sendable {
     }
 
     private func execute(_ step: WorkflowStep, agent: any Agent, state: WorkflowState, recorder: RunRecorder,
-                         options: ModelCallOptions, deadlines: StepDeadlines) async throws -> StepResult
+                         options: ModelCallOptions, deadlines: StepDeadlines, runStart: ContinuousClock.Instant) async throws -> StepResult
     {
         let limit = timeout(of: step)
         let clock = ContinuousClock()
@@ -206,7 +207,8 @@ public struct WorkflowEngine: Sendable {
                 if result.usage.promptTokens > 0 { promptTokens.increment(by: result.usage.promptTokens) }
                 if result.usage.completionTokens > 0 { completionTokens.increment(by: result.usage.completionTokens) }
                 let entry = StepTrace(step: step.id, role: step.role, status: "completed", milliseconds: Self.milliseconds(elapsed),
-                                      attempts: attempt, usage: result.usage, summary: summary)
+                                      attempts: attempt, usage: result.usage, summary: summary,
+                                      startMilliseconds: Self.milliseconds(start - runStart))
                 return (step, result, entry)
             } catch {
                 deadlines.remove(step)

@@ -9,8 +9,9 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
-            // A documented path with another method: 405 and the methods it has.
-            if let allowed = APIContract.methods[request.uri.path] {
+            // A documented path with another method: 405 and the methods it has. (A documented
+            // method that is not served, such as the console turned off, stays 404.)
+            if let allowed = APIContract.methods(matching: request.uri.path), !allowed.contains(request.method.rawValue) {
                 var response = Self.response(for: OpenAIError.from(HTTPError(.methodNotAllowed)))
                 response.headers[.allow] = allowed.joined(separator: ", ")
                 return response

@@ -14,4 +14,21 @@ enum APIContract {
               let paths = object["paths"] as? [String: [String: Any]] else { return [:] }
         return paths.mapValues { $0.keys.map { $0.uppercased() }.sorted() }
     }()
+
+    /// The methods of the documented path that `path` matches, a `{name}` segment matching any
+    /// one segment; nil when no documented path matches.
+    static func methods(matching path: String) -> [String]? {
+        if let exact = methods[path] { return exact }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        for (template, allowed) in methods where template.contains("{") {
+            let parts = template.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == segments.count else { continue }
+            if zip(parts, segments).allSatisfy({ part, segment in
+                (part.hasPrefix("{") && part.hasSuffix("}") && !segment.isEmpty) || part == segment
+            }) {
+                return allowed
+            }
+        }
+        return nil
+    }
 }

@@ -86,9 +86,7 @@ struct AdminController: Sendable {
         router.get("/admin/inference") { request, _ -> Response in
             let principal = try await runtime.admit(authorization: request.headers[.authorization])
             try await runtime.governance.authorizeAdmin(principal, route: "/admin/inference")
-            var headers = HTTPFields()
-            headers[.contentType] = "application/json"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(view())))
+            return try JSONCoding.response(view())
         }
         // `conclave reload`: re-reads workflows, the access policy and the SQL templates; an
         // invalid file is a 400 naming it, and the running configuration stays.
@@ -103,9 +101,7 @@ struct AdminController: Sendable {
                 throw ConclaveError(.invalidRequest, "Reload refused, the running configuration stays: \(error.description)",
                                     parameter: error.key)
             }
-            var headers = HTTPFields()
-            headers[.contentType] = "application/json"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(outcome)))
+            return try JSONCoding.response(outcome)
         }
     }
 

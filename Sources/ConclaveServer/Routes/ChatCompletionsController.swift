@@ -339,6 +339,13 @@ struct ChatJob: Sendable {
 
 /// JSON encoding of response bodies.
 enum JSONCoding {
+    /// A 200 response with `value` as its JSON body.
+    static func response(_ value: some Encodable) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: try encode(value)))
+    }
+
     static func encode<T: Encodable>(_ value: T) throws -> ByteBuffer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]

@@ -56,9 +56,7 @@ struct SystemController: Sendable {
                 entries.append(ModelList.Entry(id: EmbeddingModel.name, created: started,
                                                description: "all-MiniLM-L6-v2 sentence embeddings (384 dimensions), in process: POST /v1/embeddings."))
             }
-            var headers = HTTPFields()
-            headers[.contentType] = "application/json"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(ModelList(data: entries))))
+            return try JSONCoding.response(ModelList(data: entries))
         }
     }
 

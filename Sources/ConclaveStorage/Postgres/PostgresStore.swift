@@ -184,6 +184,9 @@ public final class PostgresStore: ConclaveStore {
                 updated_at DOUBLE PRECISION NOT NULL)
             """,
         ]),
+        ("v4-conversations-by-user", [
+            "CREATE INDEX conversations_by_user ON conversations(user_id, created_at)",
+        ]),
     ]
 
     /// Advisory lock keys (arbitrary constants, one per purpose).
@@ -246,6 +249,27 @@ public final class PostgresStore: ConclaveStore {
                 .collect().count == 1
             guard exists else { throw ConclaveError(.notFound, "Conversation '\(id)' does not exist.") }
             try await Self.insert(messages, into: id, connection, logger)
+        }
+    }
+
+    public func conversations(ownedBy userID: String, limit: Int) async throws -> [ConversationSummary] {
+        try await run("A database read failed.") { connection, logger in
+            var summaries: [ConversationSummary] = []
+            let rows = try await connection.query("""
+                SELECT c.id, c.created_at, count(m.id)::int8, coalesce(max(m.created_at), c.created_at) AS updated_at,
+                       (SELECT f.content FROM messages f WHERE f.conversation_id = c.id AND f.role = 'user' ORDER BY f.id LIMIT 1)
+                FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id
+                WHERE c.user_id = \(userID)
+                GROUP BY c.id
+                ORDER BY updated_at DESC, c.id
+                LIMIT \(max(0, limit))
+                """, logger: logger)
+            for try await (id, created, count, updated, title) in rows.decode((String, Double, Int, Double, String?).self) {
+                summaries.append(ConversationSummary(id: id, createdAt: Date(timeIntervalSince1970: created),
+                                                     updatedAt: Date(timeIntervalSince1970: updated), messageCount: count,
+                                                     title: title ?? ""))
+            }
+            return summaries
         }
     }
 
@@ -384,6 +408,18 @@ public final class PostgresStore: ConclaveStore {
 
     public func chunkCount() async throws -> Int {
         try await scalar("SELECT count(*) FROM chunks", as: Int.self) ?? 0
+    }
+
+    public func chunks(ofDocument id: String) async throws -> [ChunkRecord] {
+        try await run("A database read failed.") { connection, logger in
+            var chunks: [ChunkRecord] = []
+            let rows = try await connection.query(
+                "SELECT id, document_id, position, section, text FROM chunks WHERE document_id = \(id) ORDER BY position", logger: logger)
+            for try await (chunkID, documentID, position, section, text) in rows.decode((String, String, Int, String, String).self) {
+                chunks.append(ChunkRecord(id: chunkID, documentID: documentID, position: position, section: section, text: text))
+            }
+            return chunks
+        }
     }
 
     public func chunkHits(ids: [String]) async throws -> [ChunkHit] {

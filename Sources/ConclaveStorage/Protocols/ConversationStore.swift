@@ -8,4 +8,6 @@ public protocol ConversationStore: Sendable {
     func conversation(id: String) async throws -> Conversation?
     /// Appends messages (one turn: the user message and the answer) atomically.
     func appendMessages(_ messages: [ChatMessage], toConversation id: String) async throws
+    /// The owner's conversations, most recently active first, at most `limit`.
+    func conversations(ownedBy userID: String, limit: Int) async throws -> [ConversationSummary]
 }

@@ -26,6 +26,8 @@ public protocol DocumentStore: Sendable {
     func embeddings(model: String) async throws -> [StoredEmbedding]
     /// The chunks with these ids, in the given order (missing ids are skipped).
     func chunkHits(ids: [String]) async throws -> [ChunkHit]
+    /// A document's chunks in order (none for an unknown id).
+    func chunks(ofDocument id: String) async throws -> [ChunkRecord]
 }
 
 /// What an embedding model reads of a chunk.
@@ -58,6 +60,12 @@ public struct StoredEmbedding: Sendable {
 
 extension DocumentStore {
     /// Full-text search over every document.
+    /// The document and its chunks in order, or nil when no document has that id.
+    public func document(id: String) async throws -> (DocumentRecord, [ChunkRecord])? {
+        guard let document = try await documents().first(where: { $0.id == id }) else { return nil }
+        return (document, try await chunks(ofDocument: id))
+    }
+
     public func searchChunks(matching expression: String, limit: Int) async throws -> [ChunkHit] {
         try await searchChunks(matching: expression, limit: limit, allowedDocuments: nil)
     }

@@ -152,6 +152,9 @@ public final class SQLiteStore: ConclaveStore, Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v6-conversations-by-user") { db in
+            try db.execute(sql: "CREATE INDEX conversations_by_user ON conversations(user_id, created_at)")
+        }
         return migrator
     }
 
@@ -184,6 +187,25 @@ public final class SQLiteStore: ConclaveStore, Sendable {
                 throw ConclaveError(.notFound, "Conversation '\(id)' does not exist.")
             }
             try Self.insert(messages, into: id, db)
+        }
+    }
+
+    public func conversations(ownedBy userID: String, limit: Int) async throws -> [ConversationSummary] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT c.id, c.created_at, COUNT(m.id) AS messages, COALESCE(MAX(m.created_at), c.created_at) AS updated_at,
+                       (SELECT f.content FROM messages f WHERE f.conversation_id = c.id AND f.role = 'user'
+                        ORDER BY f.id LIMIT 1) AS title
+                FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id
+                WHERE c.user_id = ?
+                GROUP BY c.id
+                ORDER BY updated_at DESC, c.id
+                LIMIT ?
+                """, arguments: [userID, max(0, limit)]).map { row in
+                ConversationSummary(id: row["id"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
+                                    updatedAt: Date(timeIntervalSince1970: row["updated_at"]), messageCount: row["messages"],
+                                    title: row["title"] ?? "")
+            }
         }
     }
 
@@ -287,6 +309,16 @@ public final class SQLiteStore: ConclaveStore, Sendable {
                 let data: Data = row["vector"]
                 let vector = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
                 return StoredEmbedding(chunkID: row["chunk_id"], documentID: row["document_id"], vector: vector)
+            }
+        }
+    }
+
+    public func chunks(ofDocument id: String) async throws -> [ChunkRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT id, document_id, position, section, text FROM chunks WHERE document_id = ? ORDER BY position",
+                             arguments: [id]).map { row in
+                ChunkRecord(id: row["id"], documentID: row["document_id"], position: row["position"], section: row["section"],
+                            text: row["text"])
             }
         }
     }
