@@ -3,6 +3,7 @@ import ConclaveInference
 import ConclaveStorage
 import Foundation
 import Logging
+import NIOSSL
 import PostgresNIO
 import Synchronization
 
@@ -19,6 +20,8 @@ public final class PostgresTestServer: Sendable {
     public let baseURL: String
     private let process: Process?
     private let directory: URL?
+    /// Set for a cluster that only takes TLS connections with a client certificate.
+    private let certificates: TestCertificates?
 
     private static let instance = Mutex<Task<PostgresTestServer, any Error>?>(nil)
 
@@ -36,16 +39,24 @@ public final class PostgresTestServer: Sendable {
     /// A new empty database on the cluster; its URL.
     public func makeDatabase() async throws -> String {
         let name = "t_" + RandomID.make()
-        try await Self.withAdminConnection(baseURL: baseURL) { connection, logger in
+        try await Self.withAdminConnection(baseURL: baseURL, certificates: certificates) { connection, logger in
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
         }
         return baseURL + "/" + name
     }
 
-    private init(baseURL: String, process: Process?, directory: URL?) {
+    private init(baseURL: String, process: Process?, directory: URL?, certificates: TestCertificates? = nil) {
         self.baseURL = baseURL
         self.process = process
         self.directory = directory
+        self.certificates = certificates
+    }
+
+    /// A cluster of its own (the caller stops it) that accepts only TLS connections presenting a
+    /// client certificate signed by `certificates`' CA: `hostssl … clientcert=verify-ca`, and
+    /// plain connections rejected. Its server certificate is `certificates`' (127.0.0.1).
+    public static func startRequiringClientCertificates(_ certificates: TestCertificates) async throws -> PostgresTestServer {
+        try await launch(certificates: certificates)
     }
 
     private static func start() async throws -> PostgresTestServer {
@@ -58,6 +69,10 @@ public final class PostgresTestServer: Sendable {
             try await server.waitUntilReady(timeout: .seconds(10), process: nil)
             return server
         }
+        return try await launch(certificates: nil)
+    }
+
+    private static func launch(certificates: TestCertificates?) async throws -> PostgresTestServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("conclave-pg-" + RandomID.make())
         let data = directory.appendingPathComponent("data")
         try PostgresBinaries.prepare(directory: directory)
@@ -73,15 +88,38 @@ public final class PostgresTestServer: Sendable {
             let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             throw ServeProcessError(message: "initdb failed (\(initExit.ending.map(String.init(describing:)) ?? "?")): \(output.suffix(800))")
         }
+        var tlsArguments: [String] = []
+        if let certificates {
+            // The server's copies belong to the account it runs as; the key must not be readable by others.
+            for (source, name) in [(certificates.caFile, "ca.pem"), (certificates.serverCertFile, "server.pem"),
+                                   (certificates.serverKeyFile, "server.key")] {
+                let target = data.appendingPathComponent(name)
+                try FileManager.default.copyItem(atPath: source, toPath: target.path)
+                var attributes: [FileAttributeKey: Any] = [.posixPermissions: 0o600]
+                if let account = try PostgresBinaries.serviceAccount() {
+                    attributes[.ownerAccountID] = account.uid
+                    attributes[.groupOwnerAccountID] = account.gid
+                }
+                try FileManager.default.setAttributes(attributes, ofItemAtPath: target.path)
+            }
+            try """
+                local all all trust
+                hostssl all all 127.0.0.1/32 trust clientcert=verify-ca
+                hostnossl all all 127.0.0.1/32 reject
+
+                """.write(to: data.appendingPathComponent("pg_hba.conf"), atomically: false, encoding: .utf8)
+            tlsArguments = ["-c", "ssl=on", "-c", "ssl_cert_file=server.pem", "-c", "ssl_key_file=server.key", "-c", "ssl_ca_file=ca.pem"]
+        }
         let port = try FreePort.find()
         let server = try PostgresBinaries.process("postgres", PostgresBinaries.serverArguments(
-            data: data, port: port, socketDirectory: directory, durable: false))
+            data: data, port: port, socketDirectory: directory, durable: false) + tlsArguments)
         let serverLog = directory.appendingPathComponent("postgres.log")
         FileManager.default.createFile(atPath: serverLog.path, contents: nil)
         server.standardOutput = try FileHandle(forWritingTo: serverLog)
         server.standardError = server.standardOutput
         try ChildProcess.launch(server)
-        let instance = PostgresTestServer(baseURL: "postgres://conclave@127.0.0.1:\(port)", process: server, directory: directory)
+        let instance = PostgresTestServer(baseURL: "postgres://conclave@127.0.0.1:\(port)", process: server, directory: directory,
+                                          certificates: certificates)
         Cleanup.register(pid: server.processIdentifier, directory: directory)
         do {
             try await instance.waitUntilReady(timeout: .seconds(30), process: server)
@@ -99,7 +137,7 @@ public final class PostgresTestServer: Sendable {
         while ContinuousClock.now < deadline {
             if let process, !process.isRunning { throw ServeProcessError(message: "postgres exited early") }
             do {
-                try await Self.withAdminConnection(baseURL: baseURL) { connection, logger in
+                try await Self.withAdminConnection(baseURL: baseURL, certificates: certificates) { connection, logger in
                     try await connection.query("SELECT 1", logger: logger)
                 }
                 return
@@ -111,15 +149,23 @@ public final class PostgresTestServer: Sendable {
         throw ServeProcessError(message: "PostgreSQL at \(baseURL) did not accept connections in time: \(String(describing: lastError))")
     }
 
-    private static func withAdminConnection(baseURL: String,
+    private static func withAdminConnection(baseURL: String, certificates: TestCertificates?,
                                             _ body: (PostgresConnection, Logger) async throws -> Void) async throws {
         guard let components = URLComponents(string: baseURL), let host = components.host else {
             throw ServeProcessError(message: "bad PostgreSQL URL \(baseURL)")
         }
         let logger = Logger(label: "conclave.test.postgres")
+        var tls = PostgresConnection.Configuration.TLS.disable
+        if let certificates {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(certificates.caFile))
+            configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificates.clientCertFile).map { .certificate($0) }
+            configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: certificates.clientKeyFile, format: .pem))
+            tls = .require(try NIOSSLContext(configuration: configuration))
+        }
         let configuration = PostgresConnection.Configuration(
             host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
-            password: components.password, database: "postgres", tls: .disable)
+            password: components.password, database: "postgres", tls: tls)
         let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
         do {
             try await body(connection, logger)

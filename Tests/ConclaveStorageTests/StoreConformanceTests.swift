@@ -494,6 +494,35 @@ struct PostgresStoreConfigurationTests {
         #expect(try PostgresLocation(url: "postgresql://h/db").sslMode == "disable")
         #expect(try PostgresLocation(url: "postgresql://h/db").port == 5432)
         #expect(throws: ConfigurationError.self) { try PostgresLocation(url: "postgres://h/db?sslmode=sometimes") }
+        // libpq's file parameters; `require` with a root certificate verifies the chain, as in libpq.
+        let files = try PostgresLocation(url: "postgres://h/db?sslmode=require&sslrootcert=/ca.pem&sslcert=/c.pem&sslkey=/c.key")
+        #expect(files.sslMode == "verify-ca" && files.rootCertificateFile == "/ca.pem")
+        #expect(files.certificateFile == "/c.pem" && files.keyFile == "/c.key")
+        #expect(throws: ConfigurationError.self) { try PostgresLocation(url: "postgres://h/db?sslmode=require&sslcert=/c.pem") }
+        #expect(throws: ConfigurationError.self) {
+            try PostgresLocation(url: "postgres://h/db?sslmode=verify-full&sslrootcert=/no/such/ca.pem").connectionTLS()
+        }
+    }
+
+    /// A server that takes only TLS with a client certificate of its CA (mutual TLS): the store
+    /// connects with the CA and the certificate, and is refused without either, or in plain text.
+    @Test func mutualTLSToAServerThatVerifiesClients() async throws {
+        let certificates = try TestCertificates.make()
+        defer { certificates.remove() }
+        let server = try await PostgresTestServer.startRequiringClientCertificates(certificates)
+        defer { server.stop() }
+        let database = try await server.makeDatabase()
+        let ca = "sslrootcert=\(certificates.caFile)"
+        let client = "sslcert=\(certificates.clientCertFile)&sslkey=\(certificates.clientKeyFile)"
+        let store = try await PostgresStore(url: "\(database)?sslmode=verify-full&\(ca)&\(client)")
+        try await store.createConversation(Conversation(id: "conv_tls", userID: "u1", messages: [ChatMessage(role: .user, content: "over TLS")]))
+        #expect(try await store.conversation(id: "conv_tls")?.messages.first?.content == "over TLS")
+        await store.close()
+        for refused in ["\(database)?sslmode=verify-full&\(ca)",          // no client certificate
+                        "\(database)?sslmode=verify-full&\(client)",      // the server's CA not trusted
+                        "\(database)?sslmode=disable&\(ca)&\(client)"] {   // plain text
+            await #expect(throws: ConclaveError.self, "\(refused)") { _ = try await PostgresStore(url: refused) }
+        }
     }
 
     @Test func postgresConfigurationRequiresAURL() throws {

@@ -29,11 +29,12 @@ public final class PostgresStore: ConclaveStore {
     public var documentsGeneration: Int { generation.withLock { $0 } }
 
     /// Connects to the database `url` names (`postgres://user[:password]@host[:port]/database`,
-    /// optional `?sslmode=disable|require`), with at most `maxConnections` pooled connections,
+    /// optional libpq-style `?sslmode=…&sslrootcert=…&sslcert=…&sslkey=…`), with at most `maxConnections` pooled connections,
     /// and migrates it. `password` (from configuration or the environment) wins over the URL's.
     public init(url: String, password: String? = nil, maxConnections: Int = 10, logger: Logger = Logger(label: "conclave.storage")) async throws {
         let location = try PostgresLocation(url: url)
         let tls = try location.connectionTLS()
+        let poolTLS = try location.clientTLS()
         let target = "\(location.host):\(location.port)/\(location.database ?? location.user)"
         self.target = target
         self.logger = logger
@@ -57,7 +58,7 @@ public final class PostgresStore: ConclaveStore {
         var configuration = PostgresClient.Configuration(
             host: location.host, port: location.port, username: location.user,
             password: password ?? location.password, database: location.database, tls: .disable)
-        configuration.tls = location.clientTLS()
+        configuration.tls = poolTLS
         configuration.options.maximumConnections = max(1, maxConnections)
         configuration.options.connectTimeout = .seconds(5)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
@@ -758,9 +759,16 @@ struct PostgresLocation: Equatable {
     var password: String?
     var database: String?
     /// `sslmode` as libpq reads it: `disable`; `allow`/`prefer` (TLS when the server offers it,
-    /// certificate not verified); `require` (TLS, certificate not verified); `verify-ca` (the
-    /// chain verified, not the host name); `verify-full` (both).
+    /// certificate not verified); `require` (TLS, certificate not verified, unless `sslrootcert`
+    /// is given: then as `verify-ca`, as libpq does); `verify-ca` (the chain verified, not the
+    /// host name); `verify-full` (both).
     var sslMode: String
+    /// `sslrootcert`: PEM file of the CAs that verify the server (default: the system's).
+    var rootCertificateFile: String?
+    /// `sslcert` and `sslkey`: PEM files of a client certificate and its key, for a server that
+    /// verifies clients (mutual TLS).
+    var certificateFile: String?
+    var keyFile: String?
 
     init(url: String) throws {
         guard let components = URLComponents(string: url),
@@ -780,16 +788,40 @@ struct PostgresLocation: Equatable {
         case "disable", "prefer", "allow", "require", "verify-ca", "verify-full": sslMode = mode
         default:
             throw ConfigurationError(key: "storage.url", value: Self.redacted(url),
-                                     expected: "sslmode disable or require (got '\(mode)')")
+                                     expected: "sslmode disable, allow, prefer, require, verify-ca or verify-full (got '\(mode)')")
         }
+        func file(_ name: String) -> String? {
+            components.queryItems?.first(where: { $0.name == name })?.value.flatMap { $0.isEmpty ? nil : $0 }
+        }
+        rootCertificateFile = file("sslrootcert")
+        certificateFile = file("sslcert")
+        keyFile = file("sslkey")
+        guard (certificateFile == nil) == (keyFile == nil) else {
+            throw ConfigurationError(key: "storage.url", value: Self.redacted(url), expected: "sslcert and sslkey together (a client certificate needs its key)")
+        }
+        if sslMode == "require", rootCertificateFile != nil { sslMode = "verify-ca" }
     }
 
-    private var tlsConfiguration: TLSConfiguration {
+    /// The TLS settings; reading a named certificate or key file that is missing or not PEM is a
+    /// configuration error naming `storage.url`.
+    private func tlsConfiguration() throws -> TLSConfiguration {
         var configuration = TLSConfiguration.makeClientConfiguration()
         switch sslMode {
         case "verify-full": configuration.certificateVerification = .fullVerification
         case "verify-ca": configuration.certificateVerification = .noHostnameVerification
         default: configuration.certificateVerification = .none
+        }
+        do {
+            if let rootCertificateFile {
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(rootCertificateFile))
+            }
+            if let certificateFile, let keyFile {
+                configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+                configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
+            }
+        } catch {
+            throw ConfigurationError(key: "storage.url", value: [rootCertificateFile, certificateFile, keyFile].compactMap { $0 }.joined(separator: ", "),
+                                     expected: "readable PEM files for sslrootcert, sslcert and sslkey (\(error))")
         }
         return configuration
     }
@@ -798,17 +830,17 @@ struct PostgresLocation: Equatable {
     func connectionTLS() throws -> PostgresConnection.Configuration.TLS {
         switch sslMode {
         case "disable": return .disable
-        case "allow", "prefer": return .prefer(try NIOSSLContext(configuration: tlsConfiguration))
-        default: return .require(try NIOSSLContext(configuration: tlsConfiguration))
+        case "allow", "prefer": return .prefer(try NIOSSLContext(configuration: tlsConfiguration()))
+        default: return .require(try NIOSSLContext(configuration: tlsConfiguration()))
         }
     }
 
     /// TLS for the pool.
-    func clientTLS() -> PostgresClient.Configuration.TLS {
+    func clientTLS() throws -> PostgresClient.Configuration.TLS {
         switch sslMode {
         case "disable": return .disable
-        case "allow", "prefer": return .prefer(tlsConfiguration)
-        default: return .require(tlsConfiguration)
+        case "allow", "prefer": return .prefer(try tlsConfiguration())
+        default: return .require(try tlsConfiguration())
         }
     }
 
