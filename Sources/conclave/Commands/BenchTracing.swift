@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import ConclaveCore
 import ConclaveEval
+import ConclaveTelemetry
 import ConclaveTesting
 import Foundation
 import Logging
@@ -122,6 +123,10 @@ extension Bench {
             }
             let off = results["off"]!, on = results["on"]!
             let answered = Double(on.sent - on.errors)
+            // Tracing off: every span is the no-op tracer's (this process installs no tracer).
+            let spanCost = Telemetry.spanCostNanoseconds()
+            let offCostPerRequest = spanCost * spansPerRequest
+            let offP50 = off.latency.milliseconds(atPercentile: 50)
             return [
                 "benchmark": "tracing", "cores": ProcessInfo.processInfo.activeProcessorCount, "clients": clients,
                 "seconds_per_round": seconds, "rounds": rounds, "workflow": "conclave/single",
@@ -133,6 +138,9 @@ extension Bench {
                     "p99_on_over_off": on.latency.milliseconds(atPercentile: 99) / max(off.latency.milliseconds(atPercentile: 99), 1e-9),
                     "spans_per_request": spansPerRequest,
                     "export_bytes_per_request": answered > 0 ? Double(receiver.bytes - bytesBefore) / answered : 0,
+                    "off_span_cost_ns": spanCost,
+                    "off_cost_per_request_ns": offCostPerRequest,
+                    "off_cost_share_of_p50": offP50 > 0 ? offCostPerRequest / (offP50 * 1e6) : 0,
                 ],
             ]
         }
