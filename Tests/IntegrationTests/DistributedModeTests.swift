@@ -301,8 +301,12 @@ import Testing
         let directory = try TestRuntime.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let spec = directory.appendingPathComponent("cluster.yaml")
+        // A short acknowledgement wait, so that a killed worker's step goes to its restarted self quickly.
+        let base = directory.appendingPathComponent("conclave.yaml")
+        try "messaging:\n  ack_wait_seconds: 3\n".write(to: base, atomically: true, encoding: .utf8)
         try """
             directory: \(directory.appendingPathComponent("cluster").path)
+            config: \(base.path)
             gateways: 2
             workers: {responder: 2}
             inference: {replicas: 1, parallel_slots: 4, context_size: 8192}
@@ -328,13 +332,31 @@ import Testing
             let trace = ((reply.json?["conclave"] as? [String: Any])?["trace"] as? [[String: Any]]) ?? []
             #expect(trace.count == 5 && trace.allSatisfy { $0["status"] as? String == "completed" }, "\(trace)")
         }
+        // Fault injection: `bench load` SIGKILLs a worker every 2 s and starts it again (as its
+        // pod would be); every request is still answered, and cluster.json names the new processes.
+        let report = directory.appendingPathComponent("load.json")
+        let load = try ServeProcess(arguments: [
+            "bench", "load", "--url", gateways.joined(separator: ","), "--token", token, "--model", "conclave/full", "--users", "2",
+            "--duration", "7", "--max-tokens", "16", "--kill-worker-every", "2", "--cluster", directory.appendingPathComponent("cluster").path,
+            "--output", report.path,
+        ])
+        #expect(try await load.waitForExit(timeout: .seconds(300)) == 0, "\(load.printed)")
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: report)) as? [String: Any])
+        let level = try #require((result["levels"] as? [[String: Any]])?.first)
+        #expect((result["workers_killed"] as? Int ?? 0) >= 3, "\(result)")
+        #expect((level["sent"] as? Int ?? 0) > 0 && level["availability"] as? Double == 1, "\(level)")
+        let after = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: statePath)) as? [String: Any])
+        let restarted = ((after["members"] as? [[String: Any]]) ?? []).compactMap { ($0["pid"] as? NSNumber)?.int32Value }
+        #expect(restarted.count == 11 && restarted.allSatisfy { kill($0, 0) == 0 }, "a listed process is not running")
+        #expect(Set(restarted).subtracting(pids).count >= 3, "the killed workers were not replaced")
+
         let again = try ServeProcess(arguments: ["cluster", "up", "--config", spec.path])
         #expect(try await again.waitForExit() != 0)
         #expect(again.printed.contains("already up"))
         let down = try ServeProcess(arguments: ["cluster", "down", "--config", spec.path])
         #expect(try await down.waitForExit(timeout: .seconds(120)) == 0, "\(down.printed)")
         try await Task.sleep(for: .milliseconds(500))
-        #expect(pids.filter { kill($0, 0) == 0 && !Self.isZombie($0) }.isEmpty, "processes left after down")
+        #expect(Set(pids + restarted).filter { kill($0, 0) == 0 && !Self.isZombie($0) }.isEmpty, "processes left after down")
         #expect(!FileManager.default.fileExists(atPath: statePath.path))
     }
 

@@ -19,8 +19,9 @@ extension Bench {
                 loop: --rates levels in requests per second, Poisson arrivals from --seed, latency from each scheduled \
                 arrival. Per level: mean, p50, p95, p99 and max latency (HdrHistogram), throughput, error rate and \
                 availability (answered ÷ sent). --kill-replica-every N SIGKILLs a local llama-server replica every N \
-                seconds (its pid from GET /admin/inference, so the token must be an admin's). A progress line shows while \
-                it runs.
+                seconds (its pid from GET /admin/inference, so the token must be an admin's). --kill-worker-every N with \
+                --cluster DIR SIGKILLs a worker of that local cluster (conclave cluster up) every N seconds, in turn, and \
+                starts it again as Kubernetes would restart its pod. A progress line shows while it runs.
                 """)
 
         @Option(name: .long, help: "Server base URL; several gateways of a cluster comma-separated (users spread over them).")
@@ -65,6 +66,12 @@ extension Bench {
         @Option(name: .long, help: "SIGKILL a local llama-server replica every this many seconds (0: never).")
         var killReplicaEvery: Double = 0
 
+        @Option(name: .long, help: "SIGKILL a worker of the local cluster in --cluster every this many seconds, and start it again (0: never).")
+        var killWorkerEvery: Double = 0
+
+        @Option(name: .long, help: "The directory of a local cluster (`directory` of conclave cluster up's file), for --kill-worker-every.")
+        var cluster: String?
+
         @Option(name: .long, help: "Request timeout in seconds.")
         var timeout: Double = 300
 
@@ -74,6 +81,7 @@ extension Bench {
         func validate() throws {
             guard users.isEmpty != rates.isEmpty else { throw ValidationError("give --users (closed loop) or --rates (open loop), not both") }
             guard duration > 0 else { throw ValidationError("--duration must be positive") }
+            guard killWorkerEvery <= 0 || cluster != nil else { throw ValidationError("--kill-worker-every needs --cluster DIR") }
         }
 
         func run() async throws {
@@ -91,7 +99,11 @@ extension Bench {
             let plan = LoadPlan(model: model, mode: users.isEmpty ? .open : .closed, levels: users.isEmpty ? rates : users.map(Double.init),
                                 durationSeconds: duration, thinkMilliseconds: thinkMs, seed: seed, maxTokens: maxTokens, stream: stream,
                                 killReplicaEverySeconds: killReplicaEvery)
+            let chaos = cluster.map { WorkerChaos(directory: URL(fileURLWithPath: $0), every: killWorkerEvery) }
+            let faults = killWorkerEvery > 0 ? chaos.map { chaos in Task { await chaos.run() } } : nil
             let levels = await plan.run(url: url, bearer: bearer, questions: texts, timeout: .milliseconds(Int64(timeout * 1000)))
+            faults?.cancel()
+            if let chaos, killWorkerEvery > 0 { print("workers killed and restarted: \(chaos.kills)") }
             for level in levels {
                 print(String(format: "%@: %d sent, %.1f%% available, %.2f req/s, mean %.0f ms, p50 %.0f ms, p95 %.0f ms, p99 %.0f ms, max %.0f ms",
                              plan.mode == .open ? String(format: "%.2f req/s", level.level) : "\(Int(level.level)) users",
@@ -103,14 +115,22 @@ extension Bench {
                 var url: String
                 var plan: LoadPlan
                 var levels: [LoadPlan.LevelResult]
+                /// Workers killed and restarted (--kill-worker-every), over all levels.
+                var workersKilled: Int?
                 var cores: Int
+
+                enum CodingKeys: String, CodingKey {
+                    case benchmark, url, plan, levels, cores, date
+                    case workersKilled = "workers_killed"
+                }
                 var date: String
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let file = URL(fileURLWithPath: output)
             try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try encoder.encode(Report(url: url, plan: plan, levels: levels, cores: ProcessInfo.processInfo.activeProcessorCount,
+            try encoder.encode(Report(url: url, plan: plan, levels: levels, workersKilled: killWorkerEvery > 0 ? chaos?.kills : nil,
+                                      cores: ProcessInfo.processInfo.activeProcessorCount,
                                       date: ISO8601DateFormatter().string(from: Date()))).write(to: file)
             print("wrote \(output)")
         }

@@ -64,6 +64,8 @@ struct Study: AsyncParsableCommand {
                                _ body: (Experiment.Configuration, Int, String, [String: String]) async throws -> T) async throws -> [T] {
         var results: [T] = []
         let count = repetitions ?? experiment.repetitions
+        var ingested: [String: URL] = [:]
+        defer { for template in ingested.values { try? FileManager.default.removeItem(at: template.deletingLastPathComponent()) } }
         for repetition in 1...max(1, count) {
             let order = repetition % 2 == 1 ? experiment.configurations : experiment.configurations.reversed()
             for configuration in order {
@@ -71,9 +73,13 @@ struct Study: AsyncParsableCommand {
                 let directory = try TestRuntime.temporaryDirectory()
                 defer { try? FileManager.default.removeItem(at: directory) }
                 var environment = Experiment.environment(experiment.settings.merging(configuration.settings) { _, new in new })
-                environment["CONCLAVE_STORAGE__PATH"] = directory.appendingPathComponent("conclave.sqlite").path
                 environment["CONCLAVE_SERVER__PORT"] = "0"
                 environment.merge(extra) { _, new in new }
+                let database = directory.appendingPathComponent("conclave.sqlite")
+                if let template = try await Self.ingestedStore(environment, cache: &ingested) {
+                    try FileManager.default.copyItem(at: template, to: database)
+                }
+                environment["CONCLAVE_STORAGE__PATH"] = database.path
                 let server = try ServeProcess(arguments: ["serve"], environment: environment)
                 let port = try await server.waitForPort(timeout: .seconds(300))
                 let url = "http://127.0.0.1:\(port)"
@@ -85,6 +91,33 @@ struct Study: AsyncParsableCommand {
             }
         }
         return results
+    }
+
+    /// A store that holds only what `knowledge.ingest_on_start` puts there (documents, chunks,
+    /// embeddings), made once per distinct knowledge settings by a server that starts and stops,
+    /// and copied for each measured server: its own start then finds every file ingested (content
+    /// hashes match) and every chunk embedded, and is ready in under a second instead of ten. Nil
+    /// when nothing is ingested at start or the store is not SQLite.
+    static func ingestedStore(_ environment: [String: String], cache: inout [String: URL]) async throws -> URL? {
+        guard let paths = environment["CONCLAVE_KNOWLEDGE__INGEST_ON_START"], !paths.isEmpty, paths != "[]",
+              (environment["CONCLAVE_STORAGE__DRIVER"] ?? "sqlite") == "sqlite" else { return nil }
+        let key = environment.filter { $0.key.hasPrefix("CONCLAVE_KNOWLEDGE__") }.sorted { $0.key < $1.key }
+            .map { "\($0.key)=\($0.value)" }.joined(separator: "\n")
+        if let template = cache[key] { return template }
+        let directory = try TestRuntime.temporaryDirectory()
+        let template = directory.appendingPathComponent("ingested.sqlite")
+        var ingesting = environment
+        ingesting["CONCLAVE_STORAGE__PATH"] = template.path
+        ingesting["CONCLAVE_SERVER__PORT"] = "0"
+        let server = try ServeProcess(arguments: ["serve"], environment: ingesting)
+        let port = try await server.waitForPort(timeout: .seconds(300))
+        try await Bench.Inference.waitForStatus200("http://127.0.0.1:\(port)/readyz", timeout: .seconds(300))
+        server.send(SIGTERM)
+        guard try await server.waitForExit(timeout: .seconds(90)) == 0 else {
+            throw ValidationFailure("the server that ingests the study's documents did not stop cleanly:\n\(server.printed.suffix(800))")
+        }
+        cache[key] = template
+        return template
     }
 
     private func run(_ experiment: Experiment) async throws -> [Run] {
