@@ -230,6 +230,20 @@ public final class Governance: Sendable {
         }
     }
 
+    /// Decides whether the principal may open a stored document (outside an answer: the console
+    /// opening a citation's source) as retrieval would decide it, and audits the read: a
+    /// `document` record naming it when allowed, a `denial` and `forbidden` when not.
+    public func authorizeDocumentRead(_ documentID: String, classification: String?, for principal: Principal) async throws {
+        let allowed = try await documentScope(for: principal).allows(documentID)
+        await audit?.record(AuditEntry(
+            type: allowed ? "document" : "denial", user: principal.userID, tenant: principal.tenant, roles: principal.roles,
+            status: allowed ? "200" : "403",
+            decisions: [.init(point: "documents", allowed: allowed, rule: "documents",
+                              reason: "may\(allowed ? "" : " not") read \(documentID)")],
+            sources: allowed ? [.init(id: documentID, classification: classification)] : [], withheld: allowed ? [] : [documentID]))
+        guard allowed else { throw ConclaveError(.forbidden, "You are not permitted to read the document '\(documentID)'.") }
+    }
+
     /// The classification of a stored document, as last seen.
     public func classification(of documentID: String) -> String? {
         cache.withLock { $0.classifications[documentID] }.flatMap { $0.isEmpty ? nil : $0 }

@@ -80,22 +80,19 @@ struct EvaluationReports: Sendable {
 
     /// One report's listing; `latest` names the newest. Names that are not a plain child of the
     /// reports directory (`..`, slashes, hidden) are unknown reports.
-    func summary(_ requested: String) throws -> Summary {
-        let id: String
-        if requested == "latest" {
+    func summary(_ id: String) throws -> Summary {
+        if id == "latest" {
             guard let newest = reports().first else { throw ConclaveError(.notFound, "There is no evaluation report in '\(directory)' yet.") }
-            id = newest.id
-        } else {
-            id = requested
+            return newest
         }
         var isDirectory: ObjCBool = false
         guard !id.isEmpty, !id.hasPrefix("."), !id.contains("/"), !id.contains("\\"),
               FileManager.default.fileExists(atPath: path(id), isDirectory: &isDirectory), isDirectory.boolValue,
               let names = try? FileManager.default.contentsOfDirectory(atPath: path(id)) else {
-            throw ConclaveError(.notFound, "No evaluation report '\(requested)'.")
+            throw ConclaveError(.notFound, "No evaluation report '\(id)'.")
         }
         let files = names.filter { !$0.hasPrefix(".") && Self.contentType(of: $0) != nil }.sorted()
-        guard !files.isEmpty else { throw ConclaveError(.notFound, "No evaluation report '\(requested)'.") }
+        guard !files.isEmpty else { throw ConclaveError(.notFound, "No evaluation report '\(id)'.") }
         let created = (try? FileManager.default.attributesOfItem(atPath: path(id))[.modificationDate] as? Date) ?? nil
         return Summary(id: id, createdAt: Int((Self.timestamp(in: id) ?? created ?? Date()).timeIntervalSince1970),
                        documents: files.filter { $0.hasSuffix(".md") },

@@ -132,25 +132,14 @@ struct WorkspaceController: Sendable {
     }
 
     /// A stored document with its passages in order, as the principal may see them: the access
-    /// policy decides whether it may be read at all (a refusal is audited like any other), and in
-    /// governance `full` the passages are masked as they would be in an answer. The read itself
-    /// is audited, as the documents behind an answer are.
+    /// policy decides whether it may be read at all, and audits the read or the refusal
+    /// (``Governance/authorizeDocumentRead(_:classification:for:)``); in governance `full` the
+    /// passages are masked as they would be in an answer.
     func document(_ id: String, for principal: Principal) async throws -> DocumentView {
         guard let (record, chunks) = try await runtime.store.document(id: id) else {
             throw ConclaveError(.notFound, "No document '\(id)'.")
         }
-        let scope = try await runtime.governance.documentScope(for: principal)
-        let source = AuditEntry.Source(id: record.id, classification: record.classification)
-        guard scope.allowedDocumentIDs?.contains(record.id) ?? true else {
-            await runtime.governance.audit?.record(AuditEntry(
-                type: "denial", user: principal.userID, tenant: principal.tenant, roles: principal.roles, status: "403",
-                decisions: [.init(point: "documents", allowed: false, rule: "documents", reason: "may not read \(record.id)")],
-                withheld: [record.id]))
-            throw ConclaveError(.forbidden, "You are not permitted to read the document '\(id)'.")
-        }
-        await runtime.governance.audit?.record(AuditEntry(
-            type: "document", user: principal.userID, tenant: principal.tenant, roles: principal.roles, status: "200",
-            decisions: [.init(point: "documents", allowed: true, rule: "documents", reason: "may read \(record.id)")], sources: [source]))
+        try await runtime.governance.authorizeDocumentRead(record.id, classification: record.classification, for: principal)
         let shown = runtime.governance.textGuard(for: principal)
         return DocumentView(
             id: record.id, title: record.title, department: record.department, classification: record.classification,
@@ -168,7 +157,6 @@ struct WorkspaceController: Sendable {
         }
         return limit
     }
-
 }
 
 /// `GET /admin/audit` and `GET /admin/audit/verify`: the audit trail, newest first, and the
