@@ -3,7 +3,6 @@ import ConclaveInference
 import ConclaveStorage
 import Foundation
 import Logging
-import NIOSSL
 import PostgresNIO
 import Synchronization
 
@@ -151,21 +150,13 @@ public final class PostgresTestServer: Sendable {
 
     private static func withAdminConnection(baseURL: String, certificates: TestCertificates?,
                                             _ body: (PostgresConnection, Logger) async throws -> Void) async throws {
-        guard let components = URLComponents(string: baseURL), let host = components.host else {
-            throw ServeProcessError(message: "bad PostgreSQL URL \(baseURL)")
-        }
         let logger = Logger(label: "conclave.test.postgres")
-        var tls = PostgresConnection.Configuration.TLS.disable
-        if let certificates {
-            var configuration = TLSConfiguration.makeClientConfiguration()
-            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(certificates.caFile))
-            configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificates.clientCertFile).map { .certificate($0) }
-            configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: certificates.clientKeyFile, format: .pem))
-            tls = .require(try NIOSSLContext(configuration: configuration))
-        }
+        // The store's own reading of the URL, with libpq's TLS parameters for the client certificate.
+        let tls = certificates.map { "?sslmode=verify-full&sslrootcert=\($0.caFile)&sslcert=\($0.clientCertFile)&sslkey=\($0.clientKeyFile)" }
+        let location = try PostgresLocation(url: baseURL + "/postgres" + (tls ?? ""))
         let configuration = PostgresConnection.Configuration(
-            host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
-            password: components.password, database: "postgres", tls: tls)
+            host: location.host, port: location.port, username: location.user, password: location.password, database: "postgres",
+            tls: try location.connectionTLS())
         let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
         do {
             try await body(connection, logger)

@@ -751,13 +751,13 @@ struct MultiRowInsert {
     }
 }
 
-/// The parts of a `postgres://` URL.
-struct PostgresLocation: Equatable {
-    var host: String
-    var port: Int
-    var user: String
-    var password: String?
-    var database: String?
+/// The parts of a `postgres://` URL, read as libpq reads them (the store's and the tests' one reading).
+public struct PostgresLocation: Equatable, Sendable {
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: String?
+    public var database: String?
     /// `sslmode` as libpq reads it: `disable`; `allow`/`prefer` (TLS when the server offers it,
     /// certificate not verified); `require` (TLS, certificate not verified, unless `sslrootcert`
     /// is given: then as `verify-ca`, as libpq does); `verify-ca` (the chain verified, not the
@@ -770,7 +770,7 @@ struct PostgresLocation: Equatable {
     var certificateFile: String?
     var keyFile: String?
 
-    init(url: String) throws {
+    public init(url: String) throws {
         guard let components = URLComponents(string: url),
               components.scheme == "postgres" || components.scheme == "postgresql",
               let host = components.host, !host.isEmpty else {
@@ -827,7 +827,7 @@ struct PostgresLocation: Equatable {
     }
 
     /// TLS for a single connection.
-    func connectionTLS() throws -> PostgresConnection.Configuration.TLS {
+    public func connectionTLS() throws -> PostgresConnection.Configuration.TLS {
         switch sslMode {
         case "disable": return .disable
         case "allow", "prefer": return .prefer(try NIOSSLContext(configuration: tlsConfiguration()))

@@ -337,19 +337,24 @@ enum Detached {
     /// Starts `process` so that it outlives this command and a closed terminal (SIGHUP ignored,
     /// as `nohup` does; the shell execs the program, so the recorded pid is the program's), output
     /// to `log`.
-    static func start(_ process: Process, log: URL) throws -> Process {
+    /// With `appending`, the output goes on at the end of `log` instead of replacing it.
+    @discardableResult
+    static func start(_ process: Process, log: URL, appending: Bool = false) throws -> Process {
         let executable = process.executableURL?.path ?? ""
         process.arguments = ["-c", #"trap "" HUP; exec "$0" "$@""#, executable] + (process.arguments ?? [])
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        try redirect(process, to: log)
+        try redirect(process, to: log, appending: appending)
         process.standardInput = FileHandle.nullDevice
         try ChildProcess.launch(process)
         return process
     }
 
-    static func redirect(_ process: Process, to log: URL) throws {
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+    static func redirect(_ process: Process, to log: URL, appending: Bool = false) throws {
+        if !appending || !FileManager.default.fileExists(atPath: log.path) {
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        }
         let handle = try FileHandle(forWritingTo: log)
+        if appending { try handle.seekToEnd() }
         process.standardOutput = handle
         process.standardError = handle
     }

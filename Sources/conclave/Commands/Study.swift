@@ -80,10 +80,7 @@ struct Study: AsyncParsableCommand {
                     try FileManager.default.copyItem(at: template, to: database)
                 }
                 environment["CONCLAVE_STORAGE__PATH"] = database.path
-                let server = try ServeProcess(arguments: ["serve"], environment: environment)
-                let port = try await server.waitForPort(timeout: .seconds(300))
-                let url = "http://127.0.0.1:\(port)"
-                try await Bench.Inference.waitForStatus200(url + "/readyz", timeout: .seconds(300))
+                let (server, url) = try await Self.startServer(environment)
                 let result = try await body(configuration, repetition, url, environment)
                 server.send(SIGTERM)
                 _ = try? await server.waitForExit(timeout: .seconds(90))
@@ -91,6 +88,16 @@ struct Study: AsyncParsableCommand {
             }
         }
         return results
+    }
+
+    /// `conclave serve` with `environment` (its `CONCLAVE_SERVER__PORT` 0: a free port), once it
+    /// answers `/readyz`; its base URL.
+    static func startServer(_ environment: [String: String]) async throws -> (ServeProcess, String) {
+        let server = try ServeProcess(arguments: ["serve"], environment: environment)
+        let port = try await server.waitForPort(timeout: .seconds(300))
+        let url = "http://127.0.0.1:\(port)"
+        try await Bench.Inference.waitForStatus200(url + "/readyz", timeout: .seconds(300))
+        return (server, url)
     }
 
     /// A store that holds only what `knowledge.ingest_on_start` puts there (documents, chunks,
@@ -108,10 +115,7 @@ struct Study: AsyncParsableCommand {
         let template = directory.appendingPathComponent("ingested.sqlite")
         var ingesting = environment
         ingesting["CONCLAVE_STORAGE__PATH"] = template.path
-        ingesting["CONCLAVE_SERVER__PORT"] = "0"
-        let server = try ServeProcess(arguments: ["serve"], environment: ingesting)
-        let port = try await server.waitForPort(timeout: .seconds(300))
-        try await Bench.Inference.waitForStatus200("http://127.0.0.1:\(port)/readyz", timeout: .seconds(300))
+        let (server, _) = try await startServer(ingesting)
         server.send(SIGTERM)
         guard try await server.waitForExit(timeout: .seconds(90)) == 0 else {
             throw ValidationFailure("the server that ingests the study's documents did not stop cleanly:\n\(server.printed.suffix(800))")

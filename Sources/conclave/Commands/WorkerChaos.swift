@@ -57,20 +57,18 @@ final class WorkerChaos: Sendable {
         let deadline = ContinuousClock.now + .seconds(5)
         while Detached.isRunning(member) && !Detached.isZombie(member.pid) && ContinuousClock.now < deadline { usleep(20_000) }
 
-        // As `cluster up` starts it: SIGHUP ignored, the shell exec'ing the program (so the pid is the worker's).
+        // Started as `cluster up` starts it; the log goes on where the killed process left it.
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", #"trap "" HUP; exec "$0" "$@""#, executable] + Array(arguments.dropFirst())
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = Array(arguments.dropFirst())
         process.environment = environment
         process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory)
-        // The log goes on where the killed process left it.
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: member.log))
-        try log.seekToEnd()
-        try log.write(contentsOf: Data("\n--- killed by fault injection (SIGKILL), started again\n".utf8))
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try ChildProcess.launch(process)
+        let log = URL(fileURLWithPath: member.log)
+        let marker = try FileHandle(forWritingTo: log)
+        try marker.seekToEnd()
+        try marker.write(contentsOf: Data("\n--- killed by fault injection (SIGKILL), started again\n".utf8))
+        try marker.close()
+        try Detached.start(process, log: log, appending: true)
         cluster.members[index].pid = process.processIdentifier
         cluster.members[index].started = Detached.startTime(process.processIdentifier)
         try JSONEncoder().encode(cluster).write(to: path, options: .atomic)
