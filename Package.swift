@@ -252,7 +252,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConclaveEvalTests",
-            dependencies: ["ConclaveEval", "ConclaveServer", "ConclaveTesting"]
+            dependencies: ["ConclaveEval", "ConclaveServer", "ConclaveOrchestrator", "ConclaveTesting"]
         ),
         .testTarget(
             name: "IntegrationTests",

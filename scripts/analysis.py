@@ -13,7 +13,9 @@ ones both work. Writes into DIR:
   repetitions' range as error bars;
 - analysis.md and analysis.json: descriptive statistics, Pearson and Spearman correlations between
   users and latency/throughput, k-means clustering of the configurations, and a one-at-a-time
-  sensitivity analysis (users, governance mode, workflow).
+  sensitivity analysis: users (Table 1's levels), replicas and step timeouts (Table 1's
+  configurations that declare `varies`, each against its baseline at the same load), and the
+  governance mode (Table 3).
 """
 
 from __future__ import annotations
@@ -54,6 +56,28 @@ def load_points(table: dict) -> dict[str, dict[float, list[dict]]]:
         for level in run["levels"]:
             points.setdefault(run["configuration"], {}).setdefault(float(level["level"]), []).append(level)
     return points
+
+
+def variations(table: dict) -> dict[str, dict]:
+    """configuration -> its `varies` entry (parameter, of, from, to), for the sensitivity points."""
+    return {c["name"]: c["varies"] for c in table.get("configurations", []) if c.get("varies")}
+
+
+def change(baseline: list[dict], variant: list[dict], metric: str) -> float:
+    """Relative change of the mean of `metric` from the baseline's repetitions to the variant's."""
+    a = np.mean([r[metric] for r in baseline])
+    b = np.mean([r[metric] for r in variant])
+    return float(b / a - 1) if a else math.nan
+
+
+def availabilities(before: list[dict], after: list[dict]) -> list[float]:
+    """Mean availability (answered ÷ sent) over the repetitions, before and after a change."""
+    return [float(np.mean([r["availability"] for r in before])), float(np.mean([r["availability"] for r in after]))]
+
+
+def fmt_availability(entry: dict) -> str:
+    before, after = entry["availability"]
+    return f"{before:.1%}" if before == after else f"{before:.1%} → {after:.1%}"
 
 
 def quality_by_configuration(table: dict) -> dict[str, dict[str, float]]:
@@ -176,6 +200,10 @@ def main() -> None:
     quality = quality_by_configuration(tables["table2-quality"]) if "table2-quality" in tables else {}
     if table1:
         points = load_points(table1)
+        # The sensitivity points run at one load each: kept out of the figures, the correlations and
+        # the clustering, compared with their baseline below.
+        varied = variations(table1)
+        variants = {c: points.pop(c) for c in varied if c in points}
         unit = "users" if table1.get("load", {}).get("mode", "closed") == "closed" else "req/s"
         result["figures"] += figure_latency(points, args.output, unit)
         scores = radar_scores(points, quality)
@@ -208,8 +236,8 @@ def main() -> None:
         result["kmeans"] = clusters
         md += ["", "## k-means (k = 2) over the configurations' latency and throughput profiles", "",
                "| configuration | cluster |", "|---|---|"] + [f"| {n} | {k} |" for n, k in clusters.items()]
-        md += ["", "## Sensitivity: one parameter at a time", "", "| parameter | from → to | configuration | mean latency change | throughput change |",
-               "|---|---|---|---|---|"]
+        md += ["", "## Sensitivity: one parameter at a time", "", "| parameter | from → to | configuration | mean latency change | throughput change | availability |",
+               "|---|---|---|---|---|---|"]
         result["sensitivity"] = []
         for configuration, levels in points.items():
             xs = sorted(levels)
@@ -217,9 +245,26 @@ def main() -> None:
                 la, lb = (np.mean([r["mean_ms"] for r in levels[x]]) for x in (a, b))
                 ta, tb = (np.mean([r["throughput"] for r in levels[x]]) for x in (a, b))
                 entry = {"parameter": unit, "from": a, "to": b, "configuration": configuration,
-                         "latency_change": float(lb / la - 1), "throughput_change": float(tb / ta - 1)}
+                         "latency_change": float(lb / la - 1), "throughput_change": float(tb / ta - 1),
+                         "availability": availabilities(levels[a], levels[b])}
                 result["sensitivity"].append(entry)
-                md.append(f"| {unit} | {a:g} → {b:g} | {configuration} | {entry['latency_change']:+.1%} | {entry['throughput_change']:+.1%} |")
+                md.append(f"| {unit} | {a:g} → {b:g} | {configuration} | {entry['latency_change']:+.1%} | {entry['throughput_change']:+.1%} | "
+                          f"{fmt_availability(entry)} |")
+        for configuration, variation in varied.items():
+            baseline = points.get(variation["of"], {})
+            for level in sorted(variants.get(configuration, {})):
+                if level not in baseline:
+                    continue
+                mine = variants[configuration][level]
+                entry = {"parameter": variation["parameter"], "from": variation["from"], "to": variation["to"],
+                         "configuration": f"{variation['of']}@{level:g}",
+                         "latency_change": change(baseline[level], mine, "mean_ms"),
+                         "p95_change": change(baseline[level], mine, "p95_ms"),
+                         "throughput_change": change(baseline[level], mine, "throughput"),
+                         "availability": availabilities(baseline[level], mine)}
+                result["sensitivity"].append(entry)
+                md.append(f"| {variation['parameter']} | {variation['from']} → {variation['to']} | {variation['of']}, {level:g} {unit} | "
+                          f"{entry['latency_change']:+.1%} | {entry['throughput_change']:+.1%} | {fmt_availability(entry)} |")
     table3 = tables.get("table3-governance")
     if table3:
         modes = load_points(table3)
@@ -234,10 +279,11 @@ def main() -> None:
                     ta = np.mean([r["throughput"] for r in baseline[level]])
                     tb = np.mean([r["throughput"] for r in levels[level]])
                     entry = {"parameter": "governance.mode", "from": "off", "to": mode, "configuration": f"full@{level:g}",
-                             "latency_change": float(lb / la - 1), "throughput_change": float(tb / ta - 1)}
+                             "latency_change": float(lb / la - 1), "throughput_change": float(tb / ta - 1),
+                             "availability": availabilities(baseline[level], levels[level])}
                     result.setdefault("sensitivity", []).append(entry)
                     md.append(f"| governance.mode | off → {mode} | full, {level:g} users | {entry['latency_change']:+.1%} | "
-                              f"{entry['throughput_change']:+.1%} |")
+                              f"{entry['throughput_change']:+.1%} | {fmt_availability(entry)} |")
     if quality:
         md += ["", "## Quality per workflow (Table 2, mean over repetitions)", "",
                "| workflow | accuracy | context retention | compliance |", "|---|---|---|---|"]

@@ -28,7 +28,15 @@ def test_analysis_of_known_numbers(tmp_path: Path) -> None:
                      "levels": _levels({1: 500, 2: 500 + repetition, 4: 500}, {1: 2.0, 2: 4.0, 4: 8.0})})
         runs.append({"configuration": "faster", "repetition": repetition,
                      "levels": _levels({1: 400, 2: 400 + repetition, 4: 400}, {1: 2.5, 2: 5.0, 4: 10.0})})
-    (reports / "table1-scalability.json").write_text(json.dumps({"name": "table1-scalability", "load": {"mode": "closed"}, "runs": runs}))
+        # A sensitivity point: "slow" with one parameter changed, at 4 users only; latency 1.5×, a
+        # quarter of its requests lost.
+        variant = _levels({4: 6000}, {4: 0.5})
+        variant[0]["availability"] = 0.75
+        runs.append({"configuration": "slow-tight", "repetition": repetition, "levels": variant})
+    configurations = [{"name": "slow-tight", "model": "m", "levels": [4],
+                       "varies": {"parameter": "step timeouts", "of": "slow", "from": "60 s", "to": "4 s"}}]
+    (reports / "table1-scalability.json").write_text(json.dumps({"name": "table1-scalability", "load": {"mode": "closed"},
+                                                                 "configurations": configurations, "runs": runs}))
     quality_runs = [{"configuration": name, "repetition": 1, "summary": {
         "accuracy": {"value": accuracy}, "context_retention": {"value": 0.5}, "compliance": {"value": 1.0}}}
         for name, accuracy in (("slow", 0.9), ("fast", 0.3), ("faster", 0.3))]
@@ -54,3 +62,11 @@ def test_analysis_of_known_numbers(tmp_path: Path) -> None:
     assert radar["faster"]["latency efficiency"] == 1.0
     assert abs(radar["slow"]["latency efficiency"] - 0.4) < 1e-9
     assert radar["slow"]["accuracy"] == 0.9 and radar["faster"]["throughput"] == 1.0
+    # The sensitivity point is compared with its baseline at its one load, and kept out of the
+    # radar, the clustering and the correlations.
+    assert "slow-tight" not in radar and "slow-tight" not in clusters and "slow-tight:mean_ms" not in result["correlations"]
+    point = next(s for s in result["sensitivity"] if s["parameter"] == "step timeouts")
+    assert point["configuration"] == "slow@4" and point["from"] == "60 s" and point["to"] == "4 s"
+    assert abs(point["latency_change"] - 0.5) < 1e-9 and abs(point["throughput_change"] + 0.5) < 1e-9
+    assert point["availability"] == [1.0, 0.75]
+    assert "| step timeouts | 60 s → 4 s | slow, 4 users | +50.0% | -50.0% | 100.0% → 75.0% |" in (output / "analysis.md").read_text()

@@ -9,6 +9,27 @@ public struct Experiment {
         public var model: String
         /// Configuration keys (dotted) and their values.
         public var settings: [String: Any]
+        /// Load levels of this configuration alone (nil: the `load` section's).
+        public var levels: [Double]?
+        /// For the one-at-a-time sensitivity analysis: the one parameter in which this configuration
+        /// differs from another of the same experiment (nil: not a sensitivity variant).
+        public var varies: Variation?
+    }
+
+    /// One parameter changed against a baseline configuration, and its two values in words.
+    public struct Variation: Codable, Sendable, Equatable {
+        public var parameter: String
+        /// The baseline configuration's name.
+        public var of: String
+        public var from: String
+        public var to: String
+
+        public init(parameter: String, of: String, from: String, to: String) {
+            self.parameter = parameter
+            self.of = of
+            self.from = from
+            self.to = to
+        }
     }
 
     /// A malformed experiment file.
@@ -76,12 +97,41 @@ public struct Experiment {
                              killReplicaEverySeconds: (load["kill_replica_every_seconds"] as? Double)
                                  ?? (load["kill_replica_every_seconds"] as? Int).map(Double.init) ?? 0)
         guard let list = root["configurations"] as? [[String: Any]], !list.isEmpty else { throw fail("configurations", "a list") }
+        func numbers(_ value: Any?) -> [Double]? {
+            (value as? [Any])?.compactMap { ($0 as? Double) ?? ($0 as? Int).map(Double.init) }
+        }
         configurations = try list.enumerated().map { index, entry in
             guard let name = entry["name"] as? String, let model = entry["model"] as? String else {
                 throw fail("configurations[\(index)]", "name and model")
             }
-            return Configuration(name: name, model: model, settings: entry["settings"] as? [String: Any] ?? [:])
+            var configuration = Configuration(name: name, model: model, settings: entry["settings"] as? [String: Any] ?? [:])
+            if let value = entry["levels"] {
+                guard let levels = numbers(value), !levels.isEmpty else { throw fail("configurations[\(index)].levels", "a list of numbers") }
+                configuration.levels = levels
+            }
+            if let value = entry["varies"] {
+                func text(_ key: String) -> String? {
+                    guard let item = (value as? [String: Any])?[key] else { return nil }
+                    return item as? String ?? "\(item)"
+                }
+                guard let parameter = text("parameter"), let of = text("of"), let from = text("from"), let to = text("to") else {
+                    throw fail("configurations[\(index)].varies", "a mapping with parameter, of, from and to")
+                }
+                configuration.varies = Variation(parameter: parameter, of: of, from: from, to: to)
+            }
+            return configuration
         }
+        let names = Set(configurations.map(\.name))
+        for (index, configuration) in configurations.enumerated() {
+            if let baseline = configuration.varies?.of, baseline == configuration.name || !names.contains(baseline) {
+                throw fail("configurations[\(index)].varies.of", "the name of another configuration (\(names.sorted().joined(separator: ", ")))")
+            }
+        }
+    }
+
+    /// Every load level some configuration runs, ascending.
+    public var allLevels: [Double] {
+        Array(Set(load.levels + configurations.flatMap { $0.levels ?? [] })).sorted()
     }
 
     /// The tasks a quality experiment runs: the first `tasksPerType` of each type, in file order.

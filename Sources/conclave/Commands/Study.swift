@@ -130,6 +130,7 @@ struct Study: AsyncParsableCommand {
             let bearer = try Self.token(user: experiment.user, environment: environment)
             var plan = experiment.load
             plan.model = configuration.model
+            plan.levels = configuration.levels ?? experiment.load.levels
             // One request first, not measured: the model's first prompt and the caches warm up.
             var warmUp = plan
             warmUp.mode = .closed
@@ -218,9 +219,18 @@ struct Study: AsyncParsableCommand {
         var title: String
         var load: LoadPlan?
         var sample: Sample?
+        var configurations: [ConfigurationEntry]
         var runs: Runs
         var cores: Int
         var date: String
+    }
+
+    /// A configuration as the report records it: what the analysis needs to group and compare runs.
+    struct ConfigurationEntry: Encodable {
+        var name: String
+        var model: String
+        var levels: [Double]?
+        var varies: Experiment.Variation?
     }
 
     /// What a quality experiment scored.
@@ -235,7 +245,11 @@ struct Study: AsyncParsableCommand {
         let base = URL(fileURLWithPath: output).appendingPathComponent(experiment.name)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(Raw(name: experiment.name, title: experiment.title, load: load, sample: sample, runs: runs,
+        let configurations = experiment.configurations.map {
+            ConfigurationEntry(name: $0.name, model: $0.model, levels: $0.levels, varies: $0.varies)
+        }
+        try encoder.encode(Raw(name: experiment.name, title: experiment.title, load: load, sample: sample,
+                               configurations: configurations, runs: runs,
                                cores: ProcessInfo.processInfo.activeProcessorCount,
                                date: ISO8601DateFormatter().string(from: Date())))
             .write(to: base.appendingPathExtension("json"))
@@ -267,7 +281,7 @@ struct Study: AsyncParsableCommand {
         var csv = "configuration,\(unit == "users" ? "users" : "rate"),repetition,mean_ms,p95_ms,throughput,availability\n"
         for configuration in experiment.configurations {
             let mine = runs.filter { $0.configuration == configuration.name }
-            for level in experiment.load.levels {
+            for level in experiment.allLevels {
                 let points = mine.compactMap { run in run.levels.first { $0.level == level } }
                 guard !points.isEmpty else { continue }
                 func cell(_ values: [Double], _ format: String) -> String { Self.meanAndRange(values, format) }
