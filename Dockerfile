@@ -14,10 +14,11 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 # ---------------------------------------------------------------------------------------------
 FROM ${SWIFT_IMAGE} AS builder
 
-# Headers for the system libraries the package links: SQLite (GRDB) and the NATS C client.
+# Headers for the system libraries the package links: SQLite (GRDB), libpq (the SQL connector's
+# PostgreSQL driver) and the NATS C client.
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get update -q \
-    && apt-get install -y -q --no-install-recommends libsqlite3-dev libnats-dev \
+    && apt-get install -y -q --no-install-recommends libsqlite3-dev libnats-dev libpq-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /build
@@ -39,12 +40,12 @@ RUN swift build -c release --product conclave --static-swift-stdlib \
 # ---------------------------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE} AS runtime
 
-# Runtime libraries only: SQLite, pdftotext (PDF ingestion), OpenBLAS (the MiniLM embedder loads
+# Runtime libraries only: SQLite, libpq, pdftotext (PDF ingestion), OpenBLAS (the MiniLM embedder loads
 # it at run time), the NATS C client, CA certificates, and curl for the health check.
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get update -q \
     && apt-get install -y -q --no-install-recommends \
-        libsqlite3-0 poppler-utils libopenblas0-pthread libnats3.4 ca-certificates curl \
+        libsqlite3-0 libpq5 poppler-utils libopenblas0-pthread libnats3.4 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/*
 
 # A fixed non-root user; the Helm chart runs the pods as the same uid.

@@ -106,7 +106,7 @@ let package = Package(
             name: "ConclaveKnowledge",
             dependencies: [
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
-                "ConclaveCore", "ConclaveStorage", "ConclaveInference", "ConclaveVectors", "ConclaveEmbeddings",
+                "ConclaveCore", "ConclaveStorage", "ConclaveInference", "ConclaveVectors", "ConclaveEmbeddings", "CLibPQ",
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -116,6 +116,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // PostgreSQL's C client (Debian's libpq-dev), for the SQL connector's read-only connections.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         // The NATS C client (Debian's libnats-dev), JetStream included, for distributed mode's bus.
         .systemLibrary(name: "CNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
         .target(

@@ -11,13 +11,14 @@ log() { echo "setup: $*" >&2; }
 
 # Debian packages: SQLite headers (GRDB), poppler-utils (pdftotext for PDF ingestion), OpenBLAS
 # (the MiniLM embedder's matrix products; loaded at run time, a Swift fallback runs without it),
-# PostgreSQL (distributed mode's store; the tests start a throw-away cluster of their own), NATS
+# PostgreSQL (distributed mode's store; the tests start a throw-away cluster of their own) and
+# libpq-dev (the SQL connector's PostgreSQL driver), NATS
 # (nats-server and the C client libnats for distributed mode's agent bus), Prometheus (promtool
 # checks and unit-tests deploy/prometheus/'s alert rules; tests/python/test_observability.py scrapes
 # a running gateway with a real prometheus; the package's service is not started here), Chromium and
 # its WebDriver (tests/python/test_console.py drives the web console headless).
 MISSING=()
-for pkg in libsqlite3-dev poppler-utils libopenblas0-pthread postgresql libnats-dev nats-server prometheus chromium chromium-driver; do
+for pkg in libsqlite3-dev libpq-dev poppler-utils libopenblas0-pthread postgresql libnats-dev nats-server prometheus chromium chromium-driver; do
     dpkg -s "$pkg" >/dev/null 2>&1 || MISSING+=("$pkg")
 done
 if (( ${#MISSING[@]} )); then

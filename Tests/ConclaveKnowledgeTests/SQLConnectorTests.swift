@@ -17,16 +17,16 @@ enum MeridianSQL {
 
     /// The value of a one-cell query, computed independently of the templates.
     static func scalar(_ sql: String) throws -> SQLValue {
-        let db = try ReadOnlyDatabase(path: databasePath)
+        let db = try SQLiteReadOnlyDatabase(path: databasePath)
         return try #require(try db.query(sql).rows.first?.first)
     }
 }
 
 @Suite struct ReadOnlyDatabaseTests {
-    let db: ReadOnlyDatabase
+    let db: SQLiteReadOnlyDatabase
 
     init() throws {
-        db = try ReadOnlyDatabase(path: MeridianSQL.databasePath, rowLimit: 5, timeout: .milliseconds(200))
+        db = try SQLiteReadOnlyDatabase(path: MeridianSQL.databasePath, rowLimit: 5, timeout: .milliseconds(200))
     }
 
     @Test(arguments: [
@@ -40,42 +40,42 @@ enum MeridianSQL {
         "BEGIN IMMEDIATE",
     ])
     func writesAndSchemaChangesAreRefused(_ sql: String) throws {
-        #expect(throws: ReadOnlyDatabase.QueryError.self) { try db.query(sql) }
+        #expect(throws: SQLQueryError.self) { try db.query(sql) }
         // The data is untouched.
         #expect(try db.query("SELECT COUNT(*) FROM warehouses").rows.first?.first == .integer(6))
     }
 
     @Test func onlyOneStatementRuns() throws {
-        let error = #expect(throws: ReadOnlyDatabase.QueryError.self) { try db.query("SELECT 1; DELETE FROM tickets") }
+        let error = #expect(throws: SQLQueryError.self) { try db.query("SELECT 1; DELETE FROM tickets") }
         #expect(error?.message.contains("single statement") == true)
     }
 
     @Test func tablesOutsideTheAllowListAreRefused() throws {
-        let error = #expect(throws: ReadOnlyDatabase.QueryError.self) {
+        let error = #expect(throws: SQLQueryError.self) {
             try db.query("SELECT s.id FROM shipments s JOIN employees e ON e.id = 1", allowedTables: ["shipments"])
         }
         #expect(error?.message.contains("employees") == true)
-        #expect(throws: ReadOnlyDatabase.QueryError.self) { try db.query("SELECT sql FROM sqlite_master") }
+        #expect(throws: SQLQueryError.self) { try db.query("SELECT sql FROM sqlite_master") }
         #expect(try db.query("SELECT COUNT(*) FROM shipments", allowedTables: ["shipments"]).rows.count == 1)
     }
 
     @Test func rowLimitAndTimeoutBoundAQuery() throws {
         let result = try db.query("SELECT id FROM shipments ORDER BY id")
         #expect(result.rows.count == 5 && result.truncated)
-        let error = #expect(throws: ReadOnlyDatabase.QueryError.self) {
+        let error = #expect(throws: SQLQueryError.self) {
             try db.query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c")
         }
         #expect(error?.message.contains("stopped") == true)
     }
 
     @Test func bindingsAreCountedAndTyped() throws {
-        #expect(throws: ReadOnlyDatabase.QueryError.self) { try db.query("SELECT ? + ?", bindings: [.integer(1)]) }
+        #expect(throws: SQLQueryError.self) { try db.query("SELECT ? + ?", bindings: [.integer(1)]) }
         let row = try #require(try db.query("SELECT ? || ?, ? * 2", bindings: [.text("a"), .text("b"), .real(1.5)]).rows.first)
         #expect(row == [.text("ab"), .real(3)])
     }
 
     @Test func missingFileIsAClearError() {
-        #expect(throws: ConfigurationError.self) { try ReadOnlyDatabase(path: "/nonexistent/db.sqlite") }
+        #expect(throws: ConfigurationError.self) { try SQLiteReadOnlyDatabase(path: "/nonexistent/db.sqlite") }
     }
 }
 
@@ -146,6 +146,13 @@ enum MeridianSQL {
             try TemplateCatalog.load(yaml: "database: {driver: oracle, path: x}\ntemplates: []", origin: "c.yaml")
         }
         #expect(error?.message.contains("oracle") == true)
+        let postgres = #expect(throws: TemplateError.self) {
+            try TemplateCatalog.load(yaml: "database: {driver: postgres}\ntemplates: []", origin: "c.yaml")
+        }
+        #expect(postgres?.message.contains("database.url or database.url_env") == true)
+        let settings = TemplateCatalog.DatabaseSettings(driver: "postgres", urlEnvironment: "MERIDIAN_DATABASE_URL")
+        #expect(settings.connectionURL(["MERIDIAN_DATABASE_URL": "postgres://r@h/db"]) == "postgres://r@h/db")
+        #expect(settings.connectionURL([:]) == nil && settings.connectionURL(["MERIDIAN_DATABASE_URL": "mysql://x"]) == nil)
     }
 }
 
@@ -246,13 +253,13 @@ enum MeridianSQL {
 
     @Test func textToSQLIsOffByDefaultAndGuardedWhenOn() throws {
         #expect(throws: TemplateError.self) { try connector.runGuarded("SELECT COUNT(*) FROM customers") }
-        let db = try ReadOnlyDatabase(path: MeridianSQL.databasePath)
+        let db = try SQLiteReadOnlyDatabase(path: MeridianSQL.databasePath)
         let allowed: Set<String> = ["customers", "shipments"]
         let count = try DatabaseConnector.guardedQuery("SELECT COUNT(*) FROM customers", database: db, allowedTables: allowed)
         #expect(count.rows.first?.first == .integer(40))
         for sql in ["SELECT full_name FROM employees", "DELETE FROM customers", "SELECT 1; SELECT 2",
                     "PRAGMA table_info(customers)", "SELECT * FROM customers WHERE id IN (SELECT customer_id FROM invoices)"] {
-            #expect(throws: ReadOnlyDatabase.QueryError.self, "\(sql)") {
+            #expect(throws: SQLQueryError.self, "\(sql)") {
                 try DatabaseConnector.guardedQuery(sql, database: db, allowedTables: allowed)
             }
         }

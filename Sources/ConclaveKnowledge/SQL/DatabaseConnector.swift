@@ -12,7 +12,7 @@ import Logging
 public final class DatabaseConnector: Sendable {
     /// The catalog in use.
     public let catalog: TemplateCatalog
-    private let database: ReadOnlyDatabase
+    private let database: any ReadOnlyDatabase
     /// Each `values_from` column's distinct values.
     private let lexicon: [String: [String]]
     /// Normalised phrases of each parameter's values (value phrases and synonyms), longest first.
@@ -30,8 +30,7 @@ public final class DatabaseConnector: Sendable {
     public init(catalog: TemplateCatalog, logger: Logger = Logger(label: "conclave.knowledge.sql")) throws {
         self.catalog = catalog
         self.logger = logger
-        database = try ReadOnlyDatabase(path: catalog.database.path, rowLimit: catalog.database.rowLimit ?? 200,
-                                        timeout: .milliseconds(Int64((catalog.database.timeoutSeconds ?? 2) * 1000)))
+        database = try Self.open(catalog.database)
         var lexicon: [String: [String]] = [:]
         for template in catalog.templates {
             for p in template.parameters {
@@ -67,8 +66,27 @@ public final class DatabaseConnector: Sendable {
                 let (sql, bindings) = try template.compile(try template.validate(Self.sampleValues(template), lexicon: lexicon))
                 _ = try database.query("EXPLAIN " + sql, bindings: bindings)
             } catch {
-                throw TemplateError("template \(template.name) does not run against \(catalog.database.path): \(error)")
+                throw TemplateError("template \(template.name) does not run against \(database.location): \(error)")
             }
+        }
+    }
+
+    /// The catalog's database, read-only: a SQLite file, or a PostgreSQL server through libpq.
+    static func open(_ settings: TemplateCatalog.DatabaseSettings) throws -> any ReadOnlyDatabase {
+        let rowLimit = settings.rowLimit ?? 200
+        let timeout = Duration.milliseconds(Int64((settings.timeoutSeconds ?? 2) * 1000))
+        switch settings.driver {
+        case "postgres", "postgresql":
+            guard let url = settings.connectionURL() else {
+                throw TemplateError("database.url (or the variable named by database.url_env) must give a postgres:// URL")
+            }
+            do {
+                return try PostgresReadOnlyDatabase(url: url, rowLimit: rowLimit, timeout: timeout)
+            } catch let error as SQLQueryError {
+                throw TemplateError(error.message)
+            }
+        default:
+            return try SQLiteReadOnlyDatabase(path: settings.path, rowLimit: rowLimit, timeout: timeout)
         }
     }
 
@@ -276,13 +294,15 @@ public final class DatabaseConnector: Sendable {
         return try Self.guardedQuery(sql, database: database, allowedTables: Set(mode.tables.filter { scope.allows(table: $0) }))
     }
 
-    /// The text-to-SQL guard: one SELECT over `allowedTables`, checked by SQLite's own parser.
-    static func guardedQuery(_ sql: String, database: ReadOnlyDatabase, allowedTables: Set<String>) throws -> SQLResult {
+    /// The text-to-SQL guard: one SELECT over `allowedTables`, checked by the database's own parser
+    /// (SQLite's authorizer; PostgreSQL's plan), and the driver's check of free queries.
+    static func guardedQuery(_ sql: String, database: any ReadOnlyDatabase, allowedTables: Set<String>) throws -> SQLResult {
         let trimmed = sql.trimmingCharacters(in: .whitespacesAndNewlines)
         let lower = trimmed.lowercased()
         guard lower.hasPrefix("select") || lower.hasPrefix("with") else {
-            throw ReadOnlyDatabase.QueryError(message: "Only a single SELECT statement is allowed.")
+            throw SQLQueryError(message: "Only a single SELECT statement is allowed.")
         }
+        try database.checkFreeQuery(trimmed)
         return try database.query(trimmed, allowedTables: allowedTables)
     }
 

@@ -121,17 +121,49 @@ public struct TemplateError: Error, Sendable, Hashable, CustomStringConvertible 
 public struct TemplateCatalog: Sendable, Decodable {
     /// The database connection.
     public struct DatabaseSettings: Sendable, Hashable, Decodable {
-        /// `sqlite` (PostgreSQL arrives with the distributed store).
+        /// `sqlite` or `postgres`.
         public var driver: String
-        /// Path of the database file, relative to the template file's directory or the working directory.
+        /// SQLite: path of the database file, relative to the template file's directory or the working directory.
         public var path: String
+        /// PostgreSQL: a `postgres://` URL (libpq's parameters, e.g. `sslmode`, `sslrootcert`).
+        /// Keep passwords out of it: libpq reads `PGPASSWORD` or `~/.pgpass`, or use `urlEnvironment`.
+        public var url: String?
+        /// PostgreSQL: the environment variable that holds the URL (read when `url` is not set).
+        public var urlEnvironment: String?
         /// Most rows one query returns. Default 200.
         public var rowLimit: Int?
         /// Longest one query may run. Default 2 s.
         public var timeoutSeconds: Double?
 
+        public init(driver: String, path: String = "", url: String? = nil, urlEnvironment: String? = nil,
+                    rowLimit: Int? = nil, timeoutSeconds: Double? = nil) {
+            self.driver = driver
+            self.path = path
+            self.url = url
+            self.urlEnvironment = urlEnvironment
+            self.rowLimit = rowLimit
+            self.timeoutSeconds = timeoutSeconds
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(driver: try c.decode(String.self, forKey: .driver), path: try c.decodeIfPresent(String.self, forKey: .path) ?? "",
+                      url: try c.decodeIfPresent(String.self, forKey: .url),
+                      urlEnvironment: try c.decodeIfPresent(String.self, forKey: .urlEnvironment),
+                      rowLimit: try c.decodeIfPresent(Int.self, forKey: .rowLimit),
+                      timeoutSeconds: try c.decodeIfPresent(Double.self, forKey: .timeoutSeconds))
+        }
+
+        /// The PostgreSQL URL: `url`, else the value of `urlEnvironment`; nil when neither gives one.
+        public func connectionURL(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+            let value = url ?? urlEnvironment.flatMap { environment[$0] }
+            guard let value, value.hasPrefix("postgres://") || value.hasPrefix("postgresql://") else { return nil }
+            return value
+        }
+
         enum CodingKeys: String, CodingKey {
-            case driver, path
+            case driver, path, url
+            case urlEnvironment = "url_env"
             case rowLimit = "row_limit"
             case timeoutSeconds = "timeout_seconds"
         }
@@ -162,8 +194,15 @@ public struct TemplateCatalog: Sendable, Decodable {
         } catch {
             throw TemplateError("\(origin): \(error)")
         }
-        guard catalog.database.driver == "sqlite" else {
-            throw TemplateError("\(origin): database.driver \"\(catalog.database.driver)\" is not supported (expected sqlite)")
+        switch catalog.database.driver {
+        case "sqlite":
+            guard !catalog.database.path.isEmpty else { throw TemplateError("\(origin): database.path is required for driver sqlite") }
+        case "postgres", "postgresql":
+            guard catalog.database.url != nil || catalog.database.urlEnvironment != nil else {
+                throw TemplateError("\(origin): database.url or database.url_env is required for driver postgres")
+            }
+        default:
+            throw TemplateError("\(origin): database.driver \"\(catalog.database.driver)\" is not supported (expected sqlite or postgres)")
         }
         var names = Set<String>()
         for template in catalog.templates {
@@ -183,7 +222,7 @@ public struct TemplateCatalog: Sendable, Decodable {
             throw TemplateError("cannot read the SQL template file \(path)")
         }
         var catalog = try load(yaml: text, origin: path)
-        catalog.database.path = resolve(catalog.database.path, from: path)
+        if catalog.database.driver == "sqlite" { catalog.database.path = resolve(catalog.database.path, from: path) }
         return catalog
     }
 
@@ -208,12 +247,12 @@ extension QueryTemplate {
         let where_ = "template \(name)"
         guard !subject.isEmpty else { throw TemplateError("\(where_): subject must name at least one word") }
         guard !intents.isEmpty else { throw TemplateError("\(where_): intents must name at least one intent") }
-        guard !tables.isEmpty, tables.allSatisfy(ReadOnlyDatabase.isIdentifier) else {
+        guard !tables.isEmpty, tables.allSatisfy(SQLText.isPlainIdentifier) else {
             throw TemplateError("\(where_): tables must list plain table names")
         }
         var seen = Set<String>()
         for p in parameters {
-            guard seen.insert(p.name).inserted, ReadOnlyDatabase.isIdentifier(p.name) else {
+            guard seen.insert(p.name).inserted, SQLText.isPlainIdentifier(p.name) else {
                 throw TemplateError("\(where_): parameter name \(p.name) is repeated or not a plain identifier")
             }
             if p.type == .keyword {
@@ -226,7 +265,7 @@ extension QueryTemplate {
             }
             if let from = p.valuesFrom {
                 let parts = from.split(separator: ".").map(String.init)
-                guard parts.count == 2, parts.allSatisfy(ReadOnlyDatabase.isIdentifier) else {
+                guard parts.count == 2, parts.allSatisfy(SQLText.isPlainIdentifier) else {
                     throw TemplateError("\(where_): values_from of \(p.name) must be table.column")
                 }
             }
@@ -414,7 +453,7 @@ enum TemplateSQL {
             }
             let name = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
             let parts = name.split(separator: ".", maxSplits: 1).map(String.init)
-            guard let first = parts.first, ReadOnlyDatabase.isIdentifier(first), parts.count == 1 || ["from", "to"].contains(parts[1]) else {
+            guard let first = parts.first, SQLText.isPlainIdentifier(first), parts.count == 1 || ["from", "to"].contains(parts[1]) else {
                 throw TemplateError("template \(template): {{\(name)}} is not a parameter reference")
             }
             out.append(.reference(Reference(name: first, part: parts.count == 2 ? parts[1] : nil)))

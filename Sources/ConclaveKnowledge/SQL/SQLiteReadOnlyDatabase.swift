@@ -3,41 +3,15 @@ import Foundation
 import GRDBSQLite
 import Synchronization
 
-/// A value bound to, or read from, a SQL statement.
-public enum SQLValue: Sendable, Hashable, CustomStringConvertible {
-    case null
-    case integer(Int64)
-    case real(Double)
-    case text(String)
-
-    public var description: String {
-        switch self {
-        case .null: return "NULL"
-        case .integer(let v): return String(v)
-        case .real(let v): return String(v)
-        case .text(let v): return v
-        }
-    }
-}
-
-/// The rows a query returned.
-public struct SQLResult: Sendable, Hashable {
-    /// Column names, in select order.
-    public var columns: [String]
-    /// Rows, each with one value per column.
-    public var rows: [[SQLValue]]
-    /// True when the row limit cut the result short.
-    public var truncated: Bool
-}
-
 /// A read-only connection to a SQLite database, guarded three ways: the file is opened
 /// read-only, an authorizer admits only reads (of allow-listed tables when a statement is checked
 /// against a list) and functions, and every statement must be a single read-only statement.
 /// Queries stop after a row limit and a time limit.
-public final class ReadOnlyDatabase: Sendable {
+public final class SQLiteReadOnlyDatabase: ReadOnlyDatabase {
     private let handle: Mutex<OpaquePointer?>
     /// Path of the database file.
     public let path: String
+    public var location: String { path }
     /// Most rows a query returns.
     public let rowLimit: Int
     /// Longest a query may run.
@@ -69,17 +43,11 @@ public final class ReadOnlyDatabase: Sendable {
         }
     }
 
-    /// Errors of statements the guard refuses or the database rejects.
-    public struct QueryError: Error, CustomStringConvertible, Sendable {
-        public var message: String
-        public var description: String { message }
-    }
-
     /// Runs one read-only statement with positional `?` bindings. With `allowedTables`, reading
     /// any other table is refused.
-    public func query(_ sql: String, bindings: [SQLValue] = [], allowedTables: Set<String>? = nil) throws -> SQLResult {
+    public func query(_ sql: String, bindings: [SQLValue], allowedTables: Set<String>?) throws -> SQLResult {
         try handle.withLock { db in
-            guard let db else { throw QueryError(message: "The database is closed.") }
+            guard let db else { throw SQLQueryError(message: "The database is closed.") }
             let guardState = AuthorizerState(allowedTables: allowedTables.map { Set($0.map { $0.lowercased() }) })
             let context = Unmanaged.passRetained(guardState)
             defer { context.release() }
@@ -90,17 +58,17 @@ public final class ReadOnlyDatabase: Sendable {
             let status = sql.withCString { sqlite3_prepare_v2(db, $0, -1, &statement, &tail) }
             defer { sqlite3_finalize(statement) }
             guard status == SQLITE_OK, let statement else {
-                if let refusal = guardState.refusal { throw QueryError(message: refusal) }
-                throw QueryError(message: "The database rejected the query: \(String(cString: sqlite3_errmsg(db))).")
+                if let refusal = guardState.refusal { throw SQLQueryError(message: refusal) }
+                throw SQLQueryError(message: "The database rejected the query: \(String(cString: sqlite3_errmsg(db))).")
             }
             if let tail, !String(cString: tail).allSatisfy({ $0.isWhitespace || $0 == ";" }) {
-                throw QueryError(message: "Only a single statement is allowed.")
+                throw SQLQueryError(message: "Only a single statement is allowed.")
             }
             guard sqlite3_stmt_readonly(statement) != 0 else {
-                throw QueryError(message: "Only read-only statements are allowed.")
+                throw SQLQueryError(message: "Only read-only statements are allowed.")
             }
             guard Int(sqlite3_bind_parameter_count(statement)) == bindings.count else {
-                throw QueryError(message: "The query has \(sqlite3_bind_parameter_count(statement)) parameters but \(bindings.count) values were bound.")
+                throw SQLQueryError(message: "The query has \(sqlite3_bind_parameter_count(statement)) parameters but \(bindings.count) values were bound.")
             }
             for (offset, value) in bindings.enumerated() {
                 let index = Int32(offset + 1)
@@ -126,9 +94,9 @@ public final class ReadOnlyDatabase: Sendable {
                 if step == SQLITE_DONE { break }
                 guard step == SQLITE_ROW else {
                     if step == SQLITE_INTERRUPT {
-                        throw QueryError(message: "The query ran longer than \(timeout) and was stopped.")
+                        throw SQLQueryError(message: "The query ran longer than \(timeout) and was stopped.")
                     }
-                    throw QueryError(message: "The query failed: \(String(cString: sqlite3_errmsg(db))).")
+                    throw SQLQueryError(message: "The query failed: \(String(cString: sqlite3_errmsg(db))).")
                 }
                 if rows.count == rowLimit {
                     truncated = true
@@ -146,24 +114,6 @@ public final class ReadOnlyDatabase: Sendable {
             }
             return SQLResult(columns: columns, rows: rows, truncated: truncated)
         }
-    }
-
-    /// Distinct non-null text values of `table.column` (the slot filler's lexicon), up to `limit`.
-    public func distinctValues(table: String, column: String, limit: Int = 5000) throws -> [String] {
-        guard Self.isIdentifier(table), Self.isIdentifier(column) else {
-            throw QueryError(message: "\(table).\(column) is not a plain table and column name.")
-        }
-        let result = try query("SELECT DISTINCT CAST(\(column) AS TEXT) FROM \(table) WHERE \(column) IS NOT NULL LIMIT \(limit)")
-        return result.rows.compactMap { row in
-            if case .text(let value) = row.first { return value }
-            return row.first.map(\.description)
-        }
-    }
-
-    /// True for a plain SQL identifier (letters, digits, underscore; not starting with a digit).
-    public static func isIdentifier(_ name: String) -> Bool {
-        guard let first = name.utf8.first, !(0x30...0x39).contains(first) else { return false }
-        return name.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }
     }
 
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
