@@ -17,7 +17,8 @@ import Testing
         func get() async throws -> (store: SQLiteStore, embedder: MiniLMEmbedder, catalog: VectorCatalog) {
             if let value { return value }
             let store = try SQLiteStore(path: ":memory:")
-            let embedder = try EmbeddingModel.load(directory: "", projectRoot: TestRuntime.repositoryRoot.path)
+            let root = TestRuntime.repositoryRoot.path
+            let embedder = try await runBlocking { try EmbeddingModel.load(directory: "", projectRoot: root) }
             try await Ingestor(store: store).ingest(paths: [TestRuntime.meridianDocs])
             let catalog = VectorCatalog(store: store, embedder: embedder, model: EmbeddingModel.name)
             _ = try await catalog.current()

@@ -207,8 +207,11 @@ public struct ConclaveRuntime: Sendable {
         var loaded: MiniLMEmbedder?
         if retrieves {
             do {
-                loaded = try EmbeddingModel.load(directory: knowledge.embeddingModelPath, projectRoot: EmbeddedModelLocator.projectRoot().path,
-                                                 threads: knowledge.embeddingThreads)
+                // Reading and preparing 90 MB of weights takes seconds of CPU: off the cooperative
+                // pool, so that starting a runtime cannot stall the process's other tasks.
+                let directory = knowledge.embeddingModelPath, threads = knowledge.embeddingThreads
+                let root = EmbeddedModelLocator.projectRoot().path
+                loaded = try await runBlocking { try EmbeddingModel.load(directory: directory, projectRoot: root, threads: threads) }
             } catch let error as EmbeddingModel.EmbeddingModelNotFound where knowledge.embeddingModelPath.isEmpty {
                 logger.warning("no embedding model: /v1/embeddings is off and retrieval uses BM25 only", metadata: ["reason": "\(error.message)"])
             } catch {
