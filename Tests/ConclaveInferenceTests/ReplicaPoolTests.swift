@@ -257,45 +257,6 @@ import Testing
             #expect(clock.now - start < .seconds(5))
         }
     }
-
-    /// A workflow step's budget that runs out says nothing about the replica: calls cut off at the
-    /// caller's deadline leave its breaker closed (with one replica, an open breaker would turn
-    /// every later request away at once), while the pool's own timeout still counts as a fault.
-    @Test func aTimeoutAtTheCallersDeadlineDoesNotOpenTheBreaker() async throws {
-        let slow = FakeOpenAIServer(.delayed("late", .seconds(2)))
-        try await slow.run { url in
-            let pool = ReplicaPool([url], configuration: .init(failureThreshold: 2, openDuration: .seconds(30)))
-            let model = OpenAICompatibleChatModel(pool: pool, configuration: .init(timeout: .seconds(10), maxAttempts: 1))
-            var budgeted = request()
-            budgeted.timeout = .milliseconds(200)
-            for _ in 0..<3 {
-                let error = await #expect(throws: ConclaveError.self) { try await model.complete(budgeted) }
-                #expect(error?.code == .timeout)
-            }
-            #expect(pool.status.first?.breaker == .closed && pool.status.first?.consecutiveFailures == 0)
-            #expect(pool.status.first?.inFlight == 0)
-            // The pool's own limit is the replica's fault: two of them open the breaker.
-            let strict = OpenAICompatibleChatModel(pool: pool, configuration: .init(timeout: .milliseconds(200), maxAttempts: 1))
-            for _ in 0..<2 {
-                await #expect(throws: ConclaveError.self) { try await strict.complete(request()) }
-            }
-            #expect(pool.status.first?.breaker == .open)
-        }
-    }
-
-    @Test func anAbandonedProbeLetsTheNextCallProbe() async throws {
-        let pool = ReplicaPool(["http://a/v1"], configuration: .init(failureThreshold: 1, openDuration: .milliseconds(50)))
-        pool.release(try await pool.acquire(), success: false)
-        try await Task.sleep(for: .milliseconds(80))
-        let probe = try await pool.acquire()
-        #expect(pool.status.first?.breaker == .halfOpen)
-        pool.release(probe, outcome: .abandoned)
-        #expect(pool.status.first?.breaker == .open)
-        let next = try await pool.acquire()
-        #expect(pool.status.first?.breaker == .halfOpen)
-        pool.release(next, outcome: .success)
-        #expect(pool.status.first?.breaker == .closed)
-    }
 }
 
 /// Collects streamed text (test helper).

@@ -34,13 +34,8 @@ extension ReplicaPool {
     /// Runs `call` on a leased replica with the remaining time to `deadline`; retries the
     /// replica's faults with jittered exponential backoff on another replica where there is one,
     /// while `retryable()` allows (a stream is retried only before its first token). Every
-    /// attempt shares the one deadline; the replica's breaker learns each outcome. When the
-    /// deadline is the caller's (`callersDeadline`: a workflow step's budget, shorter than the
-    /// pool's own limit), a timeout at that deadline is the caller's and the breaker learns
-    /// nothing from it: a tight step budget under load must not open the breaker of a replica
-    /// that is merely busy (with one replica that turned every later request away at once).
-    public func withRetries<T>(policy: RetryPolicy, deadline: ContinuousClock.Instant, callersDeadline: Bool = false,
-                               affinity: String? = nil,
+    /// attempt shares the one deadline; the replica's breaker learns each outcome.
+    public func withRetries<T>(policy: RetryPolicy, deadline: ContinuousClock.Instant, affinity: String? = nil,
                                retryable: @Sendable () -> Bool = { true }, logger: Logger,
                                _ call: (_ base: String, _ remaining: Duration) async throws -> T) async throws -> T {
         var tried = Set<String>()
@@ -62,11 +57,8 @@ extension ReplicaPool {
                 staleRetried = true
                 continue
             } catch {
-                let abandoned = error is CancellationError || Task.isCancelled
-                    || (callersDeadline && (error as? ConclaveError)?.code == .timeout
-                        && ContinuousClock.now >= deadline - .milliseconds(20))
-                let replicaFault = !abandoned && RetryPolicy.isReplicaFault(error)
-                release(lease, outcome: abandoned ? .abandoned : replicaFault ? .failure : .success)
+                let replicaFault = RetryPolicy.isReplicaFault(error)
+                release(lease, success: !replicaFault)
                 if !(error is CancellationError) {
                     instruments.errors((error as? ConclaveError)?.code.rawValue ?? "other").increment()
                 }
@@ -74,8 +66,8 @@ extension ReplicaPool {
                 let wait = policy.delay(beforeRetry: attempt)
                 guard replicaFault, attempt < policy.maxAttempts, retryable(), !Task.isCancelled,
                       ContinuousClock.now + wait < deadline else {
-                    if replicaFault || abandoned {
-                        logger.warning(abandoned ? "model call abandoned at the caller's deadline" : "model call failed", metadata: [
+                    if replicaFault {
+                        logger.warning("model call failed", metadata: [
                             "model": "\(model)", "replica": "\(lease.url)", "attempt": "\(attempt)", "error": "\(error)",
                         ])
                     }

@@ -270,36 +270,14 @@ public final class ReplicaPool: Sendable {
         }
     }
 
-    /// How a call on a leased replica ended, as its breaker learns it.
-    public enum CallOutcome: Sendable, Hashable {
-        /// The replica answered.
-        case success
-        /// A fault of the replica: connection refused, 5xx, its own timeouts.
-        case failure
-        /// The caller gave up (its deadline passed, it was cancelled): nothing learnt about the replica.
-        case abandoned
-    }
-
     /// Gives a slot back, recording whether the call succeeded (for the breaker). A failure is a
     /// fault of the replica (connection refused, 5xx, timeout), not a bad request.
     public func release(_ lease: Lease, success: Bool) {
-        release(lease, outcome: success ? .success : .failure)
-    }
-
-    /// Gives a slot back; a success closes the replica's breaker, a failure counts towards opening
-    /// it, and an abandoned call changes neither (a half-open probe that was abandoned lets the
-    /// next call probe instead).
-    public func release(_ lease: Lease, outcome: CallOutcome) {
         let resumed = state.withLock { state -> [(CheckedContinuation<Lease, any Error>, Lease)] in
             if let index = state.replicas.firstIndex(where: { $0.url == lease.url }) {
                 var replica = state.replicas[index]
                 replica.inFlight = max(0, replica.inFlight - 1)
-                if outcome == .abandoned {
-                    if replica.breaker == .halfOpen {
-                        replica.breaker = .open
-                        replica.probing = false
-                    }
-                } else if outcome == .success {
+                if success {
                     replica.failures = 0
                     replica.breaker = .closed
                     replica.probing = false

@@ -128,11 +128,10 @@ public struct OpenAICompatibleChatModel: ChatModel {
 
     private func withRetries<T>(_ request: ChatRequest, retryable: @Sendable () -> Bool = { true },
                                 _ call: (String, Duration) async throws -> T) async throws -> T {
-        let budget = request.timeout.map { $0 < configuration.timeout } ?? false
-        return try await pool.withRetries(
+        try await pool.withRetries(
             policy: .init(maxAttempts: configuration.maxAttempts, backoff: configuration.retryBackoff),
             deadline: ContinuousClock.now + min(configuration.timeout, request.timeout ?? configuration.timeout),
-            callersDeadline: budget, affinity: request.affinityKey, retryable: retryable, logger: logger, call)
+            affinity: request.affinityKey, retryable: retryable, logger: logger, call)
     }
 
     public func stream(_ request: ChatRequest, onDelta: @Sendable (String) async throws -> Void) async throws -> ChatResponse {
