@@ -1,5 +1,6 @@
 import CLibPQ
 import ConclaveCore
+import ConclaveStorage
 import Foundation
 import Synchronization
 
@@ -43,7 +44,7 @@ public final class PostgresReadOnlyDatabase: ReadOnlyDatabase {
     /// Connects to `url` (`postgres://…` or `postgresql://…`).
     public init(url: String, rowLimit: Int = 200, timeout: Duration = .seconds(2)) throws {
         self.url = url
-        location = Self.redacted(url)
+        location = PostgresLocation.redacted(url)
         self.rowLimit = rowLimit
         self.timeout = timeout
         handle = Mutex(nil)
@@ -115,7 +116,7 @@ public final class PostgresReadOnlyDatabase: ReadOnlyDatabase {
             PQfinish(opened)
             throw SQLQueryError(message: "Cannot connect to \(location): \(message)")
         }
-        let milliseconds = max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = max(1, timeout.inMilliseconds)
         for setting in ["SET default_transaction_read_only = on", "SET statement_timeout = \(milliseconds)",
                         "SET standard_conforming_strings = on", "SET DateStyle = ISO"] {
             let result = PQexec(opened, setting)
@@ -232,12 +233,5 @@ public final class PostgresReadOnlyDatabase: ReadOnlyDatabase {
         }
         visit(plan)
         return names
-    }
-
-    /// `url` with its password (if any) replaced by `***`.
-    static func redacted(_ url: String) -> String {
-        guard var components = URLComponents(string: url), components.password != nil else { return url }
-        components.password = "***"
-        return components.string ?? url
     }
 }

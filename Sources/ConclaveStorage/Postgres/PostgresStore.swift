@@ -844,8 +844,8 @@ public struct PostgresLocation: Equatable, Sendable {
         }
     }
 
-    /// The URL without its password, for messages.
-    static func redacted(_ url: String) -> String {
+    /// The URL without its password, for messages (also the SQL connector's).
+    public static func redacted(_ url: String) -> String {
         guard var components = URLComponents(string: url), components.password != nil else { return url }
         components.password = "***"
         return components.string ?? "(unparsable URL)"
