@@ -242,10 +242,9 @@ def main() -> None:
         for configuration, levels in points.items():
             xs = sorted(levels)
             for a, b in zip(xs, xs[1:]):
-                la, lb = (np.mean([r["mean_ms"] for r in levels[x]]) for x in (a, b))
-                ta, tb = (np.mean([r["throughput"] for r in levels[x]]) for x in (a, b))
                 entry = {"parameter": unit, "from": a, "to": b, "configuration": configuration,
-                         "latency_change": float(lb / la - 1), "throughput_change": float(tb / ta - 1),
+                         "latency_change": change(levels[a], levels[b], "mean_ms"),
+                         "throughput_change": change(levels[a], levels[b], "throughput"),
                          "availability": availabilities(levels[a], levels[b])}
                 result["sensitivity"].append(entry)
                 md.append(f"| {unit} | {a:g} → {b:g} | {configuration} | {entry['latency_change']:+.1%} | {entry['throughput_change']:+.1%} | "
@@ -274,12 +273,9 @@ def main() -> None:
                 for level in sorted(levels):
                     if mode == "off" or level not in baseline:
                         continue
-                    la = np.mean([r["mean_ms"] for r in baseline[level]])
-                    lb = np.mean([r["mean_ms"] for r in levels[level]])
-                    ta = np.mean([r["throughput"] for r in baseline[level]])
-                    tb = np.mean([r["throughput"] for r in levels[level]])
                     entry = {"parameter": "governance.mode", "from": "off", "to": mode, "configuration": f"full@{level:g}",
-                             "latency_change": float(lb / la - 1), "throughput_change": float(tb / ta - 1),
+                             "latency_change": change(baseline[level], levels[level], "mean_ms"),
+                             "throughput_change": change(baseline[level], levels[level], "throughput"),
                              "availability": availabilities(baseline[level], levels[level])}
                     result.setdefault("sensitivity", []).append(entry)
                     md.append(f"| governance.mode | off → {mode} | full, {level:g} users | {entry['latency_change']:+.1%} | "
