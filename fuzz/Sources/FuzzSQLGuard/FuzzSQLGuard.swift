@@ -10,7 +10,7 @@
 //   transaction);
 // - it reads only allowed tables (no `employees`, no `sqlite_*` schema table);
 // - the database file is unchanged afterwards, and the result respects the row limit;
-// - every refusal is a `ReadOnlyDatabase.QueryError`.
+// - every refusal is a `SQLQueryError`.
 import ConclaveKnowledge
 import Foundation
 import FuzzSupport
@@ -92,10 +92,10 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let result: SQLResult
     do {
         result = try connector.runGuarded(sql)
-    } catch is ReadOnlyDatabase.QueryError {
+    } catch is SQLQueryError {
         return 0
     } catch {
-        Fuzz.fail("refused with \(type(of: error)), not a QueryError: \(error)")
+        Fuzz.fail("refused with \(type(of: error)), not an SQLQueryError: \(error)")
     }
     Fuzz.check(result.rows.count <= rowLimit, "\(result.rows.count) rows, limit \(rowLimit)")
     Fuzz.check(FileManager.default.contents(atPath: databasePath) == pristine, "the database file changed after \(sql.debugDescription)")
