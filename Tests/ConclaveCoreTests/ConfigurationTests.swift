@@ -132,6 +132,21 @@ import Testing
         #expect(inference.threadsPerReplica(cores: 12) == 6, "an explicit setting wins")
     }
 
+    @Test func breakerSettingsAreReadAndChecked() throws {
+        let configuration = try ConfigurationLoader.load(
+            path: try write("inference:\n  breaker_failures: 5\n  breaker_open_seconds: 30\n"), environment: [:])
+        #expect(configuration.inference.breakerFailures == 5 && configuration.inference.breakerOpenSeconds == 30)
+        #expect(ConclaveConfiguration().inference.breakerFailures == 3 && ConclaveConfiguration().inference.breakerOpenSeconds == 5)
+        let zero = #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.load(path: try self.write("inference:\n  breaker_failures: 0\n"), environment: [:])
+        }
+        #expect(zero?.key == "inference.breaker_failures")
+        let negative = #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.load(path: nil, environment: ["CONCLAVE_INFERENCE__BREAKER_OPEN_SECONDS": "-1"])
+        }
+        #expect(negative?.key == "inference.breaker_open_seconds")
+    }
+
     @Test func namedModelsAndTheAutoscalerAreReadAndChecked() throws {
         let good = try write("""
             inference:

@@ -143,6 +143,9 @@ import Testing
     @Test func backendThatNeverAnswersFailsWithinItsTimeoutAndTheRealReplicaKeepsServing() async throws {
         try await EmbeddedServer.with(configure: { configuration in
             configuration.inference.requestTimeoutSeconds = 6
+            // Open for the rest of the test, however long the real replica takes per answer (the
+            // half-open probe after the open period is the unit tests' business).
+            configuration.inference.breakerOpenSeconds = 600
         }) { server in
             let pool = try #require(server.runtime.pool)
             let hang = FakeOpenAIServer(.hang)

@@ -389,6 +389,12 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
     /// Before a local replica is stopped (shutdown, scale-down) it gets no new calls and its calls
     /// in flight get this long to finish. Default 30 s.
     public var drainTimeoutSeconds: Double = 30
+    /// Consecutive failed calls (connect errors, 5xx, timeouts) that open a replica's circuit
+    /// breaker, after which it gets no calls for `breaker_open_seconds`. Default 3.
+    public var breakerFailures: Int = 3
+    /// How long an open breaker keeps its replica out before one probe call is let through
+    /// (half-open); the probe's success closes it, its failure opens it again. Default 5 s.
+    public var breakerOpenSeconds: Double = 5
     /// The autoscaler of local replicas (provider `embedded`).
     public var autoscale = AutoscaleConfiguration()
     /// Models served next to the default one, each with its own endpoints and pool.
@@ -440,6 +446,8 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
         case tlsKeyFile = "tls_key_file"
         case healthCheckIntervalSeconds = "health_check_interval_seconds"
         case drainTimeoutSeconds = "drain_timeout_seconds"
+        case breakerFailures = "breaker_failures"
+        case breakerOpenSeconds = "breaker_open_seconds"
         case autoscale, models
         case agentsModel = "agents_model"
     }
@@ -472,6 +480,8 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
         tlsKeyFile = try c.value(.tlsKeyFile, default: d.tlsKeyFile)
         healthCheckIntervalSeconds = try c.value(.healthCheckIntervalSeconds, default: d.healthCheckIntervalSeconds)
         drainTimeoutSeconds = try c.value(.drainTimeoutSeconds, default: d.drainTimeoutSeconds)
+        breakerFailures = try c.value(.breakerFailures, default: d.breakerFailures)
+        breakerOpenSeconds = try c.value(.breakerOpenSeconds, default: d.breakerOpenSeconds)
         autoscale = try c.value(.autoscale, default: d.autoscale)
         models = try c.value(.models, default: d.models)
         agentsModel = try c.value(.agentsModel, default: d.agentsModel)
@@ -538,6 +548,14 @@ public struct InferenceConfiguration: Sendable, Codable, Hashable {
         guard drainTimeoutSeconds >= 0 else {
             throw ConfigurationError(key: "inference.drain_timeout_seconds", value: String(drainTimeoutSeconds),
                                      expected: "a non-negative number of seconds")
+        }
+        guard breakerFailures >= 1 else {
+            throw ConfigurationError(key: "inference.breaker_failures", value: String(breakerFailures),
+                                     expected: "a positive number of consecutive failures")
+        }
+        guard breakerOpenSeconds > 0 else {
+            throw ConfigurationError(key: "inference.breaker_open_seconds", value: String(breakerOpenSeconds),
+                                     expected: "a positive number of seconds")
         }
         try autoscale.validate()
         if autoscale.enabled && provider != .embedded {

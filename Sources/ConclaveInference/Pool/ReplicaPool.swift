@@ -365,3 +365,12 @@ public final class ReplicaPool: Sendable {
         return resumed
     }
 }
+
+extension InferenceConfiguration {
+    /// The pool settings of a model whose replicas each take `maxInFlight` calls at once, with the
+    /// configured breaker (`breaker_failures`, `breaker_open_seconds`).
+    public func poolConfiguration(maxInFlight: Int) -> ReplicaPool.Configuration {
+        ReplicaPool.Configuration(maxInFlightPerReplica: maxInFlight, failureThreshold: breakerFailures,
+                                  openDuration: .milliseconds(Int64(breakerOpenSeconds * 1000)))
+    }
+}

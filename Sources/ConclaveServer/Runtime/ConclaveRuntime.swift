@@ -96,7 +96,8 @@ public struct ConclaveRuntime: Sendable {
             served[defaultName] = ServedModel(name: defaultName, provider: "in-process", upstreamModel: inference.model, pool: nil,
                                               chat: overrideModel)
         } else {
-            let replicas = ReplicaPool(configuration: .init(maxInFlightPerReplica: max(1, inference.parallelSlots)), model: defaultName)
+            let replicas = ReplicaPool(configuration: inference.poolConfiguration(maxInFlight: max(1, inference.parallelSlots)),
+                                       model: defaultName)
             switch inference.provider {
             case .embedded:
                 let root = EmbeddedModelLocator.projectRoot()
@@ -162,7 +163,7 @@ public struct ConclaveRuntime: Sendable {
                 var base = endpoint
                 while base.hasSuffix("/") { base.removeLast() }
                 return base
-            }, configuration: .init(maxInFlightPerReplica: named.maxInFlight), model: named.name)
+            }, configuration: inference.poolConfiguration(maxInFlight: named.maxInFlight), model: named.name)
             if healthInterval > .zero, !named.healthPath.isEmpty {
                 checkers.append(HealthChecker(pool: namedPool, path: named.healthPath, interval: healthInterval, client: client,
                                               logger: logger))
