@@ -9,12 +9,15 @@ export CONCLAVE_BIN="$PWD/.build/debug/conclave"
 # secrets the run used.
 ARTEFACTS="$PWD/var/test-artefacts"
 rm -rf "$ARTEFACTS" && mkdir -p "$ARTEFACTS"
+# Suites that measure deadlines of a few hundred milliseconds are named …DeadlineTests and run
+# below with the integration tests, not among the hundreds of unit tests running at once.
+SERIAL='IntegrationTests|DeadlineTests'
 echo "== swift test: unit tests (in parallel)"
-swift test --skip-build --skip IntegrationTests 2>&1 | tee "$ARTEFACTS/swift-unit.log"
+swift test --skip-build --skip "$SERIAL" 2>&1 | tee "$ARTEFACTS/swift-unit.log"
 # The integration suites each start real llama-server processes and measure time bounds; one at a
 # time they do not compete for the 2 cores with each other and with the unit tests.
-echo "== swift test: integration tests (real llama-server, one suite at a time)"
-swift test --skip-build --filter IntegrationTests --no-parallel 2>&1 | tee "$ARTEFACTS/swift-integration.log"
+echo "== swift test: deadline and integration tests (real llama-server, one test at a time)"
+swift test --skip-build --filter "$SERIAL" --no-parallel 2>&1 | tee "$ARTEFACTS/swift-integration.log"
 bash scripts/fuzz.sh 10  # fuzzing: every libFuzzer target in fuzz/ for 10 s on its seed corpus; fails on a crash (docs/reliability.md)
 echo "== pytest tests/python"
 .venv/bin/python -m pytest -q tests/python

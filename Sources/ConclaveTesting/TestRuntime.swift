@@ -2,6 +2,7 @@ import ConclaveCore
 import ConclaveInference
 import ConclaveKnowledge
 import ConclaveServer
+import ConclaveStorage
 import Foundation
 import Logging
 
@@ -60,7 +61,11 @@ public enum TestRuntime {
                             documents: [String] = []) async throws -> ConclaveRuntime {
         let runtime = try await ConclaveRuntime(configuration: configuration, model: model, logger: Logger(label: "test"))
         if !documents.isEmpty {
-            try await Ingestor(store: runtime.store).ingest(paths: documents)
+            if let store = runtime.store as? SQLiteStore {
+                try await IngestedTemplates.shared.template(of: documents).copy(into: store)
+            } else {
+                try await Ingestor(store: runtime.store).ingest(paths: documents)
+            }
         }
         return runtime
     }
@@ -70,5 +75,25 @@ public enum TestRuntime {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("conclave-test-\(RandomID.make())")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
+    }
+}
+
+/// The documents of ``TestRuntime/make(model:configuration:documents:)``, ingested once per test
+/// process into an in-memory store and copied into each runtime's SQLite store: the suite's many
+/// runtimes do not each parse and index the same files again (run all at once, those ingestions
+/// kept both cores busy for half a minute and starved the tests that measure deadlines).
+actor IngestedTemplates {
+    static let shared = IngestedTemplates()
+    private var templates: [[String]: Task<SQLiteStore, any Error>] = [:]
+
+    func template(of documents: [String]) async throws -> SQLiteStore {
+        if let template = templates[documents] { return try await template.value }
+        let template = Task {
+            let store = try SQLiteStore(path: ":memory:")
+            try await Ingestor(store: store).ingest(paths: documents)
+            return store
+        }
+        templates[documents] = template
+        return try await template.value
     }
 }

@@ -35,6 +35,18 @@ public final class SQLiteStore: ConclaveStore, Sendable {
         }
     }
 
+    /// Replaces everything in `other` with a copy of this database (SQLite's online backup): a
+    /// snapshot, or a second store that starts with what this one holds without doing the work
+    /// (ingestion) again.
+    public func copy(into other: SQLiteStore) async throws {
+        other.generation.withLock { $0 += 1 }
+        defer { other.generation.withLock { $0 += 1 } }
+        let source = writer
+        try await other.writer.writeWithoutTransaction { destination in
+            try source.read { try $0.backup(to: destination) }
+        }
+    }
+
     /// True when the database answers a trivial query.
     public func isHealthy() async -> Bool {
         (try? await writer.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
