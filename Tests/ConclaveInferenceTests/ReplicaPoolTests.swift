@@ -64,6 +64,38 @@ import Testing
         pool.release(held, success: true)
     }
 
+    @Test func timeoutsCountOnlyAgainstAReplicaThatAnswersNobody() async throws {
+        let pool = ReplicaPool(["http://a/v1"], configuration: .init(failureThreshold: 2))
+        // Busy: another call succeeded after these two began, so their timeouts were the callers' deadlines.
+        let slow = [try await pool.acquire(), try await pool.acquire()]
+        pool.release(try await pool.acquire(), outcome: .success)
+        for lease in slow { pool.release(lease, outcome: .timeout) }
+        #expect(pool.status.first?.breaker == .closed)
+        #expect(pool.status.first?.consecutiveFailures == 0)
+        // Hung: nothing succeeded since these began (the earlier success predates them).
+        let silent = [try await pool.acquire(), try await pool.acquire()]
+        for lease in silent { pool.release(lease, outcome: .timeout) }
+        #expect(pool.status.first?.breaker == .open)
+    }
+
+    @Test func aCancelledCallTeachesTheBreakerNothingAndACancelledProbeLetsTheNextCallProbe() async throws {
+        let pool = ReplicaPool(["http://a/v1"], configuration: .init(failureThreshold: 2, openDuration: .milliseconds(50)))
+        pool.release(try await pool.acquire(), outcome: .failure)
+        pool.release(try await pool.acquire(), outcome: .cancelled)
+        #expect(pool.status.first?.consecutiveFailures == 1 && pool.status.first?.breaker == .closed)
+        pool.release(try await pool.acquire(), outcome: .failure)
+        #expect(pool.status.first?.breaker == .open)
+        try await Task.sleep(for: .milliseconds(80))
+        let probe = try await pool.acquire()
+        #expect(pool.status.first?.breaker == .halfOpen)
+        pool.release(probe, outcome: .cancelled)
+        #expect(pool.status.first?.breaker == .open)
+        // The probe is due again at once rather than after another open period.
+        let next = try await pool.acquire()
+        pool.release(next, outcome: .success)
+        #expect(pool.status.first?.breaker == .closed)
+    }
+
     @Test func emptyPoolIsUnavailable() async throws {
         let error = await #expect(throws: ConclaveError.self) { try await ReplicaPool().acquire() }
         #expect(error?.code == .modelUnavailable)

@@ -58,7 +58,9 @@ extension ReplicaPool {
                 continue
             } catch {
                 let replicaFault = RetryPolicy.isReplicaFault(error)
-                release(lease, success: !replicaFault)
+                let timedOut = (error as? ConclaveError)?.code == .timeout
+                release(lease, outcome: error is CancellationError ? .cancelled
+                                        : !replicaFault ? .success : timedOut ? .timeout : .failure)
                 if !(error is CancellationError) {
                     instruments.errors((error as? ConclaveError)?.code.rawValue ?? "other").increment()
                 }

@@ -11,7 +11,8 @@ import Synchronization
 ///   `modelUnavailable` (the API answers 503 with `Retry-After`) instead of queueing forever.
 /// - **Circuit breaker**: `failureThreshold` consecutive failures open a replica's breaker; after
 ///   `openDuration` one probe call is let through (half-open); its success closes the breaker, its
-///   failure opens it again.
+///   failure opens it again. A call that ran out of time counts only when the replica answered no
+///   other call meanwhile: a busy replica is slow, a hung one is silent (``release(_:outcome:)``).
 public final class ReplicaPool: Sendable {
     /// Pool settings.
     public struct Configuration: Sendable, Hashable {
@@ -62,10 +63,33 @@ public final class ReplicaPool: Sendable {
         public var queued: Int
     }
 
-    /// The right to make one call to one replica; give it back with ``release(_:success:)``.
+    /// The right to make one call to one replica; give it back with ``release(_:outcome:)``.
     public struct Lease: Sendable, Hashable {
         /// Base URL of the replica (ending in `/v1`).
         public let url: String
+        /// When the call got its slot.
+        public let acquiredAt: ContinuousClock.Instant
+
+        init(url: String, acquiredAt: ContinuousClock.Instant = .now) {
+            self.url = url
+            self.acquiredAt = acquiredAt
+        }
+    }
+
+    /// How a call on a leased replica ended, for its breaker.
+    public enum Outcome: Sendable, Hashable {
+        /// Answered (or failed for a reason of the request's own, such as a 400).
+        case success
+        /// A fault of the replica: connection refused or reset, 502/503/504, a stream cut short.
+        case failure
+        /// No answer within the call's time (its own timeout, the first-token timeout, or the
+        /// remaining budget of the workflow step that made it). A failure only if the replica
+        /// answered no other call since this one began: a replica that answers others is busy and
+        /// the deadline was the caller's, while one that answers nobody is hung.
+        case timeout
+        /// The caller gave up (its task was cancelled): nothing learnt about the replica. A
+        /// cancelled probe leaves the breaker open with the next probe due at once.
+        case cancelled
     }
 
     private struct Replica {
@@ -77,6 +101,8 @@ public final class ReplicaPool: Sendable {
         var probing = false
         var healthy = true
         var draining = false
+        /// When a call on it last succeeded.
+        var lastSuccess: ContinuousClock.Instant?
 
         /// Takes calls: not failing its health check, not draining.
         var serving: Bool { healthy && !draining }
@@ -273,15 +299,32 @@ public final class ReplicaPool: Sendable {
     /// Gives a slot back, recording whether the call succeeded (for the breaker). A failure is a
     /// fault of the replica (connection refused, 5xx, timeout), not a bad request.
     public func release(_ lease: Lease, success: Bool) {
+        release(lease, outcome: success ? .success : .failure)
+    }
+
+    /// Gives a slot back, recording how the call ended (for the breaker): a success closes the
+    /// breaker, a failure counts towards opening it, and a timeout counts as a failure unless the
+    /// replica answered another call after this one began (or the call was the half-open probe).
+    public func release(_ lease: Lease, outcome: Outcome) {
         let resumed = state.withLock { state -> [(CheckedContinuation<Lease, any Error>, Lease)] in
             if let index = state.replicas.firstIndex(where: { $0.url == lease.url }) {
                 var replica = state.replicas[index]
                 replica.inFlight = max(0, replica.inFlight - 1)
-                if success {
+                let busy = outcome == .timeout && replica.breaker == .closed
+                    && (replica.lastSuccess.map { $0 > lease.acquiredAt } ?? false)
+                if outcome == .success {
                     replica.failures = 0
                     replica.breaker = .closed
                     replica.probing = false
                     replica.openedAt = nil
+                    replica.lastSuccess = .now
+                } else if busy {
+                    // Slow, not silent: neither a strike nor a clean record.
+                } else if outcome == .cancelled {
+                    if replica.breaker == .halfOpen {
+                        replica.breaker = .open
+                        replica.probing = false
+                    }
                 } else {
                     replica.failures += 1
                     if replica.breaker == .halfOpen || replica.failures >= configuration.failureThreshold {
