@@ -35,6 +35,9 @@ struct Study: AsyncParsableCommand {
             var experiment = try Experiment(path: path)
             if let duration { experiment.load.durationSeconds = duration }
             print("== \(experiment.name): \(experiment.title)")
+            let clock = ContinuousClock()
+            let started = clock.now
+            defer { print("== \(experiment.name): \(Self.seconds(clock.now - started))") }
             switch experiment.kind {
             case .load:
                 let runs = try await run(experiment)
@@ -80,14 +83,25 @@ struct Study: AsyncParsableCommand {
                     try FileManager.default.copyItem(at: template, to: database)
                 }
                 environment["CONCLAVE_STORAGE__PATH"] = database.path
+                let clock = ContinuousClock()
+                let started = clock.now
                 let (server, url) = try await Self.startServer(environment)
+                let ready = clock.now
                 let result = try await body(configuration, repetition, url, environment)
+                let measured = clock.now
                 server.send(SIGTERM)
                 _ = try? await server.waitForExit(timeout: .seconds(90))
+                print("   server start \(Self.seconds(ready - started)), run \(Self.seconds(measured - ready)), "
+                      + "stop \(Self.seconds(clock.now - measured))")
                 results.append(result)
             }
         }
         return results
+    }
+
+    /// A duration for the progress lines, in seconds with one decimal.
+    static func seconds(_ duration: Duration) -> String {
+        String(format: "%.1f s", Double(duration.inMilliseconds) / 1000)
     }
 
     /// `conclave serve` with `environment` (its `CONCLAVE_SERVER__PORT` 0: a free port), once it
