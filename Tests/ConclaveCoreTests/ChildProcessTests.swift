@@ -3,13 +3,13 @@ import Foundation
 import Testing
 
 @Suite struct ChildProcessTests {
-    private static func start(_ arguments: [String]) throws -> (Process, ChildProcess.Exit) {
+    private static func start(_ arguments: [String], diesWithParent: Bool = false) throws -> (Process, ChildProcess.Exit) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c"] + arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try ChildProcess.launch(process)
+        try ChildProcess.launch(process, diesWithParent: diesWithParent)
         return (process, ChildProcess.Exit(process))
     }
 
@@ -58,6 +58,26 @@ import Testing
         kill(victim.pid, SIGKILL)
         #expect(await Self.sees(victim, within: .seconds(5)))
         #expect(children.dropFirst().allSatisfy { !$0.hasExited })
+    }
+
+    /// Started from a task (a thread of the cooperative pool, which blocks nearly every signal),
+    /// a child still blocks none: SIGTERM stops it at once instead of after the grace period.
+    @Test(arguments: [false, true]) func aChildStartedFromATaskStopsOnTerm(diesWithParent: Bool) async throws {
+        let exit = try await Task.detached { try Self.start(["exec sleep 30"], diesWithParent: diesWithParent).1 }.value
+        try await Task.sleep(for: .milliseconds(200))
+        exit.stop(grace: .seconds(60))
+        #expect(await Self.sees(exit, within: .seconds(20)))
+        #expect(exit.ending == .signalled(SIGTERM))
+    }
+
+    /// A Ctrl-C in the terminal reaches the whole process group; children leave stopping to
+    /// their parent, which drains them first.
+    @Test func aChildIgnoresTheTerminalsInterrupt() async throws {
+        let exit = try await Task.detached { try Self.start(["exec sleep 30"]).1 }.value
+        defer { kill(exit.pid, SIGKILL) }
+        try await Task.sleep(for: .milliseconds(200))
+        kill(exit.pid, SIGINT)
+        #expect(!(await Self.sees(exit, within: .milliseconds(500))))
     }
 
     @Test func stopEscalatesToKillWhenTermIsIgnored() async throws {

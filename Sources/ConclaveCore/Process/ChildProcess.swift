@@ -16,7 +16,15 @@ import Glibc
 public enum ChildProcess {
     private static let spawnLock = Mutex(())
 
-    /// Starts `process`, never at the same time as another process started here.
+    /// Starts `process`, never at the same time as another process started here, from a thread
+    /// that blocks no signal.
+    ///
+    /// A child inherits the signal mask of the thread that spawns it (Foundation's `Process` does
+    /// not reset it), and the threads of Dispatch and of Swift's cooperative pool block nearly
+    /// every signal: a `llama-server` spawned from one ignored SIGTERM, so each stop waited out the
+    /// 5 s grace and ended in SIGKILL. Every spawn therefore happens on one dedicated thread whose
+    /// mask blocks only SIGINT: a Ctrl-C in the terminal reaches the whole process group, and the
+    /// children wait for their parent to drain and stop them (SIGTERM) rather than die mid-call.
     ///
     /// With `diesWithParent`, the child is started through util-linux's `setpriv --pdeathsig KILL`
     /// (where it is installed), so the kernel kills it when this process dies, by SIGKILL too:
@@ -25,7 +33,7 @@ public enum ChildProcess {
     /// dedicated thread that lives as long as the process (a pool thread may exit when idle).
     public static func launch(_ process: Process, diesWithParent: Bool = false) throws {
         guard diesWithParent, FileManager.default.isExecutableFile(atPath: setpriv), let executable = process.executableURL else {
-            try spawnLock.withLock { _ in try process.run() }
+            try SpawnThread.shared.perform { try spawnLock.withLock { _ in try process.run() } }
             return
         }
         process.arguments = ["--pdeathsig", "KILL", "--", executable.path] + (process.arguments ?? [])
@@ -43,6 +51,11 @@ public enum ChildProcess {
 
         private init() {
             let thread = Thread { [self] in
+                // Created from whatever thread first spawned, it would inherit that thread's mask.
+                var mask = sigset_t()
+                sigemptyset(&mask)
+                sigaddset(&mask, SIGINT)
+                pthread_sigmask(SIG_SETMASK, &mask, nil)
                 while true {
                     condition.lock()
                     while jobs.isEmpty { condition.wait() }
