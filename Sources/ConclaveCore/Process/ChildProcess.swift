@@ -14,36 +14,33 @@ import Glibc
 /// window, and ``Exit`` watches the child with `waitid(WNOWAIT)` as well, which does not depend on
 /// the socket at all.
 public enum ChildProcess {
-    private static let spawnLock = Mutex(())
-
-    /// Starts `process`, never at the same time as another process started here, from a thread
-    /// that blocks no signal.
+    /// Starts `process` on one dedicated thread, so never at the same time as another process
+    /// started here, and with a signal mask that blocks only SIGINT.
     ///
     /// A child inherits the signal mask of the thread that spawns it (Foundation's `Process` does
     /// not reset it), and the threads of Dispatch and of Swift's cooperative pool block nearly
     /// every signal: a `llama-server` spawned from one ignored SIGTERM, so each stop waited out the
-    /// 5 s grace and ended in SIGKILL. Every spawn therefore happens on one dedicated thread whose
-    /// mask blocks only SIGINT: a Ctrl-C in the terminal reaches the whole process group, and the
-    /// children wait for their parent to drain and stop them (SIGTERM) rather than die mid-call.
+    /// 5 s grace and ended in SIGKILL. The spawn thread's mask blocks only SIGINT: a Ctrl-C in the
+    /// terminal reaches the whole process group, and the children wait for their parent to drain
+    /// and stop them (SIGTERM) rather than die mid-call.
     ///
     /// With `diesWithParent`, the child is started through util-linux's `setpriv --pdeathsig KILL`
     /// (where it is installed), so the kernel kills it when this process dies, by SIGKILL too:
     /// a supervised `llama-server` never outlives its gateway. The parent-death signal follows
-    /// the thread that spawned the child, not the process, so such children are spawned from one
-    /// dedicated thread that lives as long as the process (a pool thread may exit when idle).
+    /// the thread that spawned the child, not the process, which is one more reason for a spawn
+    /// thread that lives as long as the process (a pool thread may exit when idle).
     public static func launch(_ process: Process, diesWithParent: Bool = false) throws {
-        guard diesWithParent, FileManager.default.isExecutableFile(atPath: setpriv), let executable = process.executableURL else {
-            try SpawnThread.shared.perform { try spawnLock.withLock { _ in try process.run() } }
-            return
+        if diesWithParent, FileManager.default.isExecutableFile(atPath: setpriv), let executable = process.executableURL {
+            process.arguments = ["--pdeathsig", "KILL", "--", executable.path] + (process.arguments ?? [])
+            process.executableURL = URL(fileURLWithPath: setpriv)
         }
-        process.arguments = ["--pdeathsig", "KILL", "--", executable.path] + (process.arguments ?? [])
-        process.executableURL = URL(fileURLWithPath: setpriv)
-        try SpawnThread.shared.perform { try spawnLock.withLock { _ in try process.run() } }
+        try SpawnThread.shared.perform { try process.run() }
     }
 
     static let setpriv = "/usr/bin/setpriv"
 
-    /// A thread that never exits, for spawns whose parent-death signal must not fire early.
+    /// The thread every child is spawned from: it never exits (a parent-death signal must not fire
+    /// early) and its signal mask blocks only SIGINT.
     private final class SpawnThread: @unchecked Sendable {
         static let shared = SpawnThread()
         private let condition = NSCondition()
