@@ -62,7 +62,7 @@ import Testing
         #expect(answered >= 20, "the dev set's sql questions should reach the templates")
         // Every template with every optional clause in use, as the load-time check runs them.
         for template in sqlite.catalog.templates {
-            let values = DatabaseConnector.sampleValues(template)
+            let values = DatabaseConnector.sampleValues(template, lexicon: sqlite.lexicon)
             #expect(try postgres.run(template, values: values).evidence.map(\.text) == sqlite.run(template, values: values).evidence.map(\.text),
                     "\(template.name)")
         }

@@ -243,6 +243,28 @@ enum MeridianSQL {
         #expect(connector.match("What is the expense policy for the finance department?") == nil)
     }
 
+    @Test func aNamedRecordIsLookedUpBesideTheAnswerWithItsKeys() throws {
+        let (name, tier) = try {
+            let name = try MeridianSQL.scalar("SELECT name FROM customers WHERE tier = 'Silver' ORDER BY id LIMIT 1").description
+            return (name, try MeridianSQL.scalar("SELECT tier FROM customers WHERE name = '\(name)'").description)
+        }()
+        // A question no template answers still brings the record it names, and the record's keys.
+        let question = "Which discount applies to \(name) this year?"
+        #expect(connector.match(question) == nil)
+        let lookup = try #require(connector.evidence(for: question).evidence.first)
+        #expect(lookup.source.id == "db:customers" && lookup.isLookup && lookup.keys == [tier])
+        #expect(lookup.text.contains(name) && lookup.text.contains(tier))
+        // Beside a template's answer the lookup comes second.
+        let counted = connector.evidence(for: "How many invoices have we issued to \(name)?").evidence
+        #expect(counted.map(\.isLookup) == [false, true])
+        // A principal who may not read the table gets neither the record nor a refusal for it.
+        let contractor = DocumentScope(allowedDocumentIDs: nil, readableTables: ["shipments", "warehouses"])
+        let hidden = connector.evidence(for: question, scope: contractor)
+        #expect(hidden.evidence.isEmpty && hidden.withheld.isEmpty)
+        // A question that names no record runs no lookup.
+        #expect(connector.lookups("Which discount applies to Silver customers?").isEmpty)
+    }
+
     @Test func maskedColumnsAreRenderedRestricted() throws {
         let template = try #require(connector.template(named: "customers_by_contract_value"))
         let result = SQLResult(columns: ["name", "annual_contract_eur"], rows: [[.text("A"), .real(1_250_000.5)]], truncated: false)

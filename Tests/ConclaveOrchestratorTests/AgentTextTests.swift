@@ -89,6 +89,9 @@ import Testing
         #expect(ValidatorAgent.uncoveredAnchors(of: "What is the pay band for B4 in Utrecht?", by: facts, evidence: evidence).isEmpty)
         #expect(ValidatorAgent.uncoveredAnchors(of: "What is the pay band for B9?", by: facts, evidence: evidence) == ["b9"])
         #expect(ValidatorAgent.uncoveredAnchors(of: "What is the pay band in Vienna?", by: facts, evidence: evidence) == ["vienna"])
+        // A record number is an anchor; an amount is not.
+        #expect(ValidatorAgent.uncoveredAnchors(of: "Which band has employee number 4471?", by: facts, evidence: evidence) == ["4471"])
+        #expect(ValidatorAgent.uncoveredAnchors(of: "Which band pays 45,000?", by: facts, evidence: evidence).isEmpty)
         // A sentence's first word is not an anchor, and the section heading counts as named.
         #expect(ValidatorAgent.uncoveredAnchors(of: "Bands? Which B4 band applies?", by: facts, evidence: evidence).isEmpty)
         // A name in half the passages or more (the company's own) is not counted.

@@ -23,10 +23,10 @@ import Testing
     }
 
     private func run(_ question: String, scope: DocumentScope = .unrestricted, modes: Set<DataAccessMode> = DataAccessMode.standard,
-                     model: ScriptedChatModel = ScriptedChatModel()) async throws -> (Answer, WorkflowState) {
-        let passages = [Evidence(chunkID: "OPS-9#0", source: SourceRef(id: "OPS-9", title: "Shipping guide", section: "Service levels"),
-                                 text: "Shipments are sent as Express, Standard or Economy; cancelled shipments are not invoiced.",
-                                 score: 3, subQuestion: "")]
+                     model: ScriptedChatModel = ScriptedChatModel(), passages: [Evidence]? = nil) async throws -> (Answer, WorkflowState) {
+        let passages = passages ?? [Evidence(chunkID: "OPS-9#0", source: SourceRef(id: "OPS-9", title: "Shipping guide", section: "Service levels"),
+                                             text: "Shipments are sent as Express, Standard or Economy; cancelled shipments are not invoiced.",
+                                             score: 3, subQuestion: "")]
         let team = AgentTeam(model: model, retriever: FixedRetriever(passages: passages), sources: [connector])
         let engine = WorkflowEngine(team: team, bus: InProcessMessageBus(), eventLog: nil)
         var state = WorkflowState(question: question, scope: scope)
@@ -46,6 +46,28 @@ import Testing
         #expect(!answer.text.contains("999"))
         #expect(answer.citations.first?.sourceID == "db:shipments")
         #expect(state.validation?.facts.first?.isRecord == true)
+    }
+
+    @Test func aNamedCustomersTierChoosesTheDocumentRowForThatTier() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let database = try SQLiteReadOnlyDatabase(path: root.appendingPathComponent("examples/meridian/db/meridian.sqlite").path)
+        let customer = try #require(try database.query("SELECT name FROM customers WHERE tier = 'Silver' ORDER BY id LIMIT 1").rows.first?.first)
+        guard case .text(let name) = customer else { Issue.record("no customer name"); return }
+        let terms = Evidence(chunkID: "FIN-9#0", source: SourceRef(id: "FIN-9", title: "Credit terms", section: "Payment terms by tier"),
+                             text: """
+                                 | Tier | Payment term | Reminder after |
+                                 |---|---|---|
+                                 | Gold | 60 days net | 10 days |
+                                 | Silver | 40 days net | 7 days |
+                                 | Bronze | 20 days net | 3 days |
+                                 """, score: 3, subQuestion: "")
+        let (answer, state) = try await run("What payment term do we give \(name)?", passages: [terms])
+        // The customer's record is stated first, then the row its tier selects, both cited.
+        let lookup = try #require(state.evidence?.first { $0.isLookup })
+        #expect(lookup.keys == ["Silver"])
+        #expect(answer.text.hasPrefix(lookup.text))
+        #expect(answer.text.contains("40 days net") && !answer.text.contains("60 days") && !answer.text.contains("20 days"))
+        #expect(Set(answer.citations.map(\.sourceID)) == ["db:customers", "FIN-9"])
     }
 
     @Test func withoutTheDatabaseModeTheTemplatesAreNotConsulted() async throws {

@@ -57,6 +57,10 @@ public struct RetrieverAgent: Agent {
                 break
             }
         }
+        // A second hop: the key values of the records the question names (a customer's tier, an
+        // employee's grade) join the question, so the documents keyed by them are found too.
+        let keys = Self.lookupKeys(order.compactMap { best[$0] })
+        if !keys.isEmpty { queries.insert(state.searchQuery + " " + keys.joined(separator: " "), at: 0) }
         let documentQueries = state.dataAccess.contains(.rag) ? queries : []
         for (index, query) in documentQueries.enumerated() {
             let weight = index == 0 ? 1.0 : 0.8
@@ -83,5 +87,14 @@ public struct RetrieverAgent: Agent {
         }
         let merged = order.compactMap { best[$0] }.sorted { $0.score > $1.score }
         return Retrieval(evidence: Array(merged.prefix(limit + 2)), withheld: withheld.values.sorted { $0.coverage > $1.coverage })
+    }
+
+    /// The key values of the lookup records among `evidence`, in order, without repeats.
+    static func lookupKeys(_ evidence: [Evidence]) -> [String] {
+        var keys: [String] = []
+        for item in evidence where item.isLookup {
+            for key in item.keys ?? [] where !keys.contains(key) { keys.append(key) }
+        }
+        return keys
     }
 }

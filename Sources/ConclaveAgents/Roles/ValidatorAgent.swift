@@ -43,22 +43,28 @@ public struct ValidatorAgent: Agent {
         if state.inputRefusal != nil {
             return AgentResult(.validation(Validation(answerable: false, facts: [], rationale: "refused by an input rule")))
         }
-        let query = state.searchQuery
         let evidence = state.evidence ?? []
+        // The key values of the records the question names (a customer's tier) rank the facts
+        // keyed by them, as they widened the document search.
+        let keys = RetrieverAgent.lookupKeys(evidence)
+        let query = keys.isEmpty ? state.searchQuery : state.searchQuery + " " + keys.joined(separator: " ")
         // A follow-up's own words say what changed ("and with Economy?"): they weigh more than
         // the words it inherits from the previous question.
         let followUp = FollowUp.isFollowUp(state.question) && !state.previousQuestions.isEmpty
         let emphasis = followUp
             ? TermSet(state.question).subtracting(TermSet(state.previousQuestions.joined(separator: " "))) : .empty
+        // The amount a follow-up names replaces the one it inherits ("what if it's EUR 150,000 instead?").
+        var amounts = Quantities.amounts(in: state.question)
+        if amounts.isEmpty { amounts = Quantities.amounts(in: state.contextualQuestion) }
         let candidates = extractor.candidates(for: query, evidence: evidence, reasoning: state.reasoning, limit: 6,
-                                              emphasis: emphasis)
+                                              emphasis: emphasis, amounts: amounts)
         let strong = candidates.filter { $0.coverage >= minimumCoverage }
         if let restricted = Self.restricted(state.withheld, bestReadableCoverage: strong.map(\.coverage).max() ?? 0) {
             let validation = Validation(answerable: false, facts: [], rationale: "the answer lies in documents outside the principal's scope",
                                         withheld: restricted)
             return AgentResult(.validation(validation))
         }
-        let records = evidence.filter(\.isRecord)
+        let records = evidence.filter { $0.isRecord && !$0.isLookup }
         if !records.isEmpty {
             // A connector's record answers the question its template was chosen for; document facts
             // join it only when the question asks for more than one thing.
@@ -68,6 +74,17 @@ public struct ValidatorAgent: Agent {
                     .map { ValidatedFact(text: $0.text, source: $0.evidence.source, chunkID: $0.evidence.chunkID) }
             }
             return AgentResult(.validation(Validation(answerable: true, facts: facts, rationale: "answered by a governed query")))
+        }
+        let lookups = evidence.filter(\.isLookup)
+        if !lookups.isEmpty {
+            // The records the question names, stated as they are, then the document facts their
+            // keys led to (a customer's tier, then the tier's terms); the records alone when no
+            // document adds to them ("which tier is X in?").
+            var facts = lookups.map { ValidatedFact(text: $0.text, source: $0.source, chunkID: $0.chunkID, isRecord: true) }
+            facts += strong.filter { !$0.evidence.isRecord }.prefix(2)
+                .map { ValidatedFact(text: $0.text, source: $0.evidence.source, chunkID: $0.evidence.chunkID) }
+            return AgentResult(.validation(Validation(answerable: true, facts: facts,
+                                                      rationale: "records the question names, and the facts their keys lead to")))
         }
         guard !strong.isEmpty else {
             let validation = Validation(answerable: false, facts: [],
@@ -98,7 +115,8 @@ public struct ValidatorAgent: Agent {
     }
 
     /// The question's anchors (codes mixing letters and digits such as a grade or a fiscal year,
-    /// and capitalised words after the first, such as a city) that none of `facts` names, in its
+    /// capitalised words after the first, such as a city, and record numbers such as "order 55731")
+    /// that none of `facts` names, in its
     /// text, title or section. Anchors found in at least half of the evidence passages (the
     /// company's own name) are not counted. A question about a grade, a place or a year the facts
     /// do not mention is not answered by them, however many of its other words they share.
@@ -111,7 +129,11 @@ public struct ValidatorAgent: Agent {
                 let hasLetter = word.contains(where: \.isLetter)
                 // The first word of a sentence is capitalised whatever it is.
                 let capitalised = index > 0 && word.first?.isUppercase == true && !hasDigit
-                if (hasDigit && hasLetter) || capitalised { anchors.append(word.lowercased()) }
+                // A number of three digits or more right after a noun such as "account number" or
+                // "order" names a record: "account number 245".
+                let identifier = !hasLetter && word.count >= 3 && index > 0
+                    && Quantities.identifierNouns.contains(words[index - 1].lowercased())
+                if (hasDigit && hasLetter) || capitalised || identifier { anchors.append(word.lowercased()) }
             }
         }
         guard !anchors.isEmpty else { return [] }

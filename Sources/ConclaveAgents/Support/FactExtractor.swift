@@ -22,9 +22,12 @@ public struct FactExtractor: Sendable {
     public init() {}
 
     /// Candidate facts from `evidence` for `query`, best first. Words of `emphasis` (a follow-up's
-    /// own words, which say what changed from the previous question) count once more each.
+    /// own words, which say what changed from the previous question) count once more each. A
+    /// table row whose first cell states a band (`EUR 25,000 - 99,999`, `25,000 or more`) ranks
+    /// first when the band holds one of `amounts` (the question's, read by `Quantities.amounts`)
+    /// and last when it holds none: the row for the asked amount is chosen by code.
     public func candidates(for query: String, evidence: [Evidence], reasoning: Reasoning?, limit: Int = 8,
-                           emphasis: TermSet = .empty) -> [Candidate] {
+                           emphasis: TermSet = .empty, amounts: [Double] = []) -> [Candidate] {
         let queryTerms = TermSet(query)
         guard !queryTerms.isEmpty else { return [] }
         let entityTerms = TermSet((reasoning?.entities ?? []).joined(separator: " "))
@@ -37,10 +40,15 @@ public struct FactExtractor: Sendable {
                 guard seen.insert(TextWords.caseFoldedHash(sentence)).inserted else { continue }
                 let terms = TermSet(sentence)
                 let direct = Double(queryTerms.intersectionCount(terms))
-                guard direct > 0 else { continue }
+                let band = amounts.isEmpty ? nil : Quantities.band(ofRow: sentence)
+                let inBand = band.map { band in amounts.contains(where: band.contains) }
+                guard direct > 0 || inBand == true else { continue }
                 let contextual = Double(contextualTerms.subtracting(terms).count)
-                let coverage = (direct + contextual) / Double(queryTerms.count)
+                // The asked amount found in the row's band counts as one more word of the question covered.
+                let matched = direct + contextual + (inBand == true ? 1 : 0)
+                let coverage = min(1, matched / Double(queryTerms.count))
                 var score = direct + 0.5 * contextual
+                if let inBand { score += inBand ? 4 : -3 }
                 score += 0.75 * Double(entityTerms.intersectionCount(terms))
                 if let form = reasoning?.answerForm, Self.matches(sentence, form: form) { score += 1 }
                 score += 0.1 * min(item.score, 10)

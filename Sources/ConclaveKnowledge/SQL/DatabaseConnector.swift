@@ -14,7 +14,7 @@ public final class DatabaseConnector: Sendable {
     public let catalog: TemplateCatalog
     private let database: any ReadOnlyDatabase
     /// Each `values_from` column's distinct values.
-    private let lexicon: [String: [String]]
+    let lexicon: [String: [String]]
     /// Normalised phrases of each parameter's values (value phrases and synonyms), longest first.
     private let phrases: [String: [String: [(phrase: [String], value: String)]]]
     private let logger: Logger
@@ -63,7 +63,7 @@ public final class DatabaseConnector: Sendable {
         // Every template must compile and prepare against the database with its defaults.
         for template in catalog.templates {
             do {
-                let (sql, bindings) = try template.compile(try template.validate(Self.sampleValues(template), lexicon: lexicon))
+                let (sql, bindings) = try template.compile(try template.validate(Self.sampleValues(template, lexicon: lexicon), lexicon: lexicon))
                 _ = try database.query("EXPLAIN " + sql, bindings: bindings)
             } catch {
                 throw TemplateError("template \(template.name) does not run against \(database.location): \(error)")
@@ -95,12 +95,14 @@ public final class DatabaseConnector: Sendable {
         try self.init(catalog: try TemplateCatalog.load(path: path), logger: logger)
     }
 
-    /// Values for every parameter, so that every optional clause is exercised at load time.
-    static func sampleValues(_ template: QueryTemplate) -> [String: String] {
+    /// Values for every parameter, so that every optional clause is exercised at load time (a
+    /// required text parameter takes the first value of its column).
+    static func sampleValues(_ template: QueryTemplate, lexicon: [String: [String]] = [:]) -> [String: String] {
         var values: [String: String] = [:]
         for p in template.parameters {
             switch p.type {
-            case .string, .list: values[p.name] = nil
+            case .string, .list:
+                values[p.name] = p.required == true ? (p.values?.first ?? p.valuesFrom.flatMap { lexicon[$0]?.first }) : nil
             case .integer: values[p.name] = p.default ?? String(Int64(p.minimum ?? 1))
             case .number: values[p.name] = p.default ?? String(p.minimum ?? 0)
             case .date: values[p.name] = "2000-01-01"
@@ -129,7 +131,7 @@ public final class DatabaseConnector: Sendable {
     public func match(_ question: String) -> Match? {
         let text = QuestionText(question)
         var best: Match?
-        for template in catalog.templates {
+        for template in catalog.templates where !template.isLookup {
             if let requires = template.requires, !text.containsAny(requires) { continue }
             // The subject is named; or, for a template over a specific measure (its `requires`
             // words occur), a record is: "Maren Tideveld's salary", "the support team's national ids".
@@ -162,6 +164,16 @@ public final class DatabaseConnector: Sendable {
             if best == nil || score > best!.score { best = Match(template: template, values: values, score: score) }
         }
         return best
+    }
+
+    /// The lookup templates (those with `keys`) whose record the question names, with the values
+    /// filled from it.
+    public func lookups(_ question: String) -> [Match] {
+        let text = QuestionText(question)
+        return catalog.templates.filter(\.isLookup).compactMap { template in
+            let values = fill(template, from: text)
+            return Self.hasRecordValue(template, values) ? Match(template: template, values: values, score: 1) : nil
+        }
     }
 
     /// True when `values` (filled from a question) hold a value of one of the template's
@@ -239,14 +251,26 @@ public final class DatabaseConnector: Sendable {
 
     /// Evidence from the database for `question`, or the tables withheld from the principal.
     public func evidence(for question: String, scope: DocumentScope = .unrestricted) -> Retrieval {
-        guard let match = match(question) else { return Retrieval(evidence: [], withheld: []) }
-        do {
-            return try run(match.template, values: match.values, scope: scope, subQuestion: question, confidence: match.score)
-        } catch {
-            // A value the question implied that the template refuses (out of range, say) is a miss, not a failure of the request.
-            logger.debug("sql template not run", metadata: ["template": "\(match.template.name)", "error": "\(error)"])
-            return Retrieval(evidence: [], withheld: [])
+        var retrieval = Retrieval(evidence: [], withheld: [])
+        if let match = match(question) {
+            do {
+                retrieval = try run(match.template, values: match.values, scope: scope, subQuestion: question, confidence: match.score)
+            } catch {
+                // A value the question implied that the template refuses (out of range, say) is a miss, not a failure of the request.
+                logger.debug("sql template not run", metadata: ["template": "\(match.template.name)", "error": "\(error)"])
+            }
         }
+        // Lookups add context to an answer, not to a refusal, and never a refusal of their own:
+        // one the principal may not run is skipped.
+        guard retrieval.withheld.isEmpty else { return retrieval }
+        for lookup in lookups(question) where withheld(lookup.template, scope: scope) == nil {
+            do {
+                retrieval.evidence += try run(lookup.template, values: lookup.values, scope: scope, subQuestion: question).evidence
+            } catch {
+                logger.debug("sql lookup not run", metadata: ["template": "\(lookup.template.name)", "error": "\(error)"])
+            }
+        }
+        return retrieval
     }
 
     /// Runs `template` with raw `values` (validated here) as the principal of `scope`.
@@ -263,9 +287,24 @@ public final class DatabaseConnector: Sendable {
         let text = Self.render(template, values: values, result: result, masked: masked)
         let id = "db:" + template.tables[0]
         let key = values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
+        // A lookup's keys: the values of its key columns in the rows found (a record found in
+        // none is not a lookup's result, and gives no evidence).
+        var keys: [String]?
+        if let keyColumns = template.keys, !keyColumns.isEmpty {
+            let indices = keyColumns.compactMap { result.columns.firstIndex(of: $0) }
+            var found: [String] = []
+            for row in result.rows.prefix(3) {
+                for index in indices where !masked.contains(result.columns[index]) {
+                    let value = Self.format(row[index], column: result.columns[index])
+                    if value != "none", !found.contains(value) { found.append(value) }
+                }
+            }
+            guard !found.isEmpty else { return Retrieval(evidence: [], withheld: []) }
+            keys = found
+        }
         let evidence = Evidence(chunkID: "\(id)#\(template.name)?\(key)",
                                 source: SourceRef(id: id, title: template.description, section: template.name),
-                                text: text, score: 10 + confidence, subQuestion: subQuestion)
+                                text: text, score: 10 + confidence, subQuestion: subQuestion, keys: keys)
         return Retrieval(evidence: [evidence], withheld: [])
     }
 

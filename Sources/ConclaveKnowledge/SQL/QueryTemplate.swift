@@ -90,11 +90,20 @@ public struct QueryTemplate: Sendable, Hashable, Decodable {
     public var result: String
     /// Sentence for each row; `{column}` becomes the row's value of that column.
     public var row: String
+    /// Result columns whose values other sources are keyed by (a customer's tier, an employee's
+    /// grade). A template with keys is a *lookup*: it runs beside the best template whenever the
+    /// question names one of its records (a value of a `values_from` parameter), whatever its
+    /// subject and intent, and the values of these columns join the document search, so that a
+    /// question about a customer finds the terms for that customer's tier (a second hop).
+    public var keys: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case name, description, subject, requires, measures, intents, tables, owner, parameters, sql, result, row
+        case name, description, subject, requires, measures, intents, tables, owner, parameters, sql, result, row, keys
         case sensitiveColumns = "sensitive_columns"
     }
+
+    /// True for a lookup template (one with `keys`).
+    public var isLookup: Bool { !(keys ?? []).isEmpty }
 
     /// The parameter called `name`.
     public func parameter(_ name: String) -> Parameter? { parameters.first { $0.name == name } }
