@@ -73,6 +73,28 @@ import Testing
         #expect(limits[1].text.hasPrefix(firstTail.joined(separator: " ")) || limits[1].text.contains(firstTail.joined(separator: " ")))
     }
 
+    @Test func aLongTableIsChunkedWithItsHeaderRepeatedAndWholeRows() {
+        for (header, rule) in [("Name        | Desk  | Phone", "------------+-------+----------"), ("| Name | Desk | Phone |", "|---|---|---|")] {
+            let rows = (1...40).map { "Person \($0) Example | D\($0) | +44 20 7946 \(1000 + $0)" }
+            let markdown = rule.hasPrefix("|")
+            let table = ([header, rule] + rows.map { markdown ? "| \($0) |" : $0 }).joined(separator: "\n")
+            let text = "# Contacts\n\nDESK LIST\n---------\n\(table)\n\nCall reception first.\n"
+            let pieces = Chunker(maxTokens: 80, overlapTokens: 20).chunk(text, title: "Contacts")
+            let withRows = pieces.filter { $0.text.contains("Example") }
+            #expect(withRows.count >= 3)
+            for piece in withRows {
+                // Each chunk's rows sit under the header, and no row is cut.
+                #expect(piece.text.contains(header), "\(piece.text)")
+                for line in piece.text.split(separator: "\n") where line.contains("Example") {
+                    #expect(line.contains("+44 20 7946"), "\(line)")
+                }
+                #expect(Chunker.estimateTokens(piece.text) <= 80 + 20)
+            }
+            // Every row is in some chunk.
+            for index in 1...40 { #expect(withRows.contains { $0.text.contains("Person \(index) Example") }) }
+        }
+    }
+
     /// Found by fuzz/FuzzIngestion: the overlap was cut at spaces only, so after a table turned
     /// into short lines it spanned many lines, and a tab-separated line counted as one word.
     @Test func chunksOfShortLinesAndTabsRespectTheBudget() throws {

@@ -53,6 +53,104 @@ import Testing
         #expect(sentences.allSatisfy { $0.hasPrefix("Level: L1; ") })
     }
 
+    @Test func plainTextTablesAndHardWrappedSentencesAreReadWhole() {
+        let text = """
+            KEY HANDOVER
+            ============
+            Keys are handed over at the gate lodge; a lost key must be reported to
+            facilities within two hours of noticing.
+
+              Key         | Held by          | Spare kept at
+              ------------+------------------+--------------
+              Gate        | Security desk    | Site office
+              Archive     | Records officer  | Head office safe
+
+            Next heading line without a full stop
+            Another Capitalised line
+            """
+        let sentences = FactExtractor.sentences(in: text)
+        #expect(sentences.contains("Keys are handed over at the gate lodge; a lost key must be reported to facilities within two hours of noticing."))
+        #expect(sentences.contains("Key: Archive; Held by: Records officer; Spare kept at: Head office safe"))
+        #expect(!sentences.contains { $0.contains("====") || $0.contains("----") || $0.contains("KEY HANDOVER") })
+        // A capitalised line starts a sentence of its own; a `key: value` record line is never joined.
+        #expect(sentences.contains("Another Capitalised line"))
+        let records = FactExtractor.sentences(in: "lane_code: RTM-GDN; express_days: 2; notes: twice weekly\nlane_code: RTM-MIL; express_days: 3; notes: daily")
+        #expect(records.count == 2)
+    }
+
+    @Test func longLinesAreNotSplitAtADecimalPoint() {
+        let line = "Because a single repayment would cause hardship, a plan of 4 monthly instalments of EUR 212.45 was agreed with the employee in writing. "
+            + "The first instalment is due in October, the last in January, and each is deducted from the net salary of that month by payroll."
+        let sentences = FactExtractor.sentences(in: line)
+        #expect(sentences.first?.contains("EUR 212.45 was agreed") == true)
+    }
+
+    @Test func durationsWrittenInWordsAreDurations() {
+        #expect(FactExtractor.matches("Claims are settled within one month of receipt.", form: .duration))
+        #expect(FactExtractor.matches("It may be extended by up to two further months.", form: .duration))
+        #expect(FactExtractor.matches("Renew the badge within a year.", form: .duration))
+        #expect(!FactExtractor.matches("Claims are settled by a clerk at the desk.", form: .duration))
+        #expect(!FactExtractor.matches("One of the team signs a form each day.", form: .duration))  // no unit right after a number word
+    }
+
+    @Test func aSummaryQuestionTakesTheDocumentsOwnSummary() {
+        let text = """
+            QUARTERLY DEPOT REVIEW - Q2
+            Prepared by the depot office for the regional meeting.
+
+            SUMMARY
+            - 41 inbound trailers in Q2, 6 fewer than in Q1.
+            - Two forklift incidents, both without injury.
+
+            DETAILS
+            The Q2 review covers every trailer received at the depot in the quarter.
+            """
+        let evidence = [Evidence(chunkID: "D#0", source: SourceRef(id: "D", title: "Quarterly depot review Q2", section: nil),
+                                 text: text, score: 2, subQuestion: "")]
+        let ranked = FactExtractor().candidates(for: "Give me a short summary of the Q2 depot review.", evidence: evidence, reasoning: nil)
+        #expect(ranked.first?.text.hasPrefix("41 inbound trailers") == true || ranked.first?.text.hasPrefix("Two forklift") == true)
+        #expect(FactExtractor.summarySentences(in: text).count == 2)
+        // Without the word the summary has no precedence.
+        let plain = FactExtractor().candidates(for: "Which trailers does the Q2 depot review cover?", evidence: evidence, reasoning: nil)
+        #expect(plain.first?.text.hasPrefix("The Q2 review covers") == true)
+    }
+
+    @Test func aLabelledNameBridgesToTheFactAboutThatName() throws {
+        let rota = "Night: 3; Lead: Ana Voss; Backup: Ben Okafor. [1]"
+        #expect(SlotBridge.names(in: rota, labelledBy: "Who is the backup that night?") == ["Ben Okafor"])
+        #expect(SlotBridge.names(in: rota, labelledBy: "Which night is it?").isEmpty)  // "Night: 3" is no name
+        #expect(SlotBridge.names(in: rota, labelledBy: "Is Ben Okafor the backup?").isEmpty)  // already named
+        #expect(SlotBridge.secondPart(of: "Who leads night 3, and what is their desk phone?") == "what is their desk phone?")
+        #expect(SlotBridge.secondPart(of: "Who leads nights and weekends?") == nil)
+
+        let table = """
+            | Night | Lead | Backup |
+            |---|---|---|
+            | 3 | Ana Voss | Ben Okafor |
+            | 4 | Ben Okafor | Cas Reyes |
+
+            | Name | Desk phone |
+            |---|---|
+            | Ana Voss | 4410 |
+            | Ben Okafor | 4420 |
+            """
+        let evidence = [Evidence(chunkID: "R#0", source: SourceRef(id: "R", title: "Night rota", section: nil), text: table, score: 2, subQuestion: "")]
+        let extractor = FactExtractor()
+        // Within one question: the lead of night 3 is named by the first fact; their phone is the bridge.
+        let question = "Who is the lead on night 3, and what is their desk phone?"
+        let top = try #require(extractor.candidates(for: question, evidence: evidence, reasoning: nil).first)
+        #expect(top.text.contains("Lead: Ana Voss"))
+        let within = try #require(ValidatorAgent.bridge(WorkflowState(question: question), top: top, evidence: evidence, extractor: extractor))
+        #expect(within.fact.text == "Name: Ana Voss; Desk phone: 4410" && !within.carried)
+        // Across turns: "the backup's" names the previous answer's Backup field.
+        let followUp = WorkflowState(question: "What is the backup's desk phone?",
+                                     history: [.user("Who is the backup on night 3?"), .assistant(rota)])
+        let carried = try #require(ValidatorAgent.bridge(followUp, top: nil, evidence: evidence, extractor: extractor))
+        #expect(carried.fact.text == "Name: Ben Okafor; Desk phone: 4420" && carried.carried)
+        #expect(ValidatorAgent.bridge(WorkflowState(question: "What is the desk phone of reception?"), top: top,
+                                      evidence: evidence, extractor: extractor) == nil)
+    }
+
     @Test func aLongKeyValueRecordBecomesOneFactPerFieldKeyedByItsFirstField() {
         let notes = String(repeating: "kept in the archive room and reviewed by the records officer every quarter ", count: 3)
         let line = "record_type: Visitor badges; retention_period: 3 months; owner: Facilities; notes: \(notes)"
@@ -89,6 +187,8 @@ import Testing
         #expect(ValidatorAgent.uncoveredAnchors(of: "What is the pay band for B4 in Utrecht?", by: facts, evidence: evidence).isEmpty)
         #expect(ValidatorAgent.uncoveredAnchors(of: "What is the pay band for B9?", by: facts, evidence: evidence) == ["b9"])
         #expect(ValidatorAgent.uncoveredAnchors(of: "What is the pay band in Vienna?", by: facts, evidence: evidence) == ["vienna"])
+        // A plural name is named by its singular.
+        #expect(ValidatorAgent.uncoveredAnchors(of: "What is the pay band in Utrechts?", by: facts, evidence: evidence).isEmpty)
         // A record number is an anchor; an amount is not.
         #expect(ValidatorAgent.uncoveredAnchors(of: "Which band has employee number 4471?", by: facts, evidence: evidence) == ["4471"])
         #expect(ValidatorAgent.uncoveredAnchors(of: "Which band pays 45,000?", by: facts, evidence: evidence).isEmpty)

@@ -67,6 +67,20 @@ public struct WorkflowState: Sendable {
         FollowUp.contextualize(question, previous: previousQuestions.last)
     }
 
+    /// Names the question refers to through a labelled field of the previous answer ("the
+    /// secondary's number" after `… Secondary: Ben Okafor …`), carried into this turn.
+    public var carriedNames: [String] {
+        guard let previous = history.last(where: { $0.role == .assistant })?.content else { return [] }
+        return SlotBridge.names(in: previous, labelledBy: question)
+    }
+
+    /// The question as it reads with the carried names in place of the labels that pointed at
+    /// them (see ``carriedNames``), or nil when it carries none.
+    public var carriedQuery: String? {
+        guard let previous = history.last(where: { $0.role == .assistant })?.content else { return nil }
+        return SlotBridge.query(question, naming: previous)
+    }
+
     /// The question to search with: the plan's standalone query when there is one, else
     /// ``contextualQuestion``.
     public var searchQuery: String {

@@ -61,6 +61,8 @@ public struct RetrieverAgent: Agent {
         // employee's grade) join the question, so the documents keyed by them are found too.
         let keys = Self.lookupKeys(order.compactMap { best[$0] })
         if !keys.isEmpty { queries.insert(state.searchQuery + " " + keys.joined(separator: " "), at: 0) }
+        // Names carried from the previous answer ("the secondary's number") are searched for by name.
+        if let carried = state.carriedQuery { queries.insert(carried, at: 0) }
         let documentQueries = state.dataAccess.contains(.rag) ? queries : []
         for (index, query) in documentQueries.enumerated() {
             let weight = index == 0 ? 1.0 : 0.8
@@ -86,7 +88,24 @@ public struct RetrieverAgent: Agent {
             }
         }
         let merged = order.compactMap { best[$0] }.sorted { $0.score > $1.score }
-        return Retrieval(evidence: Array(merged.prefix(limit + 2)), withheld: withheld.values.sorted { $0.coverage > $1.coverage })
+        var kept = Array(merged.prefix(limit + 2))
+        // A second hop through a name: when the best fact for a two-part question names, in a
+        // labelled field, whom its second part is about ("…, and what is *their* number?" over
+        // `Primary: <name>`), the second part is searched again with the name, and its best
+        // passage is kept.
+        if state.dataAccess.contains(.rag), let second = SlotBridge.secondPart(of: state.question),
+           let top = FactExtractor().candidates(for: state.searchQuery, evidence: kept, reasoning: nil, limit: 1).first {
+            let names = SlotBridge.names(in: top.text, labelledBy: state.question)
+            if !names.isEmpty {
+                // The passages already kept may rank first again: ask for more, keep two new ones.
+                let hop = try await retriever.retrieve(second + " " + names.joined(separator: " "), limit: kept.count + 2, scope: state.scope)
+                for var item in hop.evidence.filter({ item in !kept.contains { $0.chunkID == item.chunkID } }).prefix(2) {
+                    if let textGuard = state.textGuard { item.text = textGuard.evidence(item.text) }
+                    kept.append(item)
+                }
+            }
+        }
+        return Retrieval(evidence: kept, withheld: withheld.values.sorted { $0.coverage > $1.coverage })
     }
 
     /// The key values of the lookup records among `evidence`, in order, without repeats.

@@ -86,10 +86,22 @@ public struct ValidatorAgent: Agent {
             return AgentResult(.validation(Validation(answerable: true, facts: facts,
                                                       rationale: "records the question names, and the facts their keys lead to")))
         }
+        let bridge = Self.bridge(state, top: strong.first, evidence: evidence, extractor: extractor)
+        if strong.isEmpty, let bridge {
+            let fact = ValidatedFact(text: bridge.fact.text, source: bridge.fact.evidence.source, chunkID: bridge.fact.evidence.chunkID)
+            return AgentResult(.validation(Validation(answerable: true, facts: [fact], rationale: "the fact of a name carried from the previous answer")))
+        }
         guard !strong.isEmpty else {
             let validation = Validation(answerable: false, facts: [],
                                         rationale: "no passage covers enough of the question", isFallback: false)
             return AgentResult(.validation(validation))
+        }
+        if let masked = strong.prefix(3).first(where: { Self.asksForMaskedValue(state.question, best: $0) }) {
+            // A best fact holds the asked-for personal data only in masked form: the answer is
+            // restricted (checked before the anchors: the masked value cannot name the one asked for).
+            let source = WithheldSource(documentID: masked.evidence.source.id, department: nil, coverage: masked.coverage)
+            return AgentResult(.validation(Validation(answerable: false, facts: [], rationale: "the asked-for value is masked for this user",
+                                                      withheld: [source])))
         }
         let missing = Self.uncoveredAnchors(of: state.contextualQuestion,
                                             by: Array(strong.prefix(3)), evidence: evidence)
@@ -98,12 +110,6 @@ public struct ValidatorAgent: Agent {
                                         rationale: "no fact names \(missing.count) of the question's names or codes", isFallback: false)
             return AgentResult(.validation(validation))
         }
-        if Self.asksForMaskedValue(state.question, best: strong[0]) {
-            // The best fact holds the asked-for value only in masked form: the answer is restricted.
-            let source = WithheldSource(documentID: strong[0].evidence.source.id, department: nil, coverage: strong[0].coverage)
-            return AgentResult(.validation(Validation(answerable: false, facts: [], rationale: "the asked-for value is masked for this user",
-                                                      withheld: [source])))
-        }
         let numbered = strong.enumerated().map { "[\($0.offset + 1)] \($0.element.text)" }.joined(separator: "\n")
         let messages: [ChatMessage] = [
             .system(Self.instructions),
@@ -111,7 +117,42 @@ public struct ValidatorAgent: Agent {
         ]
         let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: 40)
             .request(messages, model: model, context: context)
-        return AgentResult(.validation(Self.verdict(output, candidates: strong)), usage: usage)
+        var validation = Self.verdict(output, candidates: strong)
+        if let bridge {
+            // The bridged fact answers what the name stands for: first for a carried name, second
+            // (after the fact that named it) for the second part of the question.
+            let fact = ValidatedFact(text: bridge.fact.text, source: bridge.fact.evidence.source, chunkID: bridge.fact.evidence.chunkID)
+            validation.facts.removeAll { $0 == fact }
+            validation.facts.insert(fact, at: bridge.carried ? 0 : min(1, validation.facts.count))
+            validation.facts = Array(validation.facts.prefix(3))
+            validation.rationale += "; bridged through a name"
+        }
+        return AgentResult(.validation(validation), usage: usage)
+    }
+
+    /// A second hop through a name: the best fact naming a person (or other named thing) that the
+    /// question refers to through a labelled field, either of the previous answer ("what's the
+    /// secondary's number?", `carried`) or of the best fact for the question's first part ("who is
+    /// the primary …, and what is their number?"). Ranked by the rest of the question and the name.
+    static func bridge(_ state: WorkflowState, top: FactExtractor.Candidate?, evidence: [Evidence],
+                       extractor: FactExtractor) -> (fact: FactExtractor.Candidate, carried: Bool)? {
+        var names = state.carriedNames
+        var part = state.carriedQuery ?? state.question
+        let carried = !names.isEmpty
+        if names.isEmpty, let top, let second = SlotBridge.secondPart(of: state.question) {
+            names = SlotBridge.names(in: top.text, labelledBy: state.question)
+            part = second
+        }
+        guard !names.isEmpty else { return nil }
+        let ranked = extractor.candidates(for: part + " " + names.joined(separator: " "), evidence: evidence, reasoning: nil, limit: 8)
+        let lowerNames = names.map { $0.lowercased() }
+        // The fact must name the name and say something the rest of the question asks about.
+        let asked = TermSet(part).subtracting(TermSet(names.joined(separator: " ")))
+        guard let fact = ranked.first(where: { candidate in
+            candidate.text != top?.text && lowerNames.contains { Lowercased(candidate.text).contains($0) }
+                && !TermSet(candidate.text).isDisjoint(with: asked)
+        }) else { return nil }
+        return (fact, carried)
     }
 
     /// The question's anchors (codes mixing letters and digits such as a grade or a fiscal year,
@@ -141,7 +182,9 @@ public struct ValidatorAgent: Agent {
             .joined(separator: " "))
         let passages = evidence.map { Lowercased("\($0.source.title) \($0.text)") }
         return anchors.filter { anchor in
-            if factText.contains(anchor) { return false }
+            // A plural names what its singular does ("Account Managers" → "Account Manager").
+            let singular = anchor.count > 3 && anchor.hasSuffix("s") && !anchor.contains(where: \.isNumber) ? String(anchor.dropLast()) : anchor
+            if factText.contains(singular) { return false }
             let common = passages.filter { $0.contains(anchor) }.count * 2 >= max(passages.count, 1)
             return !common
         }

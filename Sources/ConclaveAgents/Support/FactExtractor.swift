@@ -31,11 +31,14 @@ public struct FactExtractor: Sendable {
         let queryTerms = TermSet(query)
         guard !queryTerms.isEmpty else { return [] }
         let entityTerms = TermSet((reasoning?.entities ?? []).joined(separator: " "))
+        let wantsSummary = Self.asksForSummary(query)
         var seen = Set<UInt64>()
         var results: [Candidate] = []
         for item in evidence {
             let sectionTerms = TermSet((item.source.section ?? "") + " " + item.source.title)
             let contextualTerms = queryTerms.intersection(sectionTerms)
+            // Asked for a summary, a document's own summary section is the answer.
+            let summary = wantsSummary ? Self.summarySentences(in: item.text) : []
             for sentence in Self.sentences(in: item.text) {
                 guard seen.insert(TextWords.caseFoldedHash(sentence)).inserted else { continue }
                 let terms = TermSet(sentence)
@@ -45,10 +48,12 @@ public struct FactExtractor: Sendable {
                 guard direct > 0 || inBand == true else { continue }
                 let contextual = Double(contextualTerms.subtracting(terms).count)
                 // The asked amount found in the row's band counts as one more word of the question covered.
-                let matched = direct + contextual + (inBand == true ? 1 : 0)
+                let summarises = summary.contains(sentence)
+                let matched = direct + contextual + (inBand == true ? 1 : 0) + (summarises ? 1 : 0)
                 let coverage = min(1, matched / Double(queryTerms.count))
                 var score = direct + 0.5 * contextual
                 if let inBand { score += inBand ? 4 : -3 }
+                if summarises { score += 3 }
                 score += 0.75 * Double(entityTerms.intersectionCount(terms))
                 if let form = reasoning?.answerForm, Self.matches(sentence, form: form) { score += 1 }
                 score += 0.1 * min(item.score, 10)
@@ -64,9 +69,8 @@ public struct FactExtractor: Sendable {
     public static func sentences(in text: String) -> [String] {
         var out: [String] = []
         var tableHeader: [String]?
-        let bytes = Array(text.utf8)
-        for rawLine in bytes.split(separator: UInt8(ascii: "\n")) {
-            var line = trimmed(rawLine)
+        for logical in logicalLines(text) {
+            var line = logical[...]
             if line.first == UInt8(ascii: "|") {
                 if line.allSatisfy({ $0 == UInt8(ascii: "|") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: " ") }) {
                     continue
@@ -95,7 +99,7 @@ public struct FactExtractor: Sendable {
                line.first == UInt8(ascii: "-") || line.first == UInt8(ascii: "*") {
                 line = line.dropFirst(2)
             }
-            guard line.count >= 12 else { continue }
+            guard line.count >= 12, !isHeading(line) else { continue }
             if line.count > 240, let fields = Self.recordFields(line) {
                 // A long `key: value; key: value` record (a CSV row): one fact per field, keyed
                 // by the first, as for a wide table row.
@@ -108,7 +112,9 @@ public struct FactExtractor: Sendable {
             }
             // Split long lines at sentence boundaries.
             var start = line.startIndex
-            for i in line.indices where (line[i] == UInt8(ascii: ".") || line[i] == UInt8(ascii: ";")) && i - start + 1 > 40 {
+            // A stop ends a sentence only before a space or the end ("EUR 307.10" and "ops.example" go on).
+            for i in line.indices where (line[i] == UInt8(ascii: ".") || line[i] == UInt8(ascii: ";")) && i - start + 1 > 40
+                && (i + 1 == line.endIndex || line[i + 1] == 0x20) {
                 out.append(String(decoding: trimmed(line[start...i]), as: UTF8.self))
                 start = i + 1
             }
@@ -116,6 +122,115 @@ public struct FactExtractor: Sendable {
             if rest.count >= 12 { out.append(String(decoding: rest, as: UTF8.self)) }
         }
         return out
+    }
+
+    /// The passage's lines as the extractor reads them: a plain-text table (`a | b` rows under a
+    /// `---+---` rule, as in `.txt` documents) becomes a Markdown table; a line that continues a
+    /// hard-wrapped sentence (it starts in lower case after a line that ends without punctuation)
+    /// joins the line before; rules and underlines (`-----`, `=====`) are dropped. Blank lines end
+    /// a paragraph.
+    static func logicalLines(_ text: String) -> [[UInt8]] {
+        let pipe = UInt8(ascii: "|")
+        let raw = Array(text.utf8).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { trimmed($0) }
+        func isRule(_ line: ArraySlice<UInt8>) -> Bool {
+            line.count >= 3 && line.allSatisfy { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: "+") || $0 == 0x20 || $0 == pipe || $0 == UInt8(ascii: ":") }
+                && line.contains { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "=") }
+        }
+        func pipes(_ line: ArraySlice<UInt8>) -> Int { line.reduce(0) { $0 + ($1 == pipe ? 1 : 0) } }
+        func asMarkdownRow(_ line: ArraySlice<UInt8>) -> [UInt8] { [pipe, 0x20] + Array(line) + [0x20, pipe] }
+        var out: [[UInt8]] = []
+        var plainTablePipes = 0  // pipes per row of the plain-text table being read; 0 outside one
+        var joinable = false     // the last line is prose that a wrapped continuation may join
+        var index = 0
+        while index < raw.count {
+            let line = raw[index]
+            defer { index += 1 }
+            if line.isEmpty {
+                plainTablePipes = 0
+                joinable = false
+                out.append([])
+                continue
+            }
+            if line.first != pipe {
+                let count = pipes(line)
+                // A plain-text table's header is a line with pipes right above a rule with a `+`.
+                if count > 0, plainTablePipes == 0, index + 1 < raw.count, isRule(raw[index + 1]),
+                   raw[index + 1].contains(UInt8(ascii: "+")) {
+                    plainTablePipes = count
+                    out.append(asMarkdownRow(line))
+                    out.append(Array("|---|".utf8))
+                    index += 1
+                    joinable = false
+                    continue
+                }
+                if plainTablePipes > 0 {
+                    if count == plainTablePipes {
+                        out.append(asMarkdownRow(line))
+                        continue
+                    }
+                    plainTablePipes = 0
+                }
+            }
+            if isRule(line) && line.first != pipe {
+                joinable = false
+                continue
+            }
+            let startsLower = line.first.map { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") } ?? false
+            if joinable, startsLower, !startsWithKey(line), var previous = out.popLast() {
+                previous.append(0x20)
+                previous.append(contentsOf: line)
+                out.append(previous)
+            } else {
+                out.append(Array(line))
+            }
+            let last = line.last ?? 0
+            joinable = line.first != pipe && !".!?:;".utf8.contains(last) && !startsWithKey(line)
+        }
+        return out
+    }
+
+    /// True when the question asks for a summary or an overview of something.
+    static func asksForSummary(_ question: String) -> Bool {
+        let lower = Lowercased(question)
+        return ["summary", "summarise", "summarize", "overview", "key points", "main points", "highlights", "in short",
+                "gist"].contains { lower.contains($0) }
+    }
+
+    /// The sentences under a passage's own summary heading ("SUMMARY", "## Overview", "Key
+    /// points", "Highlights", "At a glance"), up to the next heading.
+    static func summarySentences(in text: String) -> Set<String> {
+        let cues = ["summary", "overview", "key points", "key facts", "highlights", "at a glance"]
+        var inSummary = false
+        var out = Set<String>()
+        for line in logicalLines(text) where !line.isEmpty {
+            let slice = line[...]
+            if line.first == UInt8(ascii: "#") || isHeading(slice) || (slice.count < 40 && slice.last == UInt8(ascii: ":")) {
+                let heading = String(decoding: line, as: UTF8.self).lowercased()
+                inSummary = cues.contains { heading.contains($0) }
+                continue
+            }
+            if inSummary { out.formUnion(sentences(in: String(decoding: line, as: UTF8.self))) }
+        }
+        return out
+    }
+
+    /// True for a plain-text heading: a short line in capitals without a final stop
+    /// ("CUSTOMER INBOX DIGEST - WEEK 43"). It names a topic; it states no fact.
+    private static func isHeading(_ line: ArraySlice<UInt8>) -> Bool {
+        guard line.count < 100, let last = line.last, !".!?".utf8.contains(last) else { return false }
+        var letters = 0
+        for byte in line {
+            if byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") { return false }
+            if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { letters += 1 }
+        }
+        return letters >= 6
+    }
+
+    /// True when `line` starts like a `key: value` record field (a CSV row's first column).
+    private static func startsWithKey(_ line: ArraySlice<UInt8>) -> Bool {
+        guard let colon = line.prefix(41).firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
+              colon + 1 < line.endIndex, line[colon + 1] == 0x20 else { return false }
+        return line[line.startIndex..<colon].allSatisfy { ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || $0 == UInt8(ascii: "_") }
     }
 
     /// The `key: value` fields of a record line, when it has at least three and every one is so
@@ -155,11 +270,29 @@ public struct FactExtractor: Sendable {
         return out[...]
     }
 
+    /// True when `sentence` states a duration in words: a number word, then within two words a
+    /// unit of time ("one month", "two further months", "a fortnight" is not counted).
+    static func spelledDuration(_ sentence: String) -> Bool {
+        let numbers: Set<String> = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                                    "twelve", "fifteen", "twenty", "thirty", "forty", "sixty", "ninety", "a", "an"]
+        let units: Set<String> = ["second", "seconds", "minute", "minutes", "hour", "hours", "day", "days", "week", "weeks",
+                                  "month", "months", "year", "years", "quarter", "quarters"]
+        let words = sentence.lowercased().split(whereSeparator: { !$0.isLetter }).map(String.init)
+        for (index, word) in words.enumerated() where numbers.contains(word) {
+            for next in words[(index + 1)..<min(words.count, index + 3)] where units.contains(next) {
+                // "a" and "an" count only right before the unit ("within a month").
+                if word.count > 2 || next == words[index + 1] { return true }
+            }
+        }
+        return false
+    }
+
     /// True when `sentence` holds a value of the given form.
     public static func matches(_ sentence: String, form: Reasoning.AnswerForm) -> Bool {
         let hasDigit = sentence.utf8.contains { $0 >= 0x30 && $0 <= 0x39 }
         switch form {
-        case .number, .duration, .percentage: return hasDigit
+        case .duration: return hasDigit || spelledDuration(sentence)
+        case .number, .percentage: return hasDigit
         case .money:
             let lower = Lowercased(sentence)
             return hasDigit && (lower.contains("eur") || lower.contains("€") || lower.contains("$"))

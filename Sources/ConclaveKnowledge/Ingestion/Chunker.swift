@@ -87,9 +87,17 @@ public struct Chunker: Sendable {
     /// split by lines, then by words. Consecutive chunks share `overlapTokens` of text.
     private func pack(_ paragraphs: [String], section: String) -> [Piece] {
         var units: [String] = []
+        // Units that are a table with its own header need no overlap before them.
+        var selfContained = Set<Int>()
         for paragraph in paragraphs {
             if Self.estimateTokens(paragraph) <= maxTokens {
+                if Self.tableHeaderLines(paragraph.split(separator: "\n")) > 0 { selfContained.insert(units.count) }
                 units.append(paragraph)
+            } else if let tables = tableBlocks(paragraph) {
+                for table in tables {
+                    selfContained.insert(units.count)
+                    units.append(table)
+                }
             } else {
                 for line in paragraph.split(separator: "\n") {
                     let line = String(line)
@@ -110,11 +118,11 @@ public struct Chunker: Sendable {
         var pieces: [Piece] = []
         var buffer: [String] = []
         var tokens = 0
-        for unit in units {
+        for (index, unit) in units.enumerated() {
             let unitTokens = Self.estimateTokens(unit)
             if tokens + unitTokens > maxTokens, !buffer.isEmpty {
                 pieces.append(Piece(section: section, text: buffer.joined(separator: "\n\n")))
-                let overlap = tail(of: buffer.joined(separator: "\n\n"), tokens: overlapTokens)
+                let overlap = selfContained.contains(index) ? "" : tail(of: buffer.joined(separator: "\n\n"), tokens: overlapTokens)
                 buffer = overlap.isEmpty ? [] : [overlap]
                 tokens = Self.estimateTokens(overlap)
             }
@@ -127,12 +135,69 @@ public struct Chunker: Sendable {
         return pieces
     }
 
-    /// The text from the start of its last `tokens * 3 / 4` words (at most `tokens` by the estimate).
+    /// The text from the start of its last `tokens * 3 / 4` words (at most `tokens` by the
+    /// estimate); when that spans a line break, from the next line's start, so that the overlap
+    /// holds whole lines (a table row cut in two reads as two broken rows).
     private func tail(of text: String, tokens: Int) -> String {
         guard tokens > 0 else { return "" }
         let words = text.split(whereSeparator: Self.isWordSeparator)
         let count = max(0, tokens * 3 / 4)
         guard count > 0, words.count > count else { return "" }
-        return String(text[words[words.count - count].startIndex...])
+        let start = words[words.count - count].startIndex
+        if start > text.startIndex, text[text.index(before: start)] != "\n", let newline = text[start...].firstIndex(of: "\n") {
+            return String(text[text.index(after: newline)...]).trimmingCharacters(in: .newlines)
+        }
+        return String(text[start...])
+    }
+
+    /// An oversized table paragraph (a Markdown table, or a plain-text one whose header sits
+    /// above a `---+---` rule) as tables of its rows that fit the budget, each under the header
+    /// repeated, so every chunk's rows keep their column names. Nil when the paragraph is no
+    /// such table, or its header takes more than half the budget.
+    private func tableBlocks(_ paragraph: String) -> [String]? {
+        let lines = paragraph.split(separator: "\n").map(String.init)
+        // The table may follow a few lines of its own (a plain-text heading and its underline).
+        guard let start = Self.tableStart(lines.map { Substring($0) }) else { return nil }
+        let header = lines[start..<(start + 2)].joined(separator: "\n")
+        let headerTokens = Self.estimateTokens(header)
+        guard headerTokens * 2 <= maxTokens else { return nil }
+        var blocks: [String] = []
+        var rows: [String] = []
+        var tokens = headerTokens
+        if start > 0 {
+            let preamble = lines[..<start].joined(separator: "\n")
+            guard Self.estimateTokens(preamble) <= maxTokens else { return nil }
+            blocks.append(preamble)
+        }
+        for line in lines[(start + 2)...] {
+            let lineTokens = Self.estimateTokens(line)
+            guard headerTokens + lineTokens <= maxTokens else { return nil }  // a row too long for any chunk: split by lines instead
+            if tokens + lineTokens > maxTokens, !rows.isEmpty {
+                blocks.append(([header] + rows).joined(separator: "\n"))
+                rows = []
+                tokens = headerTokens
+            }
+            rows.append(line)
+            tokens += lineTokens
+        }
+        if !rows.isEmpty { blocks.append(([header] + rows).joined(separator: "\n")) }
+        return blocks
+    }
+
+    /// Where a table's header starts among the first four of `lines` (after a plain-text heading
+    /// and its underline, say), or nil when they hold none.
+    static func tableStart(_ lines: [Substring]) -> Int? {
+        (0..<min(lines.count, 4)).first { tableHeaderLines(Array(lines[$0...])) > 0 }
+    }
+
+    /// 2 when `lines` open with a table header and its rule (`| a | b |` over `|---|---|`, or
+    /// `a | b` over `---+---`), else 0.
+    static func tableHeaderLines(_ lines: [Substring]) -> Int {
+        guard lines.count >= 3, lines[0].contains("|") else { return 0 }
+        let rule = lines[1].trimmingCharacters(in: .whitespaces)
+        let ruleCharacters: Set<Character> = ["-", "=", "+", "|", ":", " "]
+        guard rule.count >= 3, rule.allSatisfy(ruleCharacters.contains), rule.contains("-"),
+              rule.contains("|") || rule.contains("+") else { return 0 }
+        return 2
     }
 }
