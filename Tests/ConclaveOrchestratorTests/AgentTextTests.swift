@@ -78,6 +78,30 @@ import Testing
         #expect(records.count == 2)
     }
 
+    @Test func aListItemIsReadUnderItsLeadInAndAFullyNamedRowKeyWins() {
+        let text = """
+            Members can borrow tools for longer with the **Workshop Pass**:
+
+            - Loan period: 21 days per tool.
+            - Deposit: EUR 40 per tool.
+
+            Free loans for students are limited to 7 days per tool.
+            """
+        let evidence = [Evidence(chunkID: "L#0", source: SourceRef(id: "L", title: "Library rules", section: nil), text: text, score: 1, subQuestion: "")]
+        let ranked = FactExtractor().candidates(for: "How long can members borrow a tool with the Workshop Pass?", evidence: evidence, reasoning: nil)
+        #expect(ranked.first?.text == "Loan period: 21 days per tool.")
+        #expect(FactExtractor.leadIns(in: text)["Loan period: 21 days per tool."] == "Members can borrow tools for longer with the Workshop Pass:")
+
+        let table = "| Role | Bonus |\n|---|---|\n| Senior Desk Clerk | 12% |\n| Desk Clerk | 8% |"
+        let rows = [Evidence(chunkID: "B#0", source: SourceRef(id: "B", title: "Bonus plan", section: nil), text: table, score: 1, subQuestion: "")]
+        #expect(FactExtractor().candidates(for: "What bonus do Desk Clerks get?", evidence: rows, reasoning: nil).first?.text == "Role: Desk Clerk; Bonus: 8%")
+    }
+
+    @Test func aBareNumberTakesTheUnitItsHeaderNames() {
+        let text = "| Reminder | Days after due date | Fee (EUR) | Grace (business days) |\n|---|---|---|---|\n| Second | 30 | 25 | 5 |"
+        #expect(FactExtractor.sentences(in: text) == ["Reminder: Second; Days after due date: 30 days; Fee (EUR): 25; Grace (business days): 5 business days"])
+    }
+
     @Test func longLinesAreNotSplitAtADecimalPoint() {
         let line = "Because a single repayment would cause hardship, a plan of 4 monthly instalments of EUR 212.45 was agreed with the employee in writing. "
             + "The first instalment is due in October, the last in January, and each is deducted from the net salary of that month by payroll."

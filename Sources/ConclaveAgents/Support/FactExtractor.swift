@@ -39,14 +39,19 @@ public struct FactExtractor: Sendable {
             let contextualTerms = queryTerms.intersection(sectionTerms)
             // Asked for a summary, a document's own summary section is the answer.
             let summary = wantsSummary ? Self.summarySentences(in: item.text) : []
-            for sentence in Self.sentences(in: item.text) {
+            // A list item's lead-in ("Customers can insure goods with Cargo Plus cover:") is its heading.
+            let leads = Self.leadIns(in: item.text)
+            // A lead-in states no fact of its own: its items do.
+            let leading = Set(leads.values)
+            for sentence in Self.sentences(in: item.text) where !leading.contains(sentence) {
                 guard seen.insert(TextWords.caseFoldedHash(sentence)).inserted else { continue }
                 let terms = TermSet(sentence)
                 let direct = Double(queryTerms.intersectionCount(terms))
                 let band = amounts.isEmpty ? nil : Quantities.band(ofRow: sentence)
                 let inBand = band.map { band in amounts.contains(where: band.contains) }
                 guard direct > 0 || inBand == true else { continue }
-                let contextual = Double(contextualTerms.subtracting(terms).count)
+                let context = leads[sentence].map { contextualTerms.union(queryTerms.intersection(TermSet($0))) } ?? contextualTerms
+                let contextual = Double(context.subtracting(terms).count)
                 // The asked amount found in the row's band counts as one more word of the question covered.
                 let summarises = summary.contains(sentence)
                 let matched = direct + contextual + (inBand == true ? 1 : 0) + (summarises ? 1 : 0)
@@ -58,6 +63,9 @@ public struct FactExtractor: Sendable {
                 if let form = reasoning?.answerForm, Self.matches(sentence, form: form) { score += 1 }
                 score += 0.1 * min(item.score, 10)
                 score += Double(emphasis.intersectionCount(terms))
+                // A row whose key the question names in full ("Account Manager") is a closer
+                // match than one whose key says more ("Key Account Manager").
+                if Self.rowKeyIsNamed(sentence, by: queryTerms) { score += 0.5 }
                 results.append(Candidate(text: sentence, evidence: item, score: score, coverage: coverage))
             }
         }
@@ -82,7 +90,8 @@ public struct FactExtractor: Sendable {
                     continue
                 }
                 // A table row becomes a record that names its columns, so it stands alone as a fact.
-                let named = zip(header, cells).filter { !$0.1.isEmpty }.map { $0.0.isEmpty ? $0.1 : "\($0.0): \($0.1)" }
+                let named = zip(header, cells).filter { !$0.1.isEmpty }
+                    .map { $0.0.isEmpty ? $0.1 : "\($0.0): \(Self.withUnit($0.1, from: $0.0))" }
                 let record = named.joined(separator: "; ")
                 if record.utf8.count > 240, named.count > 2 {
                     // A wide row: one fact per cell, each keyed by the row's first cell, so the
@@ -187,6 +196,45 @@ public struct FactExtractor: Sendable {
             joinable = line.first != pipe && !".!?:;".utf8.contains(last) && !startsWithKey(line)
         }
         return out
+    }
+
+    /// A bare number under a header that names its unit, with the unit: "45" under "Days after
+    /// due date" or "Transit (business days)" reads "45 days" / "45 business days".
+    static func withUnit(_ cell: String, from header: String) -> String {
+        guard let first = cell.first, first.isNumber, cell.allSatisfy({ $0.isNumber || $0 == "," || $0 == "." }) else { return cell }
+        let units = ["minutes", "hours", "days", "business days", "calendar days", "working days", "weeks", "months", "years"]
+        let lower = header.lowercased()
+        if let open = lower.firstIndex(of: "("), let close = lower[open...].firstIndex(of: ")") {
+            let inside = lower[lower.index(after: open)..<close].trimmingCharacters(in: .whitespaces)
+            if units.contains(inside) { return "\(cell) \(inside)" }
+        }
+        if let unit = units.first(where: { lower.hasPrefix($0 + " ") || lower == $0 }) { return "\(cell) \(unit)" }
+        return cell
+    }
+
+    /// The lead-in of each list item's sentences: the line ending in a colon that introduces the
+    /// list ("Customers can insure goods up to their full value with Cargo Plus cover:").
+    static func leadIns(in text: String) -> [String: String] {
+        var leads: [String: String] = [:]
+        var lead: String?
+        for line in logicalLines(text) where !line.isEmpty {
+            let first = line.first ?? 0
+            let isItem = line.count >= 2 && (first == UInt8(ascii: "-") || first == UInt8(ascii: "*")) && line[1] == 0x20
+            if isItem, let lead {
+                for sentence in sentences(in: String(decoding: line, as: UTF8.self)) { leads[sentence] = lead }
+            } else if !isItem {
+                // The lead-in as the extractor states it (emphasis removed), so it is known among the sentences.
+                lead = line.last == UInt8(ascii: ":") && first != UInt8(ascii: "|") ? sentences(in: String(decoding: line, as: UTF8.self)).first : nil
+            }
+        }
+        return leads
+    }
+
+    /// True when `sentence` is a row (`Key: value; …`) whose key value's every word is in `query`.
+    static func rowKeyIsNamed(_ sentence: String, by query: TermSet) -> Bool {
+        guard let colon = sentence.firstIndex(of: ":"), let semicolon = sentence.firstIndex(of: ";"), colon < semicolon else { return false }
+        let key = TermSet(String(sentence[sentence.index(after: colon)..<semicolon]))
+        return !key.isEmpty && key.isSubset(of: query)
     }
 
     /// True when the question asks for a summary or an overview of something.
