@@ -75,6 +75,14 @@ public struct ValidatorAgent: Agent {
             }
             return AgentResult(.validation(Validation(answerable: true, facts: facts, rationale: "answered by a governed query")))
         }
+        if let masked = strong.prefix(3).first(where: { Self.asksForMaskedValue(state.question, best: $0) }) {
+            // A best fact holds the asked-for personal data only in masked form: the answer is
+            // restricted. Checked before lookups and anchors: a record the question names does not
+            // make masked data an answer, and a masked value names nothing.
+            let source = WithheldSource(documentID: masked.evidence.source.id, department: nil, coverage: masked.coverage)
+            return AgentResult(.validation(Validation(answerable: false, facts: [], rationale: "the asked-for value is masked for this user",
+                                                      withheld: [source])))
+        }
         let lookups = evidence.filter(\.isLookup)
         if !lookups.isEmpty {
             // The records the question names, stated as they are, then the document facts their
@@ -95,13 +103,6 @@ public struct ValidatorAgent: Agent {
             let validation = Validation(answerable: false, facts: [],
                                         rationale: "no passage covers enough of the question", isFallback: false)
             return AgentResult(.validation(validation))
-        }
-        if let masked = strong.prefix(3).first(where: { Self.asksForMaskedValue(state.question, best: $0) }) {
-            // A best fact holds the asked-for personal data only in masked form: the answer is
-            // restricted (checked before the anchors: the masked value cannot name the one asked for).
-            let source = WithheldSource(documentID: masked.evidence.source.id, department: nil, coverage: masked.coverage)
-            return AgentResult(.validation(Validation(answerable: false, facts: [], rationale: "the asked-for value is masked for this user",
-                                                      withheld: [source])))
         }
         let missing = Self.uncoveredAnchors(of: state.contextualQuestion,
                                             by: Array(strong.prefix(3)), evidence: evidence)
