@@ -38,12 +38,14 @@ public struct FactExtractor: Sendable {
             let sectionTerms = TermSet((item.source.section ?? "") + " " + item.source.title)
             let contextualTerms = queryTerms.intersection(sectionTerms)
             // Asked for a summary, a document's own summary section is the answer.
-            let summary = wantsSummary ? Self.summarySentences(in: item.text) : []
+            // The passage's lines are read once, for its sentences, their lead-ins and its summary.
+            let lines = Self.logicalLines(item.text)
+            let summary = wantsSummary ? Self.summarySentences(lines) : []
             // A list item's lead-in ("Customers can insure goods with Cargo Plus cover:") is its heading.
-            let leads = Self.leadIns(in: item.text)
+            let leads = Self.leadIns(lines)
             // A lead-in states no fact of its own: its items do.
             let leading = Set(leads.values)
-            for sentence in Self.sentences(in: item.text) where !leading.contains(sentence) {
+            for sentence in Self.sentences(lines) where !leading.contains(sentence) {
                 guard seen.insert(TextWords.caseFoldedHash(sentence)).inserted else { continue }
                 let terms = TermSet(sentence)
                 let direct = Double(queryTerms.intersectionCount(terms))
@@ -75,9 +77,14 @@ public struct FactExtractor: Sendable {
     /// Sentences, list items and table rows of a passage, cleaned of Markdown emphasis. Works on
     /// UTF-8 bytes (every marker it looks for is ASCII), which kept it off the validator's profile.
     public static func sentences(in text: String) -> [String] {
+        sentences(logicalLines(text))
+    }
+
+    /// The sentences of lines already read by ``logicalLines(_:)``.
+    static func sentences(_ lines: [[UInt8]]) -> [String] {
         var out: [String] = []
         var tableHeader: [String]?
-        for logical in logicalLines(text) {
+        for logical in lines {
             var line = logical[...]
             if line.first == UInt8(ascii: "|") {
                 if line.allSatisfy({ $0 == UInt8(ascii: "|") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: " ") }) {
@@ -215,9 +222,14 @@ public struct FactExtractor: Sendable {
     /// The lead-in of each list item's sentences: the line ending in a colon that introduces the
     /// list ("Customers can insure goods up to their full value with Cargo Plus cover:").
     static func leadIns(in text: String) -> [String: String] {
+        leadIns(logicalLines(text))
+    }
+
+    /// The lead-ins of lines already read by ``logicalLines(_:)``.
+    static func leadIns(_ lines: [[UInt8]]) -> [String: String] {
         var leads: [String: String] = [:]
         var lead: String?
-        for line in logicalLines(text) where !line.isEmpty {
+        for line in lines where !line.isEmpty {
             let first = line.first ?? 0
             let isItem = line.count >= 2 && (first == UInt8(ascii: "-") || first == UInt8(ascii: "*")) && line[1] == 0x20
             if isItem, let lead {
@@ -247,10 +259,15 @@ public struct FactExtractor: Sendable {
     /// The sentences under a passage's own summary heading ("SUMMARY", "## Overview", "Key
     /// points", "Highlights", "At a glance"), up to the next heading.
     static func summarySentences(in text: String) -> Set<String> {
+        summarySentences(logicalLines(text))
+    }
+
+    /// The summary sentences of lines already read by ``logicalLines(_:)``.
+    static func summarySentences(_ lines: [[UInt8]]) -> Set<String> {
         let cues = ["summary", "overview", "key points", "key facts", "highlights", "at a glance"]
         var inSummary = false
         var out = Set<String>()
-        for line in logicalLines(text) where !line.isEmpty {
+        for line in lines where !line.isEmpty {
             let slice = line[...]
             if line.first == UInt8(ascii: "#") || isHeading(slice) || (slice.count < 40 && slice.last == UInt8(ascii: ":")) {
                 let heading = String(decoding: line, as: UTF8.self).lowercased()

@@ -91,7 +91,7 @@ public struct Chunker: Sendable {
         var selfContained = Set<Int>()
         for paragraph in paragraphs {
             if Self.estimateTokens(paragraph) <= maxTokens {
-                if Self.tableHeaderLines(paragraph.split(separator: "\n")) > 0 { selfContained.insert(units.count) }
+                if Self.tableHeaderLines(paragraph.split(separator: "\n")[...]) > 0 { selfContained.insert(units.count) }
                 units.append(paragraph)
             } else if let tables = tableBlocks(paragraph) {
                 for table in tables {
@@ -187,14 +187,14 @@ public struct Chunker: Sendable {
     /// Where a table's header starts among the first four of `lines` (after a plain-text heading
     /// and its underline, say), or nil when they hold none.
     static func tableStart(_ lines: [Substring]) -> Int? {
-        (0..<min(lines.count, 4)).first { tableHeaderLines(Array(lines[$0...])) > 0 }
+        (0..<min(lines.count, 4)).first { tableHeaderLines(lines[$0...]) > 0 }
     }
 
     /// 2 when `lines` open with a table header and its rule (`| a | b |` over `|---|---|`, or
     /// `a | b` over `---+---`), else 0.
-    static func tableHeaderLines(_ lines: [Substring]) -> Int {
-        guard lines.count >= 3, lines[0].contains("|") else { return 0 }
-        let rule = lines[1].trimmingCharacters(in: .whitespaces)
+    static func tableHeaderLines(_ lines: ArraySlice<Substring>) -> Int {
+        guard lines.count >= 3, lines[lines.startIndex].contains("|") else { return 0 }
+        let rule = lines[lines.startIndex + 1].trimmingCharacters(in: .whitespaces)
         let ruleCharacters: Set<Character> = ["-", "=", "+", "|", ":", " "]
         guard rule.count >= 3, rule.allSatisfy(ruleCharacters.contains), rule.contains("-"),
               rule.contains("|") || rule.contains("+") else { return 0 }
