@@ -68,6 +68,12 @@ import Testing
         ], groupSimilarity: ["G1": 0.9, "G2": 0.5])
         #expect(measured.consistencySimilarity.count == 2)
         #expect(abs(measured.consistencySimilarity.value - 0.7) < 1e-9)
+        // The report names the agents' prompts version the server reported.
+        var versioned = outcome("f2", "fact", true)
+        versioned.promptsVersion = "p-7"
+        #expect(EvalReport.promptsVersions([versioned, outcome("f3", "fact", true), versioned]) == ["p-7"])
+        #expect(EvalReport.markdown(summaries: [summary], taskFile: "t.jsonl", promptsVersions: ["p-7"])
+            .contains("Agents' prompts version: `p-7`."))
     }
 
     @Test func meanPairwiseCosineAveragesEveryPair() {

@@ -1,3 +1,4 @@
+import ConclaveAgents
 import ConclaveCore
 import ConclaveGovernance
 import ConclaveServer
@@ -69,6 +70,10 @@ import Testing
             "model": "conclave/extra", "messages": [["role": "user", "content": "How many days of annual leave do I get?"]],
         ])
         let version = (reply.json["conclave"] as? [String: Any])?["config_version"] as? Int
+        // Every answer names the agents' prompts it was made with.
+        if reply.status == .ok {
+            #expect((reply.json["conclave"] as? [String: Any])?["prompts_version"] as? String == AgentPrompts.builtIn.version)
+        }
         return (reply.status, version, reply.headers[HTTPField.Name("X-Conclave-Config-Version")!])
     }
 

@@ -6,15 +6,17 @@ import ConclaveKnowledge
 public struct AgentTeam: Sendable {
     private let agents: [AgentRole: any Agent]
 
-    /// Builds the standard team.
+    /// Builds the standard team. `prompts` (from `workflows.prompts_file`) replaces the built-in
+    /// prompts and sampling where it sets them.
     public init(model: any ChatModel, retriever: any Retriever, sources: [any EvidenceSource] = [], topK: Int = 4,
-                answerPhrasing: WorkflowsConfiguration.AnswerPhrasing = .quote) {
+                answerPhrasing: WorkflowsConfiguration.AnswerPhrasing = .quote, prompts: AgentPrompts = .builtIn) {
         let list: [any Agent] = [
-            PlannerAgent(model: model),
+            PlannerAgent(model: model, prompt: prompts.planner),
             RetrieverAgent(retriever: retriever, sources: sources, limit: topK),
-            ReasonerAgent(model: model),
-            ValidatorAgent(model: model),
-            ResponderAgent(model: model, retriever: retriever, sources: sources, limit: topK, phrasing: answerPhrasing),
+            ReasonerAgent(model: model, prompt: prompts.reasoner),
+            ValidatorAgent(model: model, prompt: prompts.validator),
+            ResponderAgent(model: model, retriever: retriever, sources: sources, limit: topK, phrasing: answerPhrasing,
+                           prompt: prompts.responder),
         ]
         self.init(agents: list)
     }
@@ -28,4 +30,15 @@ public struct AgentTeam: Sendable {
 
     /// The agent playing `role`, if the team has one.
     public func agent(for role: AgentRole) -> (any Agent)? { agents[role] }
+}
+
+extension AgentPrompts {
+    /// The prompts and token bounds compiled in: those of `config/prompts/agents.yaml` as shipped
+    /// (a test keeps the two the same). Temperature and seed come from `inference`.
+    public static let builtIn = AgentPrompts(
+        version: "2026-11-27",
+        planner: .init(instructions: PlannerAgent.instructions, maxTokens: 160),
+        reasoner: .init(instructions: ReasonerAgent.instructions, maxTokens: 96),
+        validator: .init(instructions: ValidatorAgent.instructions, maxTokens: 40),
+        responder: .init(instructions: ResponderAgent.factInstructions, passageInstructions: ResponderAgent.passageInstructions))
 }

@@ -9,10 +9,12 @@ import ConclaveKnowledge
 public struct PlannerAgent: Agent {
     public var role: AgentRole { .planner }
     private let model: any ChatModel
+    private let prompt: AgentPrompts.RolePrompt
 
-    /// Creates a planner using `model`.
-    public init(model: any ChatModel) {
+    /// Creates a planner using `model`, with `prompt`'s instructions and sampling where it sets them.
+    public init(model: any ChatModel, prompt: AgentPrompts.RolePrompt = .init()) {
         self.model = model
+        self.prompt = prompt
     }
 
     struct Output: Decodable, Sendable {
@@ -37,7 +39,7 @@ public struct PlannerAgent: Agent {
         if state.inputRefusal != nil {
             return AgentResult(.plan(Plan(query: state.question, subQuestions: [], sources: [], isFallback: true)))
         }
-        var messages: [ChatMessage] = [.system(Self.instructions)]
+        var messages: [ChatMessage] = [.system(prompt.instructions ?? Self.instructions)]
         let recent = state.history.suffix(4)
         if !recent.isEmpty {
             let transcript = recent.map { "\($0.role.rawValue): \($0.content.prefix(300))" }.joined(separator: "\n")
@@ -45,7 +47,7 @@ public struct PlannerAgent: Agent {
         } else {
             messages.append(.user("Latest message: \(state.question)"))
         }
-        let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: 160)
+        let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: prompt.maxTokens ?? 160, temperature: prompt.temperature)
             .request(messages, model: model, context: context)
         return AgentResult(.plan(Self.plan(from: output, state: state)), usage: usage)
     }

@@ -9,10 +9,12 @@ import ConclaveKnowledge
 public struct ReasonerAgent: Agent {
     public var role: AgentRole { .reasoner }
     private let model: any ChatModel
+    private let prompt: AgentPrompts.RolePrompt
 
-    /// Creates a reasoner using `model`.
-    public init(model: any ChatModel) {
+    /// Creates a reasoner using `model`, with `prompt`'s instructions and sampling where it sets them.
+    public init(model: any ChatModel, prompt: AgentPrompts.RolePrompt = .init()) {
         self.model = model
+        self.prompt = prompt
     }
 
     struct Output: Decodable, Sendable {
@@ -37,8 +39,8 @@ public struct ReasonerAgent: Agent {
     public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
         if state.inputRefusal != nil { return AgentResult(.reasoning(Self.ruleBased(state.question))) }
         let question = state.contextualQuestion
-        let messages: [ChatMessage] = [.system(Self.instructions), .user("Question: \(question)")]
-        let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: 96)
+        let messages: [ChatMessage] = [.system(prompt.instructions ?? Self.instructions), .user("Question: \(question)")]
+        let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: prompt.maxTokens ?? 96, temperature: prompt.temperature)
             .request(messages, model: model, context: context)
         return AgentResult(.reasoning(Self.reasoning(from: output, question: question)), usage: usage)
     }

@@ -17,6 +17,7 @@ public struct ResponderAgent: Agent {
     private let sources: [any EvidenceSource]
     private let limit: Int
     private let phrasing: AnswerPhrasing
+    private let prompt: AgentPrompts.RolePrompt
 
     /// How answers from validated document facts are worded.
     public typealias AnswerPhrasing = WorkflowsConfiguration.AnswerPhrasing
@@ -39,7 +40,8 @@ public struct ResponderAgent: Agent {
 
     /// Creates a responder.
     public init(model: any ChatModel, retriever: any Retriever, sources: [any EvidenceSource] = [], limit: Int = 4,
-                phrasing: AnswerPhrasing = .quote) {
+                phrasing: AnswerPhrasing = .quote, prompt: AgentPrompts.RolePrompt = .init()) {
+        self.prompt = prompt
         self.model = model
         self.retriever = retriever
         self.sources = sources
@@ -97,7 +99,7 @@ public struct ResponderAgent: Agent {
             let facts = validation.facts.filter { !$0.isRecord }.map { (text: $0.text, source: $0.source) }
             guard !records.isEmpty else {
                 if phrasing == .quote { return try await quote(facts, state: state, context: context) }
-                return try await answer(state, sources: facts, instructions: Self.factInstructions, label: "Facts",
+                return try await answer(state, sources: facts, instructions: prompt.instructions ?? Self.factInstructions, label: "Facts",
                                         grounded: true, context: context)
             }
             // Records from governed queries are stated as they are, each with its citation; the
@@ -111,7 +113,7 @@ public struct ResponderAgent: Agent {
             try await context.emitToken(" ")
             let more = phrasing == .quote
                 ? try await quote(facts, state: state, context: context, citationOffset: records.count)
-                : try await answer(state, sources: facts, instructions: Self.factInstructions, label: "Facts",
+                : try await answer(state, sources: facts, instructions: prompt.instructions ?? Self.factInstructions, label: "Facts",
                                    grounded: true, context: context, citationOffset: records.count)
             guard case .answer(let rest) = more.output, !rest.isNotFound else {
                 return AgentResult(.answer(Answer(text: stated, citations: citations)), usage: more.usage)
@@ -127,8 +129,8 @@ public struct ResponderAgent: Agent {
             return AgentResult(.answer(Answer(text: Self.notFoundAnswer, citations: [], isNotFound: true)))
         }
         let sources = evidence.prefix(3).map { (text: String($0.text.prefix(1200)), source: $0.source) }
-        return try await answer(state, sources: Array(sources), instructions: Self.passageInstructions, label: "Passages",
-                                grounded: false, context: context)
+        return try await answer(state, sources: Array(sources), instructions: prompt.passageInstructions ?? Self.passageInstructions,
+                                label: "Passages", grounded: false, context: context)
     }
 
     /// States the facts that answer the question, in the validator's order: the first, then each
@@ -177,8 +179,8 @@ public struct ResponderAgent: Agent {
             messages.append(ChatMessage(role: message.role, content: String(message.content.prefix(400))))
         }
         messages.append(.user("\(label):\n\(numbered)\n\nQuestion: \(state.question)"))
-        var request = ChatRequest(messages: messages, temperature: context.options.temperature,
-                                  maxTokens: context.options.maxTokens, seed: context.options.seed,
+        var request = ChatRequest(messages: messages, temperature: prompt.temperature ?? context.options.temperature,
+                                  maxTokens: prompt.maxTokens ?? context.options.maxTokens, seed: context.options.seed,
                                   timeout: context.remaining)
         request.affinityKey = context.affinityKey
         let response: ChatResponse

@@ -16,10 +16,13 @@ public struct ValidatorAgent: Agent {
     /// Least share of the question's content words a fact (with its heading) must cover.
     private let minimumCoverage: Double
 
-    /// Creates a validator using `model`.
-    public init(model: any ChatModel, minimumCoverage: Double = 0.25) {
+    private let prompt: AgentPrompts.RolePrompt
+
+    /// Creates a validator using `model`, with `prompt`'s instructions and sampling where it sets them.
+    public init(model: any ChatModel, minimumCoverage: Double = 0.25, prompt: AgentPrompts.RolePrompt = .init()) {
         self.model = model
         self.minimumCoverage = minimumCoverage
+        self.prompt = prompt
     }
 
     struct Output: Decodable, Sendable {
@@ -113,10 +116,10 @@ public struct ValidatorAgent: Agent {
         }
         let numbered = strong.enumerated().map { "[\($0.offset + 1)] \($0.element.text)" }.joined(separator: "\n")
         let messages: [ChatMessage] = [
-            .system(Self.instructions),
+            .system(prompt.instructions ?? Self.instructions),
             .user("Question: \(state.question)\n\nFacts:\n\(numbered)"),
         ]
-        let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: 40)
+        let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: prompt.maxTokens ?? 40, temperature: prompt.temperature)
             .request(messages, model: model, context: context)
         var validation = Self.verdict(output, candidates: strong)
         if let bridge {

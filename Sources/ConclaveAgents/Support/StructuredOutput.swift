@@ -7,11 +7,13 @@ import Foundation
 struct StructuredOutput<Value: Decodable & Sendable> {
     let schema: String
     let maxTokens: Int
+    /// The role's temperature; nil uses the run's.
+    var temperature: Double? = nil
 
     func request(_ messages: [ChatMessage], model: any ChatModel, context: AgentContext)
         async throws -> (value: Value?, usage: TokenUsage)
     {
-        var request = ChatRequest(messages: messages, temperature: context.options.temperature, maxTokens: maxTokens,
+        var request = ChatRequest(messages: messages, temperature: temperature ?? context.options.temperature, maxTokens: maxTokens,
                                   seed: context.options.seed, jsonSchema: schema, timeout: context.remaining)
         request.affinityKey = context.affinityKey
         let response: ChatResponse

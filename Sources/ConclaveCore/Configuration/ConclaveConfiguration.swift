@@ -711,6 +711,9 @@ public struct WorkflowsConfiguration: Sendable, Codable, Hashable {
     public var stepTimeoutSeconds: Double
     /// How the responder words answers from validated document facts (after a validator). Default `quote`.
     public var answerPhrasing: AnswerPhrasing = .quote
+    /// YAML file of the agents' prompts and per-role sampling (versioned); empty for the built-ins.
+    /// Default `config/prompts/agents.yaml`.
+    public var promptsFile: String = "config/prompts/agents.yaml"
 
     /// How the responder words an answer from validated document facts.
     public enum AnswerPhrasing: String, Sendable, Codable, Hashable, CaseIterable {
@@ -734,6 +737,7 @@ public struct WorkflowsConfiguration: Sendable, Codable, Hashable {
         case directory
         case stepTimeoutSeconds = "step_timeout_seconds"
         case answerPhrasing = "answer_phrasing"
+        case promptsFile = "prompts_file"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -744,6 +748,7 @@ public struct WorkflowsConfiguration: Sendable, Codable, Hashable {
         directory = try c.value(.directory, default: d.directory)
         stepTimeoutSeconds = try c.value(.stepTimeoutSeconds, default: d.stepTimeoutSeconds)
         answerPhrasing = try c.enumValue(.answerPhrasing, default: d.answerPhrasing)
+        promptsFile = try c.value(.promptsFile, default: d.promptsFile)
     }
 
     func validate() throws {

@@ -23,12 +23,17 @@ public enum EvalReport {
                 + String(format: "%.2f", o.latencySeconds.reduce(0, +)) + ",\"\(reasons)\"\n"
         }
         try csv.write(toFile: (directory as NSString).appendingPathComponent("tasks.csv"), atomically: true, encoding: .utf8)
-        try markdown(summaries: summaries, taskFile: taskFile)
+        try markdown(summaries: summaries, taskFile: taskFile, promptsVersions: promptsVersions(outcomes))
             .write(toFile: (directory as NSString).appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
     }
 
+    /// The distinct agents' prompts versions the server reported, sorted.
+    public static func promptsVersions(_ outcomes: [EvalRunner.Outcome]) -> [String] {
+        Array(Set(outcomes.compactMap(\.promptsVersion))).sorted()
+    }
+
     /// The Markdown report: one column per workflow.
-    public static func markdown(summaries: [EvalSummary], taskFile: String) -> String {
+    public static func markdown(summaries: [EvalSummary], taskFile: String, promptsVersions: [String] = []) -> String {
         func pct(_ r: EvalSummary.Rate) -> String {
             guard r.count > 0 else { return "n/a" }
             var s = String(format: "%.1f%%", r.value * 100)
@@ -38,7 +43,11 @@ public enum EvalReport {
         func ratio(_ r: EvalSummary.Rate) -> String {
             r.count > 0 ? String(format: "%.2f", r.value) + " (n=\(r.count))" : "n/a"
         }
-        var lines = ["# Evaluation report", "", "Task file: `\(taskFile)`. Intervals are bootstrap 95% (1,000 resamples, seed 42).", ""]
+        var lines = ["# Evaluation report", "", "Task file: `\(taskFile)`. Intervals are bootstrap 95% (1,000 resamples, seed 42)."]
+        if !promptsVersions.isEmpty {
+            lines.append("Agents' prompts version: " + promptsVersions.map { "`\($0)`" }.joined(separator: ", ") + ".")
+        }
+        lines.append("")
         lines.append("| metric | " + summaries.map { "`conclave/\($0.workflow)`" }.joined(separator: " | ") + " |")
         lines.append("|---|" + summaries.map { _ in "---" }.joined(separator: "|") + "|")
         func row(_ name: String, _ value: (EvalSummary) -> String) {

@@ -21,11 +21,14 @@ public struct EvalRunner: Sendable {
         public var expectedRefusal: Bool
         public var latencySeconds: [Double]
         public var error: String?
+        /// The agents' prompts version the server reported (`conclave.prompts_version`).
+        public var promptsVersion: String?
 
         /// Creates an outcome.
         public init(taskID: String, type: String, workflow: String, group: String?, answers: [String], verdict: Verdict,
                     turnPasses: [Bool], citedSources: [String], expectedSources: [String], refused: Bool,
-                    saidNotAvailable: Bool, expectedRefusal: Bool, latencySeconds: [Double], error: String?) {
+                    saidNotAvailable: Bool, expectedRefusal: Bool, latencySeconds: [Double], error: String?,
+                    promptsVersion: String? = nil) {
             self.taskID = taskID
             self.type = type
             self.workflow = workflow
@@ -40,13 +43,14 @@ public struct EvalRunner: Sendable {
             self.expectedRefusal = expectedRefusal
             self.latencySeconds = latencySeconds
             self.error = error
+            self.promptsVersion = promptsVersion
         }
 
         enum CodingKeys: String, CodingKey {
             case taskID = "task_id", type, workflow, group, answers, verdict
             case turnPasses = "turn_passes", citedSources = "cited_sources", expectedSources = "expected_sources"
             case refused, saidNotAvailable = "said_not_available", expectedRefusal = "expected_refusal"
-            case latencySeconds = "latency_seconds", error
+            case latencySeconds = "latency_seconds", error, promptsVersion = "prompts_version"
         }
     }
 
@@ -125,12 +129,14 @@ public struct EvalRunner: Sendable {
         var cited: [String] = []
         var conversation: String?
         var failure: String?
+        var promptsVersion: String?
         for turn in task.turns {
             let start = ContinuousClock.now
             do {
-                let (answer, sources, id) = try await send(turn.user, user: task.user, workflow: workflow,
-                                                           conversation: conversation)
+                let (answer, sources, id, version) = try await send(turn.user, user: task.user, workflow: workflow,
+                                                                    conversation: conversation)
                 conversation = id
+                promptsVersion = version ?? promptsVersion
                 answers.append(answer)
                 cited = sources
             } catch {
@@ -152,7 +158,7 @@ public struct EvalRunner: Sendable {
                        verdict: verdict, turnPasses: turnPasses, citedSources: cited,
                        expectedSources: task.expect.sources, refused: Scorer.isRefusal(final),
                        saidNotAvailable: Scorer.saysNotAvailable(final), expectedRefusal: task.expect.refusal,
-                       latencySeconds: latencies, error: failure)
+                       latencySeconds: latencies, error: failure, promptsVersion: promptsVersion)
     }
 
     /// Each consistency group's mean pairwise cosine similarity of its final answers, embedded by
@@ -193,7 +199,7 @@ public struct EvalRunner: Sendable {
     }
 
     private func send(_ text: String, user: String, workflow: String, conversation: String?) async throws
-        -> (String, [String], String?)
+        -> (String, [String], String?, String?)
     {
         var request = HTTPClientRequest(url: baseURL + "/v1/chat/completions")
         request.method = .POST
@@ -213,8 +219,9 @@ public struct EvalRunner: Sendable {
             throw EvalError("HTTP \(response.status.code): \(message)")
         }
         let answer = (((json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String) ?? ""
-        let citations = ((json["conclave"] as? [String: Any])?["citations"] as? [[String: Any]]) ?? []
+        let annotations = json["conclave"] as? [String: Any]
+        let citations = (annotations?["citations"] as? [[String: Any]]) ?? []
         let sources = Array(Set(citations.compactMap { $0["source_id"] as? String })).sorted()
-        return (answer, sources, json["conversation_id"] as? String)
+        return (answer, sources, json["conversation_id"] as? String, annotations?["prompts_version"] as? String)
     }
 }

@@ -11,6 +11,8 @@ public struct ConclaveAnnotations: Sendable, Codable {
     /// The version of the reloadable configuration (workflows, policy, SQL templates) the
     /// request ran on (`conclave reload`).
     public var configVersion: Int
+    /// The version of the agents' prompts file (`workflows.prompts_file`) the answer was made with.
+    public var promptsVersion: String
     /// Citations, in marker order.
     public var citations: [Citation]
     /// One entry per executed step.
@@ -19,6 +21,7 @@ public struct ConclaveAnnotations: Sendable, Codable {
     enum CodingKeys: String, CodingKey {
         case runID = "run_id"
         case configVersion = "config_version"
+        case promptsVersion = "prompts_version"
         case workflow, citations, trace
     }
 }

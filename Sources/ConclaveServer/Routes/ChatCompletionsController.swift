@@ -318,7 +318,7 @@ struct ChatJob: Sendable {
     }
 
     private func annotations(for result: RunResult) -> ConclaveAnnotations {
-        ConclaveAnnotations(runID: runID, workflow: workflow.name, configVersion: configVersion,
+        ConclaveAnnotations(runID: runID, workflow: workflow.name, configVersion: configVersion, promptsVersion: runtime.prompts.version,
                             citations: result.state.answer?.citations ?? [], trace: result.trace)
     }
 

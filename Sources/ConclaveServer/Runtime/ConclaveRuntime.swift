@@ -12,6 +12,7 @@ import ConclaveTelemetry
 import Foundation
 import Logging
 import ServiceLifecycle
+import Yams
 
 /// The composition root: builds every component of a Conclave process from its configuration.
 public struct ConclaveRuntime: Sendable {
@@ -58,6 +59,8 @@ public struct ConclaveRuntime: Sendable {
     public let vectors: VectorCatalog?
     /// The agents of this process (the engine's team in embedded mode; what a worker runs).
     public let agents: AgentTeam
+    /// The agents' prompts and per-role sampling (`workflows.prompts_file` over the built-ins).
+    public let prompts: AgentPrompts
     /// The JetStream work queues (`messaging.driver: nats`).
     public let workQueue: JetStreamWorkQueue?
     /// Sends steps to the workers (`messaging.driver: nats`): the engine's team is its remote agents.
@@ -256,8 +259,11 @@ public struct ConclaveRuntime: Sendable {
         live = LiveConfiguration(configuration: configuration, workflows: workflows, governance: governance,
                                  database: swappableDatabase, logger: logger)
         callOptions = ModelCallOptions(temperature: inference.temperature, seed: inference.seed, maxTokens: inference.maxTokens)
+        prompts = try Self.loadPrompts(configuration.workflows.promptsFile)
+        logger.info("agent prompts", metadata: ["version": "\(prompts.version)",
+                                                "file": "\(configuration.workflows.promptsFile.isEmpty ? "built-in" : configuration.workflows.promptsFile)"])
         agents = AgentTeam(model: model, retriever: retriever, sources: sources, topK: configuration.knowledge.topK,
-                           answerPhrasing: configuration.workflows.answerPhrasing)
+                           answerPhrasing: configuration.workflows.answerPhrasing, prompts: prompts)
         let messaging = configuration.messaging
         switch messaging.driver {
         case .inprocess:
@@ -331,5 +337,34 @@ public struct ConclaveRuntime: Sendable {
         if let audit = governance.audit { services.append(audit) }
         services.append(ReloadOnHangup(live: live, logger: logger))
         return services
+    }
+}
+
+extension ConclaveRuntime {
+    /// The agents' prompts: the built-in ones, with `path`'s values where it sets them (`""`:
+    /// the built-ins alone). Errors name the file and the key.
+    static func loadPrompts(_ path: String) throws -> AgentPrompts {
+        guard !path.isEmpty else { return .builtIn }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigurationError(key: "workflows.prompts_file", value: path, expected: "a readable prompts YAML file")
+        }
+        let file: AgentPrompts
+        do {
+            file = try YAMLDecoder().decode(AgentPrompts.self, from: text)
+        } catch var error as ConfigurationError {
+            error.origin = path
+            throw error
+        } catch DecodingError.dataCorrupted(let context) where context.underlyingError is ConfigurationError {
+            // Yams wraps an error thrown while decoding (an unknown key) as corrupted data.
+            var error = context.underlyingError as! ConfigurationError
+            error.origin = path
+            throw error
+        } catch let error as DecodingError {
+            throw ConfigurationError(key: "workflows.prompts_file", value: path, expected: "a prompts file: \(error.readableDescription)")
+        } catch {
+            throw ConfigurationError(key: "workflows.prompts_file", value: path, expected: "a prompts file (\(error))")
+        }
+        try file.validate(file: path)
+        return AgentPrompts.builtIn.overridden(by: file)
     }
 }

@@ -91,7 +91,7 @@ struct Eval: AsyncParsableCommand {
                                   summary.accuracy.value * 100, summary.tasks, summary.errors))
         }
         try EvalReport.write(summaries: summaries, outcomes: all, taskFile: tasks, to: output)
-        Terminal.write(EvalReport.markdown(summaries: summaries, taskFile: tasks))
+        Terminal.write(EvalReport.markdown(summaries: summaries, taskFile: tasks, promptsVersions: EvalReport.promptsVersions(all)))
         Terminal.write("wrote \(output)/report.json, tasks.csv, report.md\n")
     }
 }
