@@ -108,6 +108,26 @@ import Testing
         }
     }
 
+    @Test func aWithheldDocumentIsJudgedByWhatItsHitsCoverTogether() async throws {
+        let directory = try TestRuntime.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "---\nid: S-1\ntitle: Night desk\n---\n# Night desk\n\n## Rota\n\nWeek 3: the desk lead is Ana Voss.\n\n## Contacts\n\nAna Voss, phone +44 7700 900123.\n"
+            .write(to: directory.appendingPathComponent("s.md"), atomically: true, encoding: .utf8)
+        try "---\nid: P-1\ntitle: Canteen\n---\n# Canteen\n\nThe canteen opens at noon.\n"
+            .write(to: directory.appendingPathComponent("p.md"), atomically: true, encoding: .utf8)
+        let store = try SQLiteStore(path: ":memory:")
+        try await Ingestor(store: store).ingest(paths: [directory.path])
+        let question = "What is the phone number of the week 3 desk lead?"
+        let retrieval = try await BM25Retriever(store: store).retrieve(question, limit: 4, scope: DocumentScope(allowedDocumentIDs: ["P-1"]))
+        let withheld = try #require(retrieval.withheld.first)
+        #expect(withheld.documentID == "S-1" && retrieval.evidence.allSatisfy { $0.source.id != "S-1" })
+        // Neither chunk alone covers as much of the question as the two together.
+        let chunks = try await BM25Retriever(store: store).retrieve(question, limit: 4)
+        let best = chunks.filter { $0.source.id == "S-1" }.map { Coverage.of(question, by: "\($0.text) \($0.source.section ?? "") \($0.source.title)") }.max() ?? 0
+        #expect(chunks.filter { $0.source.id == "S-1" }.count == 2)
+        #expect(withheld.coverage > best)
+    }
+
     @Test func reingestSkipsUnchangedAndUpdatesChangedFiles() async throws {
         let directory = try TestRuntime.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -171,6 +171,9 @@ import Testing
                                      history: [.user("Who is the backup on night 3?"), .assistant(rota)])
         let carried = try #require(ValidatorAgent.bridge(followUp, top: nil, evidence: evidence, extractor: extractor))
         #expect(carried.fact.text == "Name: Ben Okafor; Desk phone: 4420" && carried.carried)
+        // Asking who fills a field asks for the name the previous answer states: nothing is carried.
+        let who = WorkflowState(question: "Who is the backup that night?", history: [.user("Who leads night 3?"), .assistant(rota)])
+        #expect(who.carriedNames.isEmpty && who.carriedQuery == nil)
         #expect(ValidatorAgent.bridge(WorkflowState(question: "What is the desk phone of reception?"), top: top,
                                       evidence: evidence, extractor: extractor) == nil)
     }
@@ -223,6 +226,114 @@ import Testing
         #expect(ValidatorAgent.uncoveredAnchors(of: "What does Acme pay for B4?", by: [passages[0]], evidence: passages.map(\.evidence)).isEmpty)
         #expect(ValidatorAgent.uncoveredAnchors(of: "What does Acme pay for B4?", by: [passages[0]],
                                                 evidence: [passages[0].evidence, facts[0].evidence, facts[0].evidence]) == ["acme"])
+    }
+
+    @Test func countAndMoneyQuestionsNeedAFactOfThatForm() {
+        func candidates(_ text: String, question: String, section: String = "Visiting us") -> [FactExtractor.Candidate] {
+            let evidence = Evidence(chunkID: "V#0", source: SourceRef(id: "V", title: "Sites", section: section), text: text, score: 1, subQuestion: "")
+            return FactExtractor().candidates(for: question, evidence: [evidence], reasoning: nil)
+        }
+        #expect(ValidatorAgent.countedNoun("How many loading bays are there at the Leeds depot?") == "bays")
+        #expect(ValidatorAgent.countedNoun("For how many weeks is the badge valid?") == "weeks")
+        #expect(ValidatorAgent.countedNoun("How many of the staff were hired in 2023?") == nil)
+        #expect(ValidatorAgent.countedNoun("What is the badge fee?") == nil)
+        let bays = "How many loading bays are there at the Leeds depot?"
+        let list = "- Leeds: 10 minutes from the ring road; the depot gate is on Mill Lane.\n- Hull: 14 loading bays, two with ramps."
+        // Leeds is named but its bays are not counted; Hull's bays are not Leeds's.
+        let facts = candidates(list, question: bays)
+        #expect(ValidatorAgent.unmetForm(of: bays, by: facts, evidence: facts.map(\.evidence)) == "no fact states a number of bays")
+        // A record is keyed by its field labels, not by a name.
+        let record = candidates("| Code | Depot | Loading bays |\n|---|---|---|\n| LDS | Leeds | 12 |\n| HUL | Hull | 14 |", question: bays)
+        #expect(ValidatorAgent.unmetForm(of: bays, by: record, evidence: record.map(\.evidence)) == nil)
+        let counted = candidates("- Leeds: 12 loading bays and a staff car park.", question: bays)
+        #expect(ValidatorAgent.unmetForm(of: bays, by: counted, evidence: counted.map(\.evidence)) == nil)
+        // The counted noun may be in the heading, the number spelled out.
+        let headed = candidates("The Leeds depot has twelve, all with dock levellers.", question: bays, section: "Loading bays")
+        #expect(ValidatorAgent.unmetForm(of: bays, by: headed, evidence: headed.map(\.evidence)) == nil)
+        let bonus = "How much is the summer bonus?"
+        let dates = candidates("The summer bonus is paid with the June payroll on 25 June.", question: bonus)
+        #expect(ValidatorAgent.unmetForm(of: bonus, by: dates, evidence: dates.map(\.evidence)) == "no fact states an amount of money")
+        let paid = candidates("The summer bonus is EUR 400 for full-time staff.", question: bonus)
+        #expect(ValidatorAgent.unmetForm(of: bonus, by: paid, evidence: paid.map(\.evidence)) == nil)
+        // "How much" asking for time is not asking for money; two-part questions are not gated.
+        #expect(!ValidatorAgent.asksForMoney("How much notice must I give?"))
+        #expect(!ValidatorAgent.asksForMoney("By how much can the review deadline be extended?"))
+        #expect(ValidatorAgent.asksForMoney("How much is the night shift allowance?"))
+        #expect(ValidatorAgent.unmetForm(of: "How much is the summer bonus, and when is it paid?", by: dates,
+                                         evidence: dates.map(\.evidence)) == nil)
+    }
+
+    @Test func aWithheldDocumentRefusesOnlyWhenItCoversMoreThanTheReadableFacts() {
+        let sheet = WithheldSource(documentID: "S", department: "ops", coverage: 0.7)
+        // The usual rule: 60 % of the question, and a quarter more than the best readable fact.
+        #expect(ValidatorAgent.restricted([sheet], bestReadableCoverage: 0.5) == nil)
+        #expect(ValidatorAgent.restricted([sheet], bestReadableCoverage: 0.4) == [sheet])
+        // When the readable facts cannot give the kind of answer asked for, any margin will do, but
+        // a withheld document covering no more than they do ("Christmas" and "2025" in both) does not.
+        #expect(ValidatorAgent.restricted([sheet], bestReadableCoverage: 0.5, margin: 0.01) == [sheet])
+        #expect(ValidatorAgent.restricted([sheet], bestReadableCoverage: 0.7, margin: 0.01) == nil)
+    }
+
+    @Test func contactDataAskedForMustBeStated() {
+        let evidence = Evidence(chunkID: "R#0", source: SourceRef(id: "R", title: "Rota", section: nil),
+                                text: "Every night has a lead and a backup engineer.", score: 1, subQuestion: "")
+        let facts = FactExtractor().candidates(for: "What is the e-mail address of the night lead?", evidence: [evidence], reasoning: nil)
+        #expect(ValidatorAgent.unmetForm(of: "What is the e-mail address of the night lead?", by: facts, evidence: [evidence])
+                == "no fact states an e-mail address")
+        #expect(ValidatorAgent.unmetForm(of: "What is the phone number of the night lead?", by: facts, evidence: [evidence])
+                == "no fact states a phone number")
+        // Words that are not a request for contact data do not count.
+        #expect(ValidatorAgent.unmetForm(of: "How do I install the mobile app for the night desk?", by: facts, evidence: [evidence]) == nil)
+        #expect(ValidatorAgent.containsPhoneNumber("Mobile: +44 7700 900123"))
+        #expect(ValidatorAgent.containsPhoneNumber("call 010-555 0199"))
+        #expect(!ValidatorAgent.containsPhoneNumber("Shift start: 10 Nov 2025, 10:00"))
+    }
+
+    @Test func aMaskedValueTheQuestionAsksForIsFoundEvenWhenItMatchesWeakly() {
+        let note = Evidence(chunkID: "N#0", source: SourceRef(id: "N", title: "Case note - Pat Reyes", section: "Employee"),
+                            text: "| Field | Value |\n|---|---|\n| Salary account | [restricted] |\n| Grade | G4 |", score: 1, subQuestion: "")
+        let question = "What is the bank account (IBAN) in the case note on Pat Reyes?"
+        #expect(ValidatorAgent.maskedValue(askedBy: question, query: question, evidence: [note], extractor: FactExtractor())?.text
+                == "Field: Salary account; Value: [restricted]")
+        // Not for a question that asks for no personal data, nor for another case's note.
+        #expect(ValidatorAgent.maskedValue(askedBy: "What grade is recorded in the case note on Pat Reyes?", query: "grade case note Pat Reyes",
+                                           evidence: [note], extractor: FactExtractor()) == nil)
+        #expect(ValidatorAgent.maskedValue(askedBy: "What is the bank account (IBAN) in the case note on Sam Ortiz?", query: question,
+                                           evidence: [note], extractor: FactExtractor()) == nil)
+    }
+
+    @Test func anAcronymIsNamedByTheDocumentThatSpellsItOut() {
+        let defined = Evidence(chunkID: "L#0", source: SourceRef(id: "L", title: "Records requests", section: nil),
+                               text: "A request for a copy of one's records (RCR) is answered within one month.", score: 1, subQuestion: "")
+        let rule = Evidence(chunkID: "L#1", source: SourceRef(id: "L", title: "Records requests", section: "Deadlines"),
+                            text: "The deadline may be extended by two further months.", score: 1, subQuestion: "")
+        let other = Evidence(chunkID: "M#0", source: SourceRef(id: "M", title: "Meetings", section: nil),
+                             text: "Meetings end on time.", score: 1, subQuestion: "")
+        let fact = FactExtractor.Candidate(text: "The deadline may be extended by two further months.", evidence: rule, score: 1, coverage: 0.5)
+        #expect(ValidatorAgent.uncoveredAnchors(of: "How far can an RCR deadline be extended?", by: [fact],
+                                                evidence: [defined, rule, other, other]).isEmpty)
+        // Not when the acronym is not the facts' document's.
+        let elsewhere = FactExtractor.Candidate(text: "Meetings end on time.", evidence: other, score: 1, coverage: 0.5)
+        #expect(ValidatorAgent.uncoveredAnchors(of: "How far can an RCR deadline be extended?", by: [elsewhere],
+                                                evidence: [defined, rule, other, other]) == ["rcr"])
+    }
+
+    @Test func aRecordsFieldNameMatchesOnlyAsAWhole() {
+        let terms = TermSet("What is the dress code for the Leeds depot?")
+        #expect(FactExtractor.withoutUnaskedFieldNames("depot: Leeds; site_code: LDS; region_name: North", query: terms)
+                == "depot: Leeds;  : LDS;  : North")
+        #expect(FactExtractor.withoutUnaskedFieldNames("depot_code: LDS", query: TermSet("What is the depot code of Leeds?"))
+                == "depot_code: LDS")
+    }
+
+    @Test func theSecondPartOfATwoPartQuestionGetsItsOwnFact() {
+        let text = "The weekly report lists every parcel that arrived damaged and anything unusual.\n"
+            + "Crews must photograph a damaged parcel before it is moved."
+        let evidence = [Evidence(chunkID: "R#0", source: SourceRef(id: "R", title: "Weekly report", section: nil), text: text, score: 1, subQuestion: "")]
+        let question = "Was anything unusual in the weekly report, and what must crews do about damaged parcels?"
+        #expect(ValidatorAgent.secondPartFact(of: question, evidence: evidence, extractor: FactExtractor())?.text
+                == "Crews must photograph a damaged parcel before it is moved.")
+        #expect(ValidatorAgent.secondPartFact(of: "Was anything unusual in the weekly report?", evidence: evidence, extractor: FactExtractor()) == nil)
     }
 
     @Test func candidatesRankTheSentenceThatAnswers() {

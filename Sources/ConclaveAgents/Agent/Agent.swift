@@ -112,7 +112,7 @@ public enum AgentOutput: Sendable {
         case .reasoning(let r):
             return "form=\(r.answerForm.rawValue) computation=\(r.computation.rawValue) entities=\(r.entities.count)\(r.isFallback ? " fallback" : "")"
         case .validation(let v):
-            return "answerable=\(v.answerable) facts=\(v.facts.count)\(v.isFallback ? " fallback" : "")\(v.isRestricted ? " restricted" : "")"
+            return "answerable=\(v.answerable) facts=\(v.facts.count)\(v.isFallback ? " fallback" : "")\(v.isRestricted ? " restricted" : "") (\(v.rationale))"
         case .answer(let a):
             return "characters=\(a.text.count) citations=\(a.citations.count)"
         }

@@ -68,17 +68,23 @@ public struct WorkflowState: Sendable {
     }
 
     /// Names the question refers to through a labelled field of the previous answer ("the
-    /// secondary's number" after `… Secondary: Ben Okafor …`), carried into this turn.
+    /// secondary's number" after `… Secondary: Ben Okafor …`), carried into this turn. A question
+    /// that asks *who* fills the field ("who is his secondary that week?") asks for the name, not
+    /// about it, and carries none.
     public var carriedNames: [String] {
-        guard let previous = history.last(where: { $0.role == .assistant })?.content else { return [] }
+        guard let previous = history.last(where: { $0.role == .assistant })?.content, !asksWho else { return [] }
         return SlotBridge.names(in: previous, labelledBy: question)
     }
 
     /// The question as it reads with the carried names in place of the labels that pointed at
     /// them (see ``carriedNames``), or nil when it carries none.
     public var carriedQuery: String? {
-        guard let previous = history.last(where: { $0.role == .assistant })?.content else { return nil }
+        guard let previous = history.last(where: { $0.role == .assistant })?.content, !asksWho else { return nil }
         return SlotBridge.query(question, naming: previous)
+    }
+
+    private var asksWho: Bool {
+        question.split(whereSeparator: { !$0.isLetter }).first?.lowercased() == "who"
     }
 
     /// The question to search with: the plan's standalone query when there is one, else

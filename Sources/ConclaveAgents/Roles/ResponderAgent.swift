@@ -95,30 +95,17 @@ public struct ResponderAgent: Agent {
                 try await context.emitToken(Self.notFoundAnswer)
                 return AgentResult(.answer(Answer(text: Self.notFoundAnswer, citations: [], isNotFound: true)))
             }
-            let records = validation.facts.filter(\.isRecord)
-            let facts = validation.facts.filter { !$0.isRecord }.map { (text: $0.text, source: $0.source) }
-            guard !records.isEmpty else {
-                if phrasing == .quote { return try await quote(facts, state: state, context: context) }
-                return try await answer(state, sources: facts, instructions: prompt.instructions ?? Self.factInstructions, label: "Facts",
-                                        grounded: true, context: context)
+            guard let claim = validation.unsupportedClaim else { return try await answer(from: validation, state: state, context: context) }
+            // A yes/no question whose claim no fact states ("have they been waived?" over facts that
+            // never say "waived"): that is said first, then what the sources do hold.
+            let lead = Self.unsupportedClaimAnswer(claim)
+            try await context.emitToken(lead + " ")
+            var result = try await answer(from: validation, state: state, context: context)
+            if case .answer(var answer) = result.output {
+                answer.text = lead + " " + answer.text
+                result.output = .answer(answer)
             }
-            // Records from governed queries are stated as they are, each with its citation; the
-            // model phrases only what the documents add.
-            let stated = records.enumerated().map { "\($0.element.text) [\($0.offset + 1)]" }.joined(separator: " ")
-            try await context.emitToken(stated)
-            let citations = Self.citations(for: records.map { (text: $0.text, source: $0.source) }, shownThrough: state.textGuard)
-            guard !facts.isEmpty else {
-                return AgentResult(.answer(Answer(text: stated, citations: citations)))
-            }
-            try await context.emitToken(" ")
-            let more = phrasing == .quote
-                ? try await quote(facts, state: state, context: context, citationOffset: records.count)
-                : try await answer(state, sources: facts, instructions: prompt.instructions ?? Self.factInstructions, label: "Facts",
-                                   grounded: true, context: context, citationOffset: records.count)
-            guard case .answer(let rest) = more.output, !rest.isNotFound else {
-                return AgentResult(.answer(Answer(text: stated, citations: citations)), usage: more.usage)
-            }
-            return AgentResult(.answer(Answer(text: stated + " " + rest.text, citations: citations + rest.citations)), usage: more.usage)
+            return result
         }
         var evidence = state.evidence ?? []
         if state.evidence == nil {
@@ -131,6 +118,40 @@ public struct ResponderAgent: Agent {
         let sources = evidence.prefix(3).map { (text: String($0.text.prefix(1200)), source: $0.source) }
         return try await answer(state, sources: Array(sources), instructions: prompt.passageInstructions ?? Self.passageInstructions,
                                 label: "Passages", grounded: false, context: context)
+    }
+
+    /// The first sentence of an answer to a yes/no question whose claim (`claim`, the word the
+    /// question turns on) no validated fact states.
+    public static func unsupportedClaimAnswer(_ claim: String) -> String {
+        "I found no record that this has happened: no source available to you says \"\(claim)\"."
+    }
+
+    /// The answer from the validated facts: records as they are, document facts quoted or worded.
+    private func answer(from validation: Validation, state: WorkflowState, context: AgentContext) async throws -> AgentResult {
+        let records = validation.facts.filter(\.isRecord)
+        let facts = validation.facts.filter { !$0.isRecord }.map { (text: $0.text, source: $0.source) }
+        guard !records.isEmpty else {
+            if phrasing == .quote { return try await quote(facts, state: state, context: context) }
+            return try await answer(state, sources: facts, instructions: prompt.instructions ?? Self.factInstructions, label: "Facts",
+                                    grounded: true, context: context)
+        }
+        // Records from governed queries are stated as they are, each with its citation; the
+        // model phrases only what the documents add.
+        let stated = records.enumerated().map { "\($0.element.text) [\($0.offset + 1)]" }.joined(separator: " ")
+        try await context.emitToken(stated)
+        let citations = Self.citations(for: records.map { (text: $0.text, source: $0.source) }, shownThrough: state.textGuard)
+        guard !facts.isEmpty else {
+            return AgentResult(.answer(Answer(text: stated, citations: citations)))
+        }
+        try await context.emitToken(" ")
+        let more = phrasing == .quote
+            ? try await quote(facts, state: state, context: context, citationOffset: records.count)
+            : try await answer(state, sources: facts, instructions: prompt.instructions ?? Self.factInstructions, label: "Facts",
+                               grounded: true, context: context, citationOffset: records.count)
+        guard case .answer(let rest) = more.output, !rest.isNotFound else {
+            return AgentResult(.answer(Answer(text: stated, citations: citations)), usage: more.usage)
+        }
+        return AgentResult(.answer(Answer(text: stated + " " + rest.text, citations: citations + rest.citations)), usage: more.usage)
     }
 
     /// States the facts that answer the question, in the validator's order: the first, then each

@@ -31,7 +31,11 @@ public struct RetrieverAgent: Agent {
         var queries = [state.searchQuery]
         queries += state.plan?.subQuestions ?? []
         let contextual = state.contextualQuestion
-        if !queries.contains(contextual) { queries.append(contextual) }
+        queries.append(contextual)
+        // A plan whose sub-questions repeat the question (the small model often writes it again)
+        // searches once per distinct query.
+        var distinct = Set<String>()
+        queries = queries.filter { distinct.insert($0.lowercased().trimmingCharacters(in: .whitespacesAndNewlines)).inserted }
         var best: [String: Evidence] = [:]
         var order: [String] = []
         var withheld: [String: WithheldSource] = [:]

@@ -16,6 +16,17 @@ public struct FactExtractor: Sendable {
         public var score: Double
         /// Fraction of the question's content words the sentence (with its section heading) covers.
         public var coverage: Double
+        /// The question's content words the sentence, its section heading or its lead-in names.
+        public var matched: TermSet = .empty
+
+        /// Creates a candidate.
+        public init(text: String, evidence: Evidence, score: Double, coverage: Double, matched: TermSet = .empty) {
+            self.text = text
+            self.evidence = evidence
+            self.score = score
+            self.coverage = coverage
+            self.matched = matched
+        }
     }
 
     /// Creates an extractor.
@@ -47,7 +58,7 @@ public struct FactExtractor: Sendable {
             let leading = Set(leads.values)
             for sentence in Self.sentences(lines) where !leading.contains(sentence) {
                 guard seen.insert(TextWords.caseFoldedHash(sentence)).inserted else { continue }
-                let terms = TermSet(sentence)
+                let terms = TermSet(Self.withoutUnaskedFieldNames(sentence, query: queryTerms))
                 let direct = Double(queryTerms.intersectionCount(terms))
                 let band = amounts.isEmpty ? nil : Quantities.band(ofRow: sentence)
                 let inBand = band.map { band in amounts.contains(where: band.contains) }
@@ -68,7 +79,8 @@ public struct FactExtractor: Sendable {
                 // A row whose key the question names in full ("Account Manager") is a closer
                 // match than one whose key says more ("Key Account Manager").
                 if Self.rowKeyIsNamed(sentence, by: queryTerms) { score += 0.5 }
-                results.append(Candidate(text: sentence, evidence: item, score: score, coverage: coverage))
+                results.append(Candidate(text: sentence, evidence: item, score: score, coverage: coverage,
+                                         matched: queryTerms.intersection(terms).union(context)))
             }
         }
         return Array(results.sorted { $0.score > $1.score }.prefix(limit))
@@ -240,6 +252,33 @@ public struct FactExtractor: Sendable {
             }
         }
         return leads
+    }
+
+    /// `sentence` without the field names (`origin_code`, `salary_eur`) that `query` does not name in
+    /// full: a record's column name matches a question only as a whole, so "dress code" does not
+    /// find every row with an `origin_code`.
+    static func withoutUnaskedFieldNames(_ sentence: String, query: TermSet) -> String {
+        guard sentence.utf8.contains(UInt8(ascii: "_")) else { return sentence }
+        var out = ""
+        var word = ""
+        func flush() {
+            if word.contains("_"), !TermSet(word.replacingOccurrences(of: "_", with: " ")).isSubset(of: query) {
+                out += " "
+            } else {
+                out += word
+            }
+            word = ""
+        }
+        for character in sentence {
+            if character.isLetter || character.isNumber || character == "_" {
+                word.append(character)
+            } else {
+                flush()
+                out.append(character)
+            }
+        }
+        flush()
+        return out
     }
 
     /// True when `sentence` is a row (`Key: value; …`) whose key value's every word is in `query`.

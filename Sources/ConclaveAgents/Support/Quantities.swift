@@ -118,6 +118,14 @@ public enum Quantities {
         return tokens
     }
 
+    /// True when `text` states a number: a digit, or a number word from "one" to "twelve"
+    /// ("two further months", "three written quotes").
+    static func statesNumber(_ text: String) -> Bool {
+        if text.utf8.contains(where: { $0 >= 0x30 && $0 <= 0x39 }) { return true }
+        let words: Set<String> = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
+        return text.lowercased().split(whereSeparator: { !$0.isLetter }).contains { words.contains(String($0)) }
+    }
+
     static let scales: [String: Double] = ["thousand": 1_000, "million": 1_000_000, "millions": 1_000_000, "billion": 1_000_000_000]
     static let numberWords: [String: Double] = ["one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
                                                 "eight": 8, "nine": 9, "ten": 10, "a": 1, "half": 0.5]

@@ -37,6 +37,9 @@ public struct Validation: Sendable, Codable, Hashable {
     /// Documents the principal may not read that would answer the question (set only when the
     /// answer is therefore refused as restricted).
     public var withheld: [WithheldSource]
+    /// For a yes/no question, the word its claim turns on ("waived" in "have the invoices been
+    /// waived?") when no accepted fact states it; nil otherwise. The answer then says so first.
+    public var unsupportedClaim: String?
 
     /// Creates a validation result.
     public init(answerable: Bool, facts: [ValidatedFact], rationale: String, isFallback: Bool = false,

@@ -619,7 +619,7 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
     public var embeddingThreads: Int
 
     /// Creates retrieval settings.
-    public init(topK: Int = 4, chunkTokens: Int = 200, chunkOverlapTokens: Int = 30, ingestOnStart: [String] = [],
+    public init(topK: Int = 6, chunkTokens: Int = 200, chunkOverlapTokens: Int = 30, ingestOnStart: [String] = [],
                 sqlTemplatesFile: String = "config/connectors/meridian-sql.yaml",
                 dataAccess: [DataAccessMode] = [.rag, .database, .api],
                 apiFile: String = "config/connectors/meridian-api.yaml", apiBaseURL: String = "",

@@ -28,15 +28,18 @@ public struct BM25Retriever: Retriever {
                      text: hit.chunk.text, score: hit.score, subQuestion: query)
         }
         guard scope.allowedDocumentIDs != nil else { return Retrieval(evidence: Array(evidence)) }
-        // What the scope kept out: the best unfiltered hits outside it, judged by how much of the
-        // question they cover. Their text stops here.
+        // What the scope kept out: the documents of the best unfiltered hits outside it, judged by
+        // how much of the question their hits cover together (a contact sheet's rota and its phone
+        // list are two chunks of one answer). Their text stops here.
+        let wanted = TermSet(query)
+        var covered: [String: TermSet] = [:]
         var withheld: [String: WithheldSource] = [:]
-        for hit in all.prefix(limit) where scope.withholds(hit.chunk.documentID) {
-            let coverage = Coverage.of(query, by: hit.chunk.text + " " + hit.chunk.section + " " + hit.documentTitle)
-            if coverage > (withheld[hit.chunk.documentID]?.coverage ?? -1) {
-                withheld[hit.chunk.documentID] = WithheldSource(documentID: hit.chunk.documentID, department: hit.documentDepartment,
-                                                                coverage: coverage)
-            }
+        for hit in all.prefix(limit) where scope.withholds(hit.chunk.documentID) && !wanted.isEmpty {
+            let terms = wanted.intersection(TermSet(hit.chunk.text + " " + hit.chunk.section + " " + hit.documentTitle))
+            let union = covered[hit.chunk.documentID].map { $0.union(terms) } ?? terms
+            covered[hit.chunk.documentID] = union
+            withheld[hit.chunk.documentID] = WithheldSource(documentID: hit.chunk.documentID, department: hit.documentDepartment,
+                                                            coverage: Double(union.count) / Double(wanted.count))
         }
         return Retrieval(evidence: Array(evidence), withheld: withheld.values.sorted { $0.coverage > $1.coverage })
     }

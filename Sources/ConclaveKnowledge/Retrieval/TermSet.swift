@@ -11,7 +11,7 @@ import ConclaveCore
 /// lowercased, stop words and one-letter words dropped), optionally reduced by ``stem(_:)``. Two
 /// different words share a hash with probability about 2⁻⁶⁴ per pair, which is far below anything
 /// these overlap scores can notice.
-public struct TermSet: Sendable, Equatable {
+public struct TermSet: Sendable, Hashable {
     /// The word hashes, sorted and unique.
     public private(set) var hashes: [UInt64]
 
