@@ -57,7 +57,7 @@ public struct ValidatorAgent: Agent {
     /// made the claim as an instruction has been removed before this point, so a claim only an
     /// injected message made is reported as unsupported rather than confirmed.
     static func unsupportedClaim(of question: String, facts: [ValidatedFact]) -> String? {
-        let words = question.lowercased().split(whereSeparator: { !($0.isLetter || $0 == "-") }).map(String.init)
+        let words = lowercaseWords(question)
         guard let first = words.first, ["have", "has", "had"].contains(first),
               let been = words.firstIndex(of: "been"), been + 1 < words.count else { return nil }
         let claim = words[been + 1]
@@ -91,7 +91,8 @@ public struct ValidatorAgent: Agent {
         let strong = candidates.filter { candidate in
             candidate.coverage >= minimumCoverage && (asked.isEmpty || !candidate.matched.isDisjoint(with: asked))
         }
-        if let restricted = Self.restricted(state.withheld, bestReadableCoverage: strong.map(\.coverage).max() ?? 0) {
+        let bestCoverage = strong.map(\.coverage).max() ?? 0
+        if let restricted = Self.restricted(state.withheld, bestReadableCoverage: bestCoverage) {
             let validation = Validation(answerable: false, facts: [], rationale: "the answer lies in documents outside the principal's scope",
                                         withheld: restricted)
             return AgentResult(.validation(validation))
@@ -111,9 +112,7 @@ public struct ValidatorAgent: Agent {
             // A best fact holds the asked-for personal data only in masked form: the answer is
             // restricted. Checked before lookups and anchors: a record the question names does not
             // make masked data an answer, and a masked value names nothing.
-            let source = WithheldSource(documentID: masked.evidence.source.id, department: nil, coverage: masked.coverage)
-            return AgentResult(.validation(Validation(answerable: false, facts: [], rationale: "the asked-for value is masked for this user",
-                                                      withheld: [source])))
+            return AgentResult(.validation(Self.maskedRefusal(masked)))
         }
         let lookups = evidence.filter(\.isLookup)
         if !lookups.isEmpty {
@@ -142,9 +141,7 @@ public struct ValidatorAgent: Agent {
             // The best facts do not answer, but a weaker one holds the asked-for personal data
             // masked ("Salary account: [restricted]" for "the IBAN recorded in case …"): the value
             // exists and this user may not see it, which is a refusal rather than "not found".
-            let source = WithheldSource(documentID: masked.evidence.source.id, department: nil, coverage: masked.coverage)
-            return AgentResult(.validation(Validation(answerable: false, facts: [], rationale: "the asked-for value is masked for this user",
-                                                      withheld: [source])))
+            return AgentResult(.validation(Self.maskedRefusal(masked)))
         }
         if !missing.isEmpty {
             let validation = Validation(answerable: false, facts: [],
@@ -156,7 +153,7 @@ public struct ValidatorAgent: Agent {
             // The readable facts cannot answer; a document outside the principal's scope that
             // covers most of the question, and more of it than they do, can: that is a refusal,
             // not "not found".
-            if let restricted = Self.restricted(state.withheld, bestReadableCoverage: strong.map(\.coverage).max() ?? 0, margin: 0.01) {
+            if let restricted = Self.restricted(state.withheld, bestReadableCoverage: bestCoverage, margin: 0.01) {
                 return AgentResult(.validation(Validation(answerable: false, facts: [], rationale: unmet + "; the answer lies outside the principal's scope",
                                                           withheld: restricted)))
             }
@@ -304,7 +301,7 @@ public struct ValidatorAgent: Agent {
     /// The noun a "how many" question counts: the last word of the phrase after "how many"
     /// ("how many parking spaces are there …" → "spaces"); nil for other questions.
     static func countedNoun(_ question: String) -> String? {
-        let words = question.lowercased().split(whereSeparator: { !($0.isLetter || $0 == "-") }).map(String.init)
+        let words = lowercaseWords(question)
         guard let how = words.indices.first(where: { $0 + 1 < words.count && words[$0] == "how" && words[$0 + 1] == "many" })
         else { return nil }
         let ends: Set<String> = ["are", "is", "was", "were", "do", "does", "did", "can", "could", "will", "would", "should", "must",
@@ -397,8 +394,7 @@ public struct ValidatorAgent: Agent {
     /// or codes (the case, the person), if it has any.
     static func maskedValue(askedBy question: String, query: String, evidence: [Evidence],
                             extractor: FactExtractor) -> FactExtractor.Candidate? {
-        let lower = Lowercased(question)
-        guard personalDataCues.contains(where: { lower.contains($0) }) else { return nil }
+        guard asksForPersonalData(question) else { return nil }
         let anchors = anchors(of: question)
         return extractor.candidates(for: query, evidence: evidence, reasoning: nil, limit: 24).first { candidate in
             guard candidate.text.contains(MaskedValue.restricted) else { return false }
@@ -409,9 +405,24 @@ public struct ValidatorAgent: Agent {
 
     /// True when the question asks for personal data and the best fact shows it only masked.
     static func asksForMaskedValue(_ question: String, best: FactExtractor.Candidate) -> Bool {
-        guard best.text.contains(MaskedValue.restricted) else { return false }
+        best.text.contains(MaskedValue.restricted) && asksForPersonalData(question)
+    }
+
+    /// True when the question asks for a kind of personal data (``personalDataCues``).
+    static func asksForPersonalData(_ question: String) -> Bool {
         let lower = Lowercased(question)
         return personalDataCues.contains { lower.contains($0) }
+    }
+
+    /// The refusal for a question whose asked-for personal data `masked` shows only masked.
+    static func maskedRefusal(_ masked: FactExtractor.Candidate) -> Validation {
+        let source = WithheldSource(documentID: masked.evidence.source.id, department: nil, coverage: masked.coverage)
+        return Validation(answerable: false, facts: [], rationale: "the asked-for value is masked for this user", withheld: [source])
+    }
+
+    /// The words of `text`, lowercased, hyphenated words kept whole ("e-mail", "on-call").
+    static func lowercaseWords(_ text: String) -> [String] {
+        text.lowercased().split(whereSeparator: { !($0.isLetter || $0 == "-") }).map(String.init)
     }
 
     /// The withheld documents that hold the answer instead of the readable ones: one covering at

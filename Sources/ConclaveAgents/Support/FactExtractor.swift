@@ -18,15 +18,6 @@ public struct FactExtractor: Sendable {
         public var coverage: Double
         /// The question's content words the sentence, its section heading or its lead-in names.
         public var matched: TermSet = .empty
-
-        /// Creates a candidate.
-        public init(text: String, evidence: Evidence, score: Double, coverage: Double, matched: TermSet = .empty) {
-            self.text = text
-            self.evidence = evidence
-            self.score = score
-            self.coverage = coverage
-            self.matched = matched
-        }
     }
 
     /// Creates an extractor.
