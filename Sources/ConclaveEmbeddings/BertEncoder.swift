@@ -1,3 +1,4 @@
+import CMatrixKernels
 import Foundation
 
 /// Dimensions of a BERT encoder, read from the weights (and `config.json` when present).
@@ -11,22 +12,43 @@ struct BertConfig: Sendable, Equatable {
     var headSize: Int { hidden / heads }
 }
 
-/// `y = x · Wᵀ + b` with PyTorch's `[out, in]` weight layout.
+/// How the encoder's linear layers multiply (the attention products stay float32 either way).
+enum MatrixBackend: Sendable, Equatable {
+    /// bfloat16 inputs, float32 sums, on Intel AMX (``CMatrixKernels``).
+    case bf16AMX
+    /// float32 OpenBLAS `sgemm`.
+    case openBLAS
+    /// float32 portable Swift SIMD GEMM.
+    case swift
+}
+
+/// `y = x · Wᵀ + b` with PyTorch's `[out, in]` weight layout, stored the way the backend reads it.
 struct Linear: Sendable {
     let outputs: Int
     let inputs: Int
-    let weight: FloatBuffer
     let bias: FloatBuffer
-    /// Panel-packed copy for the portable GEMM; `nil` when OpenBLAS is used.
+    /// float32 weight for OpenBLAS.
+    let weight: FloatBuffer?
+    /// Panel-packed float32 copy for the portable GEMM.
     let packed: FloatBuffer?
+    /// bfloat16 AMX tiles.
+    let tiles: BF16Buffer?
 
-    init(weight: [Float], bias: [Float], outputs: Int, inputs: Int, pack: Bool) {
+    init(weight: [Float], bias: [Float], outputs: Int, inputs: Int, backend: MatrixBackend) {
         self.outputs = outputs
         self.inputs = inputs
-        let w = FloatBuffer(weight)
-        self.weight = w
         self.bias = FloatBuffer(bias)
-        self.packed = pack ? packWeightPanels(w.pointer, n: outputs, k: inputs) : nil
+        let w = FloatBuffer(weight)
+        switch backend {
+        case .openBLAS:
+            self.weight = w; self.packed = nil; self.tiles = nil
+        case .swift:
+            self.weight = nil; self.packed = packWeightPanels(w.pointer, n: outputs, k: inputs); self.tiles = nil
+        case .bf16AMX:
+            let tiles = BF16Buffer(count: mk_bf16_packed_count(Int32(outputs), Int32(inputs)))
+            mk_bf16_pack_weights(w.pointer, Int32(outputs), Int32(inputs), tiles.base)
+            self.weight = nil; self.packed = nil; self.tiles = tiles
+        }
     }
 }
 
@@ -55,16 +77,21 @@ final class EncoderWorkspace: @unchecked Sendable {
     var inner = FloatBuffer(count: 0)
     var scores = FloatBuffer(count: 0)
     var keysT = FloatBuffer(count: 0)
+    /// The GEMM input rounded to bfloat16 (AMX backend only).
+    var inputBF16 = BF16Buffer(count: 0)
     let gemmScratch = FloatBuffer(uninitialized: gemmScratchCount)
 
-    func reserve(tokens: Int, maxLength: Int, config: BertConfig) {
-        if tokens > tokenCapacity {
+    func reserve(tokens: Int, maxLength: Int, config: BertConfig, backend: MatrixBackend) {
+        if tokens > tokenCapacity || (backend == .bf16AMX && inputBF16.count < tokens * config.intermediate) {
             let capacity = max(tokens, tokenCapacity * 3 / 2)
             x = FloatBuffer(uninitialized: capacity * config.hidden)
             y = FloatBuffer(uninitialized: capacity * config.hidden)
             qkv = FloatBuffer(uninitialized: capacity * 3 * config.hidden)
             context = FloatBuffer(uninitialized: capacity * config.hidden)
             inner = FloatBuffer(uninitialized: capacity * config.intermediate)
+            if backend == .bf16AMX {
+                inputBF16 = BF16Buffer(count: capacity * max(config.intermediate, config.hidden))
+            }
             tokenCapacity = capacity
         }
         if maxLength > lengthCapacity {
@@ -87,9 +114,15 @@ struct BertEncoder: Sendable {
     let embeddingNormBeta: FloatBuffer
     let vocabularySize: Int
     let layers: [EncoderLayer]
+    /// The linear layers' backend.
+    let backend: MatrixBackend
+    /// Used for the attention products whenever it is loaded (and for the linear layers when
+    /// `backend` is `.openBLAS`).
     let blas: OpenBLAS?
 
-    init(weights st: SafeTensors, configJSON: [String: Any]?, blas: OpenBLAS?) throws {
+    /// - Parameter amx: use bfloat16 AMX products for the linear layers when the geometry allows
+    ///   (sizes divisible by 32); the caller has checked `mk_bf16_amx_available()`.
+    init(weights st: SafeTensors, configJSON: [String: Any]?, blas: OpenBLAS?, amx: Bool = false) throws {
         self.blas = blas
         let prefix = st.tensors["embeddings.word_embeddings.weight"] != nil ? "" : "bert."
         let wordInfo = try st.info(prefix + "embeddings.word_embeddings.weight")
@@ -114,6 +147,9 @@ struct BertEncoder: Sendable {
         }
         self.config = config
         self.vocabularySize = vocab
+        let backend: MatrixBackend = amx && hidden % 32 == 0 && intermediate % 32 == 0 ? .bf16AMX
+            : blas != nil ? .openBLAS : .swift
+        self.backend = backend
 
         wordEmbeddings = FloatBuffer(try st.floats(prefix + "embeddings.word_embeddings.weight"))
         var pos = try st.floats(prefix + "embeddings.position_embeddings.weight", shape: [positions, hidden])
@@ -124,7 +160,6 @@ struct BertEncoder: Sendable {
         embeddingNormGamma = FloatBuffer(try st.floats(prefix + "embeddings.LayerNorm.weight", shape: [hidden]))
         embeddingNormBeta = FloatBuffer(try st.floats(prefix + "embeddings.LayerNorm.bias", shape: [hidden]))
 
-        let pack = blas == nil
         let scale = 1 / Float(config.headSize).squareRoot()
         var layers: [EncoderLayer] = []
         for l in 0..<layerCount {
@@ -136,35 +171,53 @@ struct BertEncoder: Sendable {
             let k = try linear("attention.self.key", hidden, hidden)
             let v = try linear("attention.self.value", hidden, hidden)
             let qkv = Linear(weight: q.w.map { $0 * scale } + k.w + v.w, bias: q.b.map { $0 * scale } + k.b + v.b,
-                             outputs: 3 * hidden, inputs: hidden, pack: pack)
+                             outputs: 3 * hidden, inputs: hidden, backend: backend)
             let o = try linear("attention.output.dense", hidden, hidden)
             let f1 = try linear("intermediate.dense", intermediate, hidden)
             let f2 = try linear("output.dense", hidden, intermediate)
             layers.append(EncoderLayer(
                 qkv: qkv,
-                attentionOutput: Linear(weight: o.w, bias: o.b, outputs: hidden, inputs: hidden, pack: pack),
+                attentionOutput: Linear(weight: o.w, bias: o.b, outputs: hidden, inputs: hidden, backend: backend),
                 attentionNormGamma: FloatBuffer(try st.floats(p + "attention.output.LayerNorm.weight", shape: [hidden])),
                 attentionNormBeta: FloatBuffer(try st.floats(p + "attention.output.LayerNorm.bias", shape: [hidden])),
-                intermediate: Linear(weight: f1.w, bias: f1.b, outputs: intermediate, inputs: hidden, pack: pack),
-                output: Linear(weight: f2.w, bias: f2.b, outputs: hidden, inputs: intermediate, pack: pack),
+                intermediate: Linear(weight: f1.w, bias: f1.b, outputs: intermediate, inputs: hidden, backend: backend),
+                output: Linear(weight: f2.w, bias: f2.b, outputs: hidden, inputs: intermediate, backend: backend),
                 outputNormGamma: FloatBuffer(try st.floats(p + "output.LayerNorm.weight", shape: [hidden])),
                 outputNormBeta: FloatBuffer(try st.floats(p + "output.LayerNorm.bias", shape: [hidden]))))
         }
         self.layers = layers
     }
 
-    /// `c = a · Wᵀ (+ c)` for `rows` rows.
+    /// `c = a · Wᵀ (+ c)` for `rows` rows (float32 backends).
     @inline(__always)
     private func multiply(_ a: UnsafePointer<Float>, rows: Int, _ linear: Linear, into c: UnsafeMutablePointer<Float>,
                           accumulate: Bool, workspace: EncoderWorkspace) {
-        if let blas {
+        if let weight = linear.weight, let blas {
             blas.gemmABt(m: rows, n: linear.outputs, k: linear.inputs, a: a, lda: linear.inputs,
-                         b: linear.weight.pointer, ldb: linear.inputs, c: c, ldc: linear.outputs, beta: accumulate ? 1 : 0)
+                         b: weight.pointer, ldb: linear.inputs, c: c, ldc: linear.outputs, beta: accumulate ? 1 : 0)
         } else if let packed = linear.packed {
             gemmSwift(m: rows, n: linear.outputs, k: linear.inputs, a: a, lda: linear.inputs,
                       packed: packed.pointer, c: c, ldc: linear.outputs, accumulate: accumulate,
                       scratch: workspace.gemmScratch.base)
         }
+    }
+
+    /// AMX: `c = (bias or c) + a · Wᵀ` with `a` already in bfloat16.
+    @inline(__always)
+    private func multiplyBF16(_ a: UnsafePointer<UInt16>, rows: Int, _ linear: Linear, into c: UnsafeMutablePointer<Float>,
+                              startingFromBias: Bool) {
+        guard let tiles = linear.tiles else { preconditionFailure("linear layer not packed for AMX") }
+        mk_bf16_gemm(Int32(rows), Int32(linear.outputs), Int32(linear.inputs), a, tiles.base,
+                     startingFromBias ? linear.bias.pointer : nil, c, Int32(linear.outputs))
+    }
+
+    /// AMX: `c = (bias or c) + a · Wᵀ`, rounding `a` to bfloat16 first.
+    @inline(__always)
+    private func multiplyBF16(_ a: UnsafePointer<Float>, rows: Int, _ linear: Linear, into c: UnsafeMutablePointer<Float>,
+                              startingFromBias: Bool, workspace: EncoderWorkspace) {
+        let input = workspace.inputBF16.base
+        mk_bf16_convert(a, input, rows * linear.inputs)
+        multiplyBF16(input, rows: rows, linear, into: c, startingFromBias: startingFromBias)
     }
 
     /// Encodes a batch of token-id sequences (no padding: the sequences are packed end to end)
@@ -181,7 +234,7 @@ struct BertEncoder: Sendable {
             maxLength = max(maxLength, ids.count)
         }
         guard tokens > 0 else { return }
-        ws.reserve(tokens: tokens, maxLength: maxLength, config: config)
+        ws.reserve(tokens: tokens, maxLength: maxLength, config: config, backend: backend)
 
         var x = ws.x.base, y = ws.y.base
         let qkv = ws.qkv.base, context = ws.context.base, inner = ws.inner.base
@@ -202,8 +255,12 @@ struct BertEncoder: Sendable {
         let qkvStride = 3 * hidden
         for layer in layers {
             // Self-attention.
-            fillRows(qkv, rows: tokens, n: qkvStride, bias: layer.qkv.bias.pointer)
-            multiply(x, rows: tokens, layer.qkv, into: qkv, accumulate: true, workspace: ws)
+            if backend == .bf16AMX {
+                multiplyBF16(x, rows: tokens, layer.qkv, into: qkv, startingFromBias: true, workspace: ws)
+            } else {
+                fillRows(qkv, rows: tokens, n: qkvStride, bias: layer.qkv.bias.pointer)
+                multiply(x, rows: tokens, layer.qkv, into: qkv, accumulate: true, workspace: ws)
+            }
             for (s, ids) in batch.enumerated() {
                 let length = ids.count
                 let base = qkv + offsets[s] * qkvStride
@@ -229,15 +286,26 @@ struct BertEncoder: Sendable {
             }
             // Output projection + residual + LayerNorm.
             addRowsBias(x, bias: layer.attentionOutput.bias.pointer, into: y, rows: tokens, n: hidden)
-            multiply(context, rows: tokens, layer.attentionOutput, into: y, accumulate: true, workspace: ws)
+            if backend == .bf16AMX {
+                multiplyBF16(context, rows: tokens, layer.attentionOutput, into: y, startingFromBias: false, workspace: ws)
+            } else {
+                multiply(context, rows: tokens, layer.attentionOutput, into: y, accumulate: true, workspace: ws)
+            }
             layerNorm(y, rows: tokens, n: hidden, gamma: layer.attentionNormGamma.pointer,
                       beta: layer.attentionNormBeta.pointer, epsilon: config.layerNormEpsilon)
             swap(&x, &y)
             // Feed-forward + residual + LayerNorm.
-            multiply(x, rows: tokens, layer.intermediate, into: inner, accumulate: false, workspace: ws)
-            biasGELU(inner, rows: tokens, n: config.intermediate, bias: layer.intermediate.bias.pointer)
             addRowsBias(x, bias: layer.output.bias.pointer, into: y, rows: tokens, n: hidden)
-            multiply(inner, rows: tokens, layer.output, into: y, accumulate: true, workspace: ws)
+            if backend == .bf16AMX {
+                // The GELU writes the second product's bfloat16 input directly.
+                multiplyBF16(x, rows: tokens, layer.intermediate, into: inner, startingFromBias: true, workspace: ws)
+                mk_gelu_bf16(inner, ws.inputBF16.base, tokens * config.intermediate)
+                multiplyBF16(ws.inputBF16.base, rows: tokens, layer.output, into: y, startingFromBias: false)
+            } else {
+                multiply(x, rows: tokens, layer.intermediate, into: inner, accumulate: false, workspace: ws)
+                biasGELU(inner, rows: tokens, n: config.intermediate, bias: layer.intermediate.bias.pointer)
+                multiply(inner, rows: tokens, layer.output, into: y, accumulate: true, workspace: ws)
+            }
             layerNorm(y, rows: tokens, n: hidden, gamma: layer.outputNormGamma.pointer,
                       beta: layer.outputNormBeta.pointer, epsilon: config.layerNormEpsilon)
             swap(&x, &y)

@@ -38,6 +38,21 @@ final class FloatBuffer: @unchecked Sendable {
     var pointer: UnsafePointer<Float> { UnsafePointer(base) }
 }
 
+/// 64-byte aligned bfloat16 storage (raw `UInt16` bits), zero-filled.
+final class BF16Buffer: @unchecked Sendable {
+    let count: Int
+    let base: UnsafeMutablePointer<UInt16>
+
+    init(count: Int) {
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 32) * MemoryLayout<UInt16>.stride, alignment: 64)
+        base = raw.bindMemory(to: UInt16.self, capacity: max(count, 32))
+        base.initialize(repeating: 0, count: max(count, 32))
+    }
+
+    deinit { base.deallocate() }
+}
+
 @inline(__always) func load16(_ p: UnsafePointer<Float>) -> F16 {
     UnsafeRawPointer(p).loadUnaligned(as: F16.self)
 }

@@ -4,7 +4,7 @@ import Foundation
 // Throughput benchmark for MiniLMEmbedder; driven by scripts/bench_embeddings.py.
 //
 //   embed-bench [--model DIR] --sentences FILE.json [--threads 1,2] [--repeat 3] [--out FILE]
-//   embed-bench --gemm        (GEMM micro-benchmark: OpenBLAS vs the Swift SIMD kernel)
+//   embed-bench --gemm        (GEMM micro-benchmark: OpenBLAS vs the Swift SIMD kernel vs bfloat16 AMX)
 //
 // FILE.json is a JSON array of strings. For each thread count the model is loaded, one
 // warm-up call encodes the first 64 sentences, then every repetition passes the whole list
@@ -30,7 +30,8 @@ if CommandLine.arguments.dropFirst().first == "--gemm" {
     for (m, n, k) in [(1120, 1152, 384), (1120, 384, 384), (1120, 1536, 384), (1120, 384, 1536), (128, 1536, 384)] {
         let blas = EmbeddingsDiagnostics.gemmGFLOPS(m: m, n: n, k: k, backend: "openblas").map { String(format: "%.1f", $0) } ?? "n/a"
         let swift = EmbeddingsDiagnostics.gemmGFLOPS(m: m, n: n, k: k, backend: "swift").map { String(format: "%.1f", $0) } ?? "n/a"
-        print("m=\(m) n=\(n) k=\(k): OpenBLAS \(blas) GFLOP/s, Swift SIMD \(swift) GFLOP/s")
+        let amx = EmbeddingsDiagnostics.gemmGFLOPS(m: m, n: n, k: k, backend: "amx").map { String(format: "%.1f", $0) } ?? "n/a"
+        print("m=\(m) n=\(n) k=\(k): OpenBLAS \(blas) GFLOP/s, Swift SIMD \(swift) GFLOP/s, bfloat16 AMX \(amx) GFLOP/s")
     }
     exit(0)
 }

@@ -60,13 +60,15 @@ struct MiniLMEmbedderTests {
         }
     }
 
-    @Test("the portable Swift kernels match the reference and the OpenBLAS path")
+    @Test("the portable Swift kernels match the reference and the float32 OpenBLAS path")
     func swiftKernelsMatch() throws {
         let fixture = try Shared.fixture.get()
         let dir = try Shared.modelDirectory.get()
-        let portable = try MiniLMEmbedder(directory: dir, threads: 2, useOpenBLAS: false)
+        let portable = try MiniLMEmbedder(directory: dir, threads: 2, kernels: .swift)
         #expect(portable.backendDescription == "Swift SIMD kernels")
-        let blasVectors = try Shared.embedder2.get().embed(fixture.cases.map(\.text))
+        let float32 = try MiniLMEmbedder(directory: dir, threads: 2, kernels: .float32)
+        #expect(!float32.backendDescription.contains("bfloat16"))
+        let blasVectors = try float32.embed(fixture.cases.map(\.text))
         let vectors = try portable.embed(fixture.cases.map(\.text))
         var worst = 1.0
         for (i, c) in fixture.cases.enumerated() {
@@ -75,6 +77,24 @@ struct MiniLMEmbedderTests {
             #expect(cosine(vectors[i], blasVectors[i]) > 0.99999, "Swift vs OpenBLAS, \(c.text.debugDescription)")
         }
         print("MiniLM min cosine vs sentence-transformers: \(worst) (backend: \(portable.backendDescription))")
+    }
+
+    @Test("the default kernels (bfloat16 AMX where the CPU has it) stay within cosine 0.9999 of float32")
+    func defaultKernelsMatchFloat32() throws {
+        let fixture = try Shared.fixture.get()
+        let dir = try Shared.modelDirectory.get()
+        let fastest = try Shared.embedder2.get()
+        let float32 = try MiniLMEmbedder(directory: dir, threads: 2, kernels: .float32)
+        // The fixture's texts, and the same texts joined into long ones (up to the 256-token cap).
+        var texts = fixture.cases.map(\.text)
+        texts += stride(from: 0, to: texts.count, by: 4).map { texts[$0..<min($0 + 4, texts.count)].joined(separator: " ") }
+        let a = try fastest.embed(texts), b = try float32.embed(texts)
+        var worst = 1.0
+        for i in texts.indices {
+            worst = min(worst, cosine(a[i], b[i]))
+            #expect(cosine(a[i], b[i]) > 0.9999, "\(fastest.backendDescription) vs float32, \(texts[i].prefix(60).debugDescription)")
+        }
+        print("MiniLM min cosine, default kernels vs float32: \(worst) (backend: \(fastest.backendDescription))")
     }
 
     @Test("empty input gives no vectors")

@@ -2,8 +2,10 @@
 """Throughput comparison: sentence-transformers (PyTorch CPU) vs the Swift MiniLMEmbedder.
 
 Measures, in one run and on the same deterministic sentences (default 512, 10-40 words
-each), sentences/s at batch size 32 for sentence-transformers with torch threads = 1 and 2,
-and for the Swift `embed-bench` executable with 1 and 2 threads. Every configuration is
+each), sentences/s at batch size 32 with 1 and 2 threads for: sentence-transformers as shipped
+(float32), sentence-transformers under torch's bfloat16 autocast, the Swift `embed-bench`
+executable with its default kernels (bfloat16 AMX where the CPU has it, else float32) and with
+MINILM_GEMM=float32. Every configuration is
 warmed up first; the best of --repeat timed passes is reported. Writes JSON to --out.
 
 Requirements: the same venv as scripts/minilm_reference.py
@@ -79,21 +81,43 @@ def load_sentence_transformers():
     return model
 
 
-def time_sentence_transformers(model, sentences, threads, batch):
+def time_sentence_transformers(model, sentences, threads, batch, bf16=False):
+    """One timed pass; bf16=True runs it under torch.autocast("cpu", torch.bfloat16)."""
+    import contextlib
+
     import torch
 
     torch.set_num_threads(threads)
-    model.encode(sentences[:64], batch_size=batch)  # warm-up at this thread count
-    start, cpu_start = time.perf_counter(), time.process_time()
-    model.encode(sentences, batch_size=batch)
+    context = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    with context:
+        model.encode(sentences[:64], batch_size=batch)  # warm-up at this thread count
+        start, cpu_start = time.perf_counter(), time.process_time()
+        model.encode(sentences, batch_size=batch)
     return time.perf_counter() - start, time.process_time() - cpu_start
 
 
-def time_swift(binary, sentences_path, threads, root):
-    """Runs embed-bench once (it warms up itself, then times one pass); returns seconds."""
+def autocast_bf16_cosine(model, sentences, batch):
+    """Smallest cosine between torch's float32 and bfloat16-autocast vectors of the same sentences."""
+    import numpy as np
+    import torch
+
+    a = model.encode(sentences, batch_size=batch, normalize_embeddings=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        b = model.encode(sentences, batch_size=batch, normalize_embeddings=True)
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    return float((a * b).sum(axis=1).min())
+
+
+def time_swift(binary, sentences_path, threads, root, kernels="fastest"):
+    """Runs embed-bench once (it warms up itself, then times one pass); returns seconds.
+    kernels="float32" sets MINILM_GEMM=float32 (float32 OpenBLAS instead of bfloat16 AMX)."""
+    env = dict(os.environ)
+    if kernels == "float32":
+        env["MINILM_GEMM"] = "float32"
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         subprocess.run([binary, "--sentences", sentences_path, "--threads", str(threads), "--repeat", "1",
-                        "--out", out.name], check=True, cwd=root, stderr=subprocess.DEVNULL)
+                        "--out", out.name], check=True, cwd=root, stderr=subprocess.DEVNULL, env=env)
         with open(out.name, encoding="utf-8") as f:
             report = json.load(f)
     result = report["threads"][str(threads)]
@@ -128,11 +152,13 @@ def main() -> int:
 
     model = load_sentence_transformers()
     avg_tokens = sum(model.preprocess(sentences)["attention_mask"].sum(dim=1).tolist()) / len(sentences)
-    st_times = {t: [] for t in threads}
-    swift_times = {t: [] for t in threads}
-    st_cpu = {t: [] for t in threads}
-    swift_cpu = {t: [] for t in threads}
-    backend = ""
+    # Four configurations, interleaved: sentence-transformers as shipped (float32, the goal's
+    # baseline) and under bfloat16 autocast, Conclave with its default kernels (bfloat16 AMX
+    # where the CPU has it) and forced to float32.
+    names = ["sentence_transformers", "sentence_transformers_bf16_autocast", "swift", "swift_float32"]
+    times = {n: {t: [] for t in threads} for n in names}
+    cpu = {n: {t: [] for t in threads} for n in names}
+    backends = {}
     with tempfile.TemporaryDirectory() as tmp:
         sentences_path = os.path.join(tmp, "sentences.json")
         with open(sentences_path, "w", encoding="utf-8") as f:
@@ -141,34 +167,41 @@ def main() -> int:
         # machine hits all of them alike; report the best (and median) round of each.
         for r in range(args.repeat):
             for t in threads:
-                seconds, cpu = time_sentence_transformers(model, sentences, t, args.batch)
-                st_times[t].append(seconds)
-                st_cpu[t].append(cpu)
-                seconds, cpu, backend = time_swift(args.swift_bench, sentences_path, t, root)
-                swift_times[t].append(seconds)
-                swift_cpu[t].append(cpu)
-                print("round %d threads=%d: sentence-transformers %.1f/s, swift %.1f/s" % (
-                    r + 1, t, len(sentences) / st_times[t][-1], len(sentences) / seconds), file=sys.stderr)
-    st_results = {str(t): summarize(st_times[t], st_cpu[t], len(sentences)) for t in threads}
-    swift = {"threads": {str(t): summarize(swift_times[t], swift_cpu[t], len(sentences)) for t in threads},
-             "backend": backend}
+                for name in names:
+                    if name.startswith("sentence"):
+                        seconds, used = time_sentence_transformers(model, sentences, t, args.batch,
+                                                                   bf16=name.endswith("autocast"))
+                    else:
+                        kernels = "float32" if name.endswith("float32") else "fastest"
+                        seconds, used, backends[name] = time_swift(args.swift_bench, sentences_path, t, root, kernels)
+                    times[name][t].append(seconds)
+                    cpu[name][t].append(used)
+                print("round %d threads=%d: %s" % (r + 1, t, ", ".join(
+                    "%s %.1f/s" % (n, len(sentences) / times[n][t][-1]) for n in names)), file=sys.stderr)
+    results = {n: {str(t): summarize(times[n][t], cpu[n][t], len(sentences)) for t in threads} for n in names}
 
-    ratios, median_ratios = {}, {}
-    for t in threads:
-        k = str(t)
-        ratios["threads_" + k] = swift["threads"][k]["sentences_per_second"] / st_results[k]["sentences_per_second"]
-        median_ratios["threads_" + k] = (swift["threads"][k]["sentences_per_second_median"]
-                                         / st_results[k]["sentences_per_second_median"])
+    def ratio(a, b, key="sentences_per_second"):
+        return {"threads_%d" % t: results[a][str(t)][key] / results[b][str(t)][key] for t in threads}
+
     report = {
         "sentences": len(sentences),
         "words_per_sentence": "10-40",
         "avg_tokens_per_sentence": avg_tokens,
         "batch_size": args.batch,
-        "sentence_transformers": st_results,
-        "swift": swift["threads"],
-        "swift_backend": swift["backend"],
-        "ratio_swift_over_sentence_transformers": ratios,
-        "ratio_swift_over_sentence_transformers_median": median_ratios,
+        "sentence_transformers": results["sentence_transformers"],
+        "sentence_transformers_bf16_autocast": results["sentence_transformers_bf16_autocast"],
+        "sentence_transformers_bf16_autocast_min_cosine_vs_float32": autocast_bf16_cosine(model, sentences, args.batch),
+        "swift": results["swift"],
+        "swift_backend": backends.get("swift", ""),
+        "swift_float32": results["swift_float32"],
+        "swift_float32_backend": backends.get("swift_float32", ""),
+        # The goal's ratio: Conclave's default against sentence-transformers as shipped.
+        "ratio_swift_over_sentence_transformers": ratio("swift", "sentence_transformers"),
+        "ratio_swift_over_sentence_transformers_median": ratio("swift", "sentence_transformers",
+                                                               "sentences_per_second_median"),
+        # Like for like: float32 against float32, bfloat16 against bfloat16.
+        "ratio_swift_float32_over_sentence_transformers": ratio("swift_float32", "sentence_transformers"),
+        "ratio_swift_over_sentence_transformers_bf16_autocast": ratio("swift", "sentence_transformers_bf16_autocast"),
         "rounds": args.repeat,
         "load_average_after": _load_average(),
         "note": "sentences_per_second uses wall time (best round); sentences_per_cpu_second uses process CPU "
@@ -181,8 +214,11 @@ def main() -> int:
         f.write("\n")
     for t in threads:
         k = str(t)
-        print("threads=%s  sentence-transformers %.1f/s  swift %.1f/s  ratio %.2fx" % (
-            k, st_results[k]["sentences_per_second"], swift["threads"][k]["sentences_per_second"], ratios["threads_" + k]))
+        print("threads=%s  %s" % (k, "  ".join("%s %.1f/s" % (n, results[n][k]["sentences_per_second"]) for n in names)))
+        print("threads=%s  swift / sentence-transformers %.2fx (float32 / float32 %.2fx, bf16 / bf16 autocast %.2fx)" % (
+            k, report["ratio_swift_over_sentence_transformers"]["threads_" + k],
+            report["ratio_swift_float32_over_sentence_transformers"]["threads_" + k],
+            report["ratio_swift_over_sentence_transformers_bf16_autocast"]["threads_" + k]))
     return 0
 
 
