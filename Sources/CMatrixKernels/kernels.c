@@ -7,11 +7,64 @@
 #define MK_AMX 1
 #include <cpuid.h>
 #include <immintrin.h>
+#include <errno.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #endif
 
 #if MK_AMX
+// 32 x 32 bfloat16 ones (0x3F80) as A, the same packed as B: every sum of the product is 32.
+static uint16_t mk_probe_ones[16 * 32] __attribute__((aligned(64)));
+static float mk_probe_out[16 * 16] __attribute__((aligned(64)));
+
+typedef struct {
+    uint8_t palette;
+    uint8_t start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} mk_tile_config;
+
+__attribute__((target("amx-tile,amx-bf16")))
+static int mk_probe_product(void) {
+    for (int i = 0; i < 16 * 32; i++) mk_probe_ones[i] = 0x3F80;
+    mk_tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 3; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
+    _tile_loadconfig(&cfg);
+    _tile_zero(0);
+    _tile_loadd(1, mk_probe_ones, 64);
+    _tile_loadd(2, mk_probe_ones, 64);
+    _tile_dpbf16ps(0, 1, 2);
+    _tile_stored(0, mk_probe_out, 64);
+    _tile_release();
+    for (int i = 0; i < 16 * 16; i++) if (mk_probe_out[i] != 32.0f) return 0;
+    return 1;
+}
+
+// Some virtual machines report AMX in CPUID and XCR0 and still fault on the tile instructions
+// (SIGILL; seen with llama.cpp's AMX kernels). So the first use runs one tile product in a forked
+// child: only a child that exits 0 with the right sums lets the process use AMX. The child runs
+// no code but this (no allocation, no locks) and leaves with _exit.
+static int mk_probe(void) {
+    pid_t pid = fork();
+    if (pid < 0) return 0;
+    if (pid == 0) {
+        // A fault must end the child quietly, not run the parent's crash handlers (Swift's backtracer).
+        signal(SIGILL, SIG_DFL);
+        signal(SIGSEGV, SIG_DFL);
+        _exit(mk_probe_product() ? 0 : 1);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return 0;
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 static int mk_detect(void) {
     unsigned a, b, c, d;
     if (__get_cpuid_max(0, NULL) < 7) return 0;
@@ -27,7 +80,8 @@ static int mk_detect(void) {
     // XMM/YMM (bits 1-2), opmask/ZMM (5-7), XTILECFG/XTILEDATA (17-18).
     if ((xlo & 0xE6) != 0xE6 || (xlo & 0x60000) != 0x60000) return 0;
     // Linux hands out the 8 KiB tile state only on request (ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA).
-    return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+    if (syscall(SYS_arch_prctl, 0x1023, 18) != 0) return 0;
+    return mk_probe();
 }
 #endif
 
@@ -111,14 +165,6 @@ static void mk_gelu_avx512(const float *x, uint16_t *out, size_t count) {
         _mm256_storeu_si256((__m256i *)(out + i), (__m256i)_mm512_cvtneps_pbh(mk_gelu16(_mm512_loadu_ps(x + i))));
     }
 }
-
-typedef struct {
-    uint8_t palette;
-    uint8_t start_row;
-    uint8_t reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} mk_tile_config;
 
 // Tiles: 0-3 accumulate C (2 x 2 blocks of 16 x 16 floats), 4-5 hold A (16 rows x 32 bf16),
 // 6-7 hold B (16 input pairs x 16 outputs). rows0/rows1: rows of the upper/lower A and C tiles.

@@ -2,8 +2,9 @@
 //
 // Everything here is chosen at run time: the file is compiled for the baseline x86-64 target,
 // the AMX / AVX-512 code is enabled per function with __attribute__((target(...))), and
-// mk_bf16_amx_available() checks CPUID, the OS-enabled register state (XCR0) and asks Linux
-// for permission to use the AMX tile data (arch_prctl) before anything else is called.
+// mk_bf16_amx_available() checks CPUID, the OS-enabled register state (XCR0), asks Linux for
+// permission to use the AMX tile data (arch_prctl) and runs one tile product in a forked child
+// (some virtual machines advertise AMX and fault on it) before anything else is called.
 #ifndef CMATRIXKERNELS_H
 #define CMATRIXKERNELS_H
 
