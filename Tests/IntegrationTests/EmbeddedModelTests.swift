@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import ConclaveAgents
 import ConclaveCore
+import ConclaveInference
+import ConclaveKnowledge
 import ConclaveServer
 import ConclaveTesting
 import Foundation
@@ -65,6 +67,31 @@ import Testing
                 #expect(streamedCitations.contains { $0["source_id"] as? String == "HR-001" }
                         || (workflow == "full" && text == ResponderAgent.notFoundAnswer))
             }
+        }
+    }
+
+    @Test func theModelChoosesASQLTemplateWithinTheSchema() async throws {
+        try await EmbeddedServer.with(configure: { $0.knowledge.sqlTemplateChoice = "model" }) { server in
+            let connector = try #require(server.runtime.database)
+            let templates = Set(connector.catalog.templates.filter { !$0.isLookup }.map(\.name) + ["none"])
+            // llama-server compiles the connector's schema into a grammar: whatever the 135M model
+            // writes is a choice of one of the catalog's templates (or none), never SQL.
+            for question in ["How many shipments were delayed?", "Which customers have the most shipments?"] {
+                let reply = try await server.runtime.model.complete(ChatRequest(
+                    messages: [.system(AgentPrompts.builtIn.retriever.instructions! + "\n\nTemplates:\n" + connector.choiceCatalog),
+                               .user("Question: \(question)")],
+                    temperature: 0, maxTokens: 120, seed: 42, jsonSchema: connector.choiceSchema))
+                let choice = try JSONDecoder().decode(TemplateChoice.self, from: Data(reply.content.utf8))
+                #expect(templates.contains(choice.template), "\(reply.content)")
+            }
+            // Through the API: the model chooses (or the rules, when its choice does not validate);
+            // either way the answer is the database's record, cited.
+            let reply = try await TestHTTP.send(.POST, server.url + "/v1/chat/completions",
+                                                json: Self.body("full", "How many shipments were delayed?", stream: false))
+            #expect(reply.status == 200, "\(reply.body)")
+            let conclave = try #require(reply.json?["conclave"] as? [String: Any])
+            let citations = try #require(conclave["citations"] as? [[String: Any]])
+            #expect(citations.contains { $0["source_id"] as? String == "db:shipments" }, "\(citations)")
         }
     }
 

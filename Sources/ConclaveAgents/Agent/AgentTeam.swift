@@ -8,11 +8,14 @@ public struct AgentTeam: Sendable {
 
     /// Builds the standard team. `prompts` (from `workflows.prompts_file`) replaces the built-in
     /// prompts and sampling where it sets them.
+    /// `modelChoosesTemplates` (`knowledge.sql_template_choice: model`) lets the model choose the SQL template.
     public init(model: any ChatModel, retriever: any Retriever, sources: [any EvidenceSource] = [], topK: Int = 4,
-                answerPhrasing: WorkflowsConfiguration.AnswerPhrasing = .quote, prompts: AgentPrompts = .builtIn) {
+                answerPhrasing: WorkflowsConfiguration.AnswerPhrasing = .quote, prompts: AgentPrompts = .builtIn,
+                modelChoosesTemplates: Bool = false) {
         let list: [any Agent] = [
             PlannerAgent(model: model, prompt: prompts.planner),
-            RetrieverAgent(retriever: retriever, sources: sources, limit: topK),
+            RetrieverAgent(retriever: retriever, sources: sources, limit: topK, templateModel: modelChoosesTemplates ? model : nil,
+                           prompt: prompts.retriever),
             ReasonerAgent(model: model, prompt: prompts.reasoner),
             ValidatorAgent(model: model, prompt: prompts.validator),
             ResponderAgent(model: model, retriever: retriever, sources: sources, limit: topK, phrasing: answerPhrasing,
@@ -38,6 +41,7 @@ extension AgentPrompts {
     public static let builtIn = AgentPrompts(
         version: "2026-11-27",
         planner: .init(instructions: PlannerAgent.instructions, maxTokens: 160),
+        retriever: .init(instructions: SQLTemplateChooser.instructions, maxTokens: 120),
         reasoner: .init(instructions: ReasonerAgent.instructions, maxTokens: 96),
         validator: .init(instructions: ValidatorAgent.instructions, maxTokens: 40),
         responder: .init(instructions: ResponderAgent.factInstructions, passageInstructions: ResponderAgent.passageInstructions))

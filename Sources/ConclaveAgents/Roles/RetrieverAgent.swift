@@ -1,33 +1,49 @@
 import ConclaveCore
+import ConclaveInference
 import ConclaveKnowledge
 import Tracing
 
 /// Gathers evidence for the plan's query and each sub-question, merging duplicates and keeping the
-/// best-scoring passages. Uses no model.
+/// best-scoring passages. Uses a model only when one is given to choose SQL templates
+/// (`knowledge.sql_template_choice: model`); the deterministic rules choose otherwise.
 public struct RetrieverAgent: Agent {
     public var role: AgentRole { .retriever }
     private let retriever: any Retriever
     private let sources: [any EvidenceSource]
     private let limit: Int
+    private let chooser: SQLTemplateChooser?
 
     /// Creates a retriever agent returning up to `limit` passages, consulting `sources` (database,
-    /// API) besides the documents when the state's data-access modes enable them.
-    public init(retriever: any Retriever, sources: [any EvidenceSource] = [], limit: Int = 4) {
+    /// API) besides the documents when the state's data-access modes enable them. With
+    /// `templateModel`, that model chooses and fills the SQL template (JSON-schema constrained,
+    /// validated; the rules serve when it chooses none or something invalid).
+    public init(retriever: any Retriever, sources: [any EvidenceSource] = [], limit: Int = 4,
+                templateModel: (any ChatModel)? = nil, prompt: AgentPrompts.RolePrompt = .init()) {
         self.retriever = retriever
         self.sources = sources
         self.limit = limit
+        self.chooser = templateModel.map { SQLTemplateChooser(model: $0, prompt: prompt) }
     }
 
     public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
         if state.inputRefusal != nil { return AgentResult(.evidence([])) }
-        let retrieval = try await Self.gather(for: state, retriever: retriever, sources: sources, limit: limit)
-        return AgentResult(.evidence(retrieval.evidence, withheld: retrieval.withheld))
+        let (retrieval, usage) = try await Self.gather(for: state, retriever: retriever, sources: sources, limit: limit,
+                                                       chooser: chooser, context: context)
+        return AgentResult(.evidence(retrieval.evidence, withheld: retrieval.withheld), usage: usage)
     }
 
     /// Evidence for every query of the state from the documents in the state's scope and from the
     /// enabled connectors, deduplicated by chunk, best first; and the matching sources outside the scope.
     static func gather(for state: WorkflowState, retriever: any Retriever, sources: [any EvidenceSource] = [],
                        limit: Int) async throws -> Retrieval {
+        try await gather(for: state, retriever: retriever, sources: sources, limit: limit, chooser: nil, context: nil).retrieval
+    }
+
+    /// As ``gather(for:retriever:sources:limit:)``, with a model choosing the SQL template when
+    /// `chooser` is given; also returns the tokens that choice spent.
+    static func gather(for state: WorkflowState, retriever: any Retriever, sources: [any EvidenceSource], limit: Int,
+                       chooser: SQLTemplateChooser?, context: AgentContext?) async throws -> (retrieval: Retrieval, usage: TokenUsage) {
+        var usage = TokenUsage()
         var queries = [state.searchQuery]
         queries += state.plan?.subQuestions ?? []
         let contextual = state.contextualQuestion
@@ -41,15 +57,38 @@ public struct RetrieverAgent: Agent {
         var withheld: [String: WithheldSource] = [:]
         // Connectors answer the question as asked (values and periods intact), else the plan's rewrite.
         for source in sources where state.dataAccess.contains(source.mode) {
+            // The model's choice of SQL template, asked once for the question as asked.
+            var chosen: DatabaseConnector.Match?
+            let connector = chooser == nil ? nil : DatabaseConnector.underlying(source)
+            if let chooser, let connector, let context {
+                let (match, outcome, spent) = try await chooser.choose(contextual, connector: connector, context: context)
+                usage += spent
+                chosen = match
+                if context.logs(at: .debug) {
+                    context.logger.debug("sql template choice", metadata: ["outcome": "\(outcome.description)"])
+                }
+            }
             for query in [contextual, state.searchQuery] {
                 // A connector call is a tool call in the OpenTelemetry GenAI conventions.
                 let retrieval = try await withSpan("execute_tool \(source.mode.rawValue)", ofKind: .client) { span in
                     span.attributes["gen_ai.operation.name"] = "execute_tool"
                     span.attributes["gen_ai.tool.name"] = source.mode.rawValue
-                    let retrieval = try await source.lookup(query, scope: state.scope)
-                    span.attributes["conclave.evidence.count"] = retrieval.evidence.count
-                    span.attributes["conclave.withheld.count"] = retrieval.withheld.count
-                    return retrieval
+                    var chosenRetrieval: Retrieval?
+                    if let connector, let match = chosen, query == contextual {
+                        // A template the principal may not run is refused only when the rules
+                        // choose it too: a model's stray choice must not turn a question into a refusal.
+                        let modelRetrieval = connector.evidence(for: query, match: match, scope: state.scope)
+                        if modelRetrieval.withheld.isEmpty {
+                            span.attributes["conclave.sql.template"] = match.template.name
+                            span.attributes["conclave.sql.chosen_by"] = "model"
+                            chosenRetrieval = modelRetrieval
+                        }
+                    }
+                    let result: Retrieval
+                    if let chosenRetrieval { result = chosenRetrieval } else { result = try await source.lookup(query, scope: state.scope) }
+                    span.attributes["conclave.evidence.count"] = result.evidence.count
+                    span.attributes["conclave.withheld.count"] = result.withheld.count
+                    return result
                 }
                 guard !retrieval.evidence.isEmpty || !retrieval.withheld.isEmpty else { continue }
                 for item in retrieval.withheld { withheld[item.documentID] = item }
@@ -109,7 +148,7 @@ public struct RetrieverAgent: Agent {
                 }
             }
         }
-        return Retrieval(evidence: kept, withheld: withheld.values.sorted { $0.coverage > $1.coverage })
+        return (Retrieval(evidence: kept, withheld: withheld.values.sorted { $0.coverage > $1.coverage }), usage)
     }
 
     /// The key values of the lookup records among `evidence`, in order, without repeats.

@@ -9,6 +9,8 @@ public struct AgentPrompts: Sendable, Codable, Hashable {
     public var version: String
     /// Settings per role that calls a model.
     public var planner: RolePrompt
+    /// The retriever calls a model only to choose a SQL template (`knowledge.sql_template_choice: model`).
+    public var retriever: RolePrompt
     public var reasoner: RolePrompt
     public var validator: RolePrompt
     public var responder: RolePrompt
@@ -57,17 +59,18 @@ public struct AgentPrompts: Sendable, Codable, Hashable {
     }
 
     /// Creates prompts; roles left out have no overrides.
-    public init(version: String, planner: RolePrompt = .init(), reasoner: RolePrompt = .init(), validator: RolePrompt = .init(),
-                responder: RolePrompt = .init()) {
+    public init(version: String, planner: RolePrompt = .init(), retriever: RolePrompt = .init(), reasoner: RolePrompt = .init(),
+                validator: RolePrompt = .init(), responder: RolePrompt = .init()) {
         self.version = version
         self.planner = planner
+        self.retriever = retriever
         self.reasoner = reasoner
         self.validator = validator
         self.responder = responder
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case version, planner, reasoner, validator, responder
+        case version, planner, retriever, reasoner, validator, responder
     }
 
     public init(from decoder: any Decoder) throws {
@@ -75,6 +78,7 @@ public struct AgentPrompts: Sendable, Codable, Hashable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         version = try c.decode(String.self, forKey: .version)
         planner = try c.decodeIfPresent(RolePrompt.self, forKey: .planner) ?? .init()
+        retriever = try c.decodeIfPresent(RolePrompt.self, forKey: .retriever) ?? .init()
         reasoner = try c.decodeIfPresent(RolePrompt.self, forKey: .reasoner) ?? .init()
         validator = try c.decodeIfPresent(RolePrompt.self, forKey: .validator) ?? .init()
         responder = try c.decodeIfPresent(RolePrompt.self, forKey: .responder) ?? .init()
@@ -82,13 +86,14 @@ public struct AgentPrompts: Sendable, Codable, Hashable {
 
     /// `self`, with `file`'s values where it sets them, and its version.
     public func overridden(by file: AgentPrompts) -> AgentPrompts {
-        AgentPrompts(version: file.version, planner: planner.overridden(by: file.planner), reasoner: reasoner.overridden(by: file.reasoner),
+        AgentPrompts(version: file.version, planner: planner.overridden(by: file.planner), retriever: retriever.overridden(by: file.retriever),
+                     reasoner: reasoner.overridden(by: file.reasoner),
                      validator: validator.overridden(by: file.validator), responder: responder.overridden(by: file.responder))
     }
 
     /// The first setting out of range, as a configuration error naming its key in the file.
     public func validate(file: String) throws {
-        for (role, prompt) in [("planner", planner), ("reasoner", reasoner), ("validator", validator), ("responder", responder)] {
+        for (role, prompt) in [("planner", planner), ("retriever", retriever), ("reasoner", reasoner), ("validator", validator), ("responder", responder)] {
             if let t = prompt.temperature, !(0...2).contains(t) {
                 throw ConfigurationError(key: "\(role).temperature", value: String(t), expected: "a number from 0 to 2", origin: file)
             }

@@ -601,6 +601,10 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
     public var ingestOnStart: [String]
     /// SQL query templates and the database they run against; "" disables the database connector.
     public var sqlTemplatesFile: String
+    /// Who chooses and fills a SQL template: `rules` (the deterministic matcher, default) or
+    /// `model` (the workflow's model, by JSON-schema constrained output, validated like the
+    /// rules' values; the rules serve whenever its choice is unusable).
+    public var sqlTemplateChoice: String
     /// Evidence sources of workflows that do not choose their own (`rag`, `database`, `api`, `cached`).
     public var dataAccess: [DataAccessMode]
     /// The internal API connector file (OpenAPI document and vocabulary); "" disables it.
@@ -620,7 +624,7 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
 
     /// Creates retrieval settings.
     public init(topK: Int = 6, chunkTokens: Int = 200, chunkOverlapTokens: Int = 30, ingestOnStart: [String] = [],
-                sqlTemplatesFile: String = "config/connectors/meridian-sql.yaml",
+                sqlTemplatesFile: String = "config/connectors/meridian-sql.yaml", sqlTemplateChoice: String = "rules",
                 dataAccess: [DataAccessMode] = [.rag, .database, .api],
                 apiFile: String = "config/connectors/meridian-api.yaml", apiBaseURL: String = "",
                 cacheTTLSeconds: Double = 600, cacheCapacity: Int = 1000, retrieval: String = "hybrid",
@@ -630,6 +634,7 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
         self.chunkOverlapTokens = chunkOverlapTokens
         self.ingestOnStart = ingestOnStart
         self.sqlTemplatesFile = sqlTemplatesFile
+        self.sqlTemplateChoice = sqlTemplateChoice
         self.dataAccess = dataAccess
         self.apiFile = apiFile
         self.apiBaseURL = apiBaseURL
@@ -646,6 +651,7 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
         case chunkOverlapTokens = "chunk_overlap_tokens"
         case ingestOnStart = "ingest_on_start"
         case sqlTemplatesFile = "sql_templates_file"
+        case sqlTemplateChoice = "sql_template_choice"
         case dataAccess = "data_access"
         case apiFile = "api_file"
         case apiBaseURL = "api_base_url"
@@ -665,6 +671,7 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
         chunkOverlapTokens = try c.value(.chunkOverlapTokens, default: d.chunkOverlapTokens)
         ingestOnStart = try c.value(.ingestOnStart, default: d.ingestOnStart)
         sqlTemplatesFile = try c.value(.sqlTemplatesFile, default: d.sqlTemplatesFile)
+        sqlTemplateChoice = try c.value(.sqlTemplateChoice, default: d.sqlTemplateChoice)
         dataAccess = try c.value(.dataAccess, default: d.dataAccess)
         apiFile = try c.value(.apiFile, default: d.apiFile)
         apiBaseURL = try c.value(.apiBaseURL, default: d.apiBaseURL)
@@ -678,6 +685,9 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
     func validate() throws {
         guard ["bm25", "vector", "hybrid"].contains(retrieval) else {
             throw ConfigurationError(key: "knowledge.retrieval", value: retrieval, expected: "bm25, vector or hybrid")
+        }
+        guard ["rules", "model"].contains(sqlTemplateChoice) else {
+            throw ConfigurationError(key: "knowledge.sql_template_choice", value: sqlTemplateChoice, expected: "rules or model")
         }
         guard embeddingThreads >= 0 else {
             throw ConfigurationError(key: "knowledge.embedding_threads", value: String(embeddingThreads), expected: "0 (every core) or a positive integer")

@@ -251,8 +251,14 @@ public final class DatabaseConnector: Sendable {
 
     /// Evidence from the database for `question`, or the tables withheld from the principal.
     public func evidence(for question: String, scope: DocumentScope = .unrestricted) -> Retrieval {
+        evidence(for: question, match: match(question), scope: scope)
+    }
+
+    /// Evidence from the database for `question` with the template `match` (chosen by the rules
+    /// or by a model), plus the lookups the question names.
+    public func evidence(for question: String, match: Match?, scope: DocumentScope = .unrestricted) -> Retrieval {
         var retrieval = Retrieval(evidence: [], withheld: [])
-        if let match = match(question) {
+        if let match {
             do {
                 retrieval = try run(match.template, values: match.values, scope: scope, subQuestion: question, confidence: match.score)
             } catch {

@@ -216,6 +216,9 @@ public struct ConclaveRuntime: Sendable {
                 let directory = knowledge.embeddingModelPath, threads = knowledge.embeddingThreads
                 let root = EmbeddedModelLocator.projectRoot().path
                 loaded = try await runBlocking { try EmbeddingModel.load(directory: directory, projectRoot: root, threads: threads) }
+                if let loaded {
+                    logger.info("embedding model loaded", metadata: ["kernels": "\(loaded.backendDescription)"])
+                }
             } catch let error as EmbeddingModel.EmbeddingModelNotFound where knowledge.embeddingModelPath.isEmpty {
                 logger.warning("no embedding model: /v1/embeddings is off and retrieval uses BM25 only", metadata: ["reason": "\(error.message)"])
             } catch {
@@ -263,7 +266,8 @@ public struct ConclaveRuntime: Sendable {
         logger.info("agent prompts", metadata: ["version": "\(prompts.version)",
                                                 "file": "\(configuration.workflows.promptsFile.isEmpty ? "built-in" : configuration.workflows.promptsFile)"])
         agents = AgentTeam(model: model, retriever: retriever, sources: sources, topK: configuration.knowledge.topK,
-                           answerPhrasing: configuration.workflows.answerPhrasing, prompts: prompts)
+                           answerPhrasing: configuration.workflows.answerPhrasing, prompts: prompts,
+                           modelChoosesTemplates: configuration.knowledge.sqlTemplateChoice == "model")
         let messaging = configuration.messaging
         switch messaging.driver {
         case .inprocess:
