@@ -103,6 +103,7 @@ public enum AgentOutput: Sendable {
     public var summary: String {
         switch self {
         case .plan(let plan):
+            if let kind = plan.conversational { return "conversational=\(kind.rawValue)" }
             return "query=\(plan.query.prefix(120)) sub_questions=\(plan.subQuestions.count)\(plan.isFallback ? " fallback" : "")"
         case .evidence(let evidence, let withheld):
             return "passages=\(evidence.count) sources=\(Array(Set(evidence.map(\.source.id))).sorted().joined(separator: ","))"

@@ -39,6 +39,10 @@ public struct PlannerAgent: Agent {
         if state.inputRefusal != nil {
             return AgentResult(.plan(Plan(query: state.question, subQuestions: [], sources: [], isFallback: true)))
         }
+        // A greeting, thanks or a request outside the assistant's scope needs no plan and no model call.
+        if let kind = ConversationalTurn.classify(state.question) {
+            return AgentResult(.plan(Plan(query: state.question, subQuestions: [], sources: [], conversational: kind)))
+        }
         var messages: [ChatMessage] = [.system(prompt.instructions ?? Self.instructions)]
         let recent = state.history.suffix(4)
         if !recent.isEmpty {

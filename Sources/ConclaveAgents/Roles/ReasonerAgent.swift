@@ -37,7 +37,7 @@ public struct ReasonerAgent: Agent {
         """
 
     public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
-        if state.inputRefusal != nil { return AgentResult(.reasoning(Self.ruleBased(state.question))) }
+        if state.inputRefusal != nil || state.plan?.conversational != nil { return AgentResult(.reasoning(Self.ruleBased(state.question))) }
         let question = state.contextualQuestion
         let messages: [ChatMessage] = [.system(prompt.instructions ?? Self.instructions), .user("Question: \(question)")]
         let (output, usage) = try await StructuredOutput<Output>(schema: Self.schema, maxTokens: prompt.maxTokens ?? 96, temperature: prompt.temperature)

@@ -26,6 +26,21 @@ public struct ResponderAgent: Agent {
     public static let notFoundAnswer = "I could not find this information in the available sources, so I cannot answer it reliably."
 
     /// The answer to a question an input rule refuses.
+    /// The reply to a turn the planner recognised as conversational: fixed, so that a small model
+    /// cannot wander, and never claiming anything about the sources.
+    public static func conversationalAnswer(_ kind: Plan.Conversational) -> String {
+        switch kind {
+        case .greeting:
+            "Hello! I answer questions from the documents, databases and internal systems you may access, and cite my sources. What would you like to know?"
+        case .thanks:
+            "You're welcome. Ask me anything else about the documents and data you may access."
+        case .capabilities:
+            "I answer questions from the documents, databases and internal systems you may access: policies, procedures, records and figures. Each answer cites its sources, and I say so when they do not hold the answer or when it is not yours to see."
+        case .outOfScope:
+            "I can only help with questions about the documents, databases and internal systems you may access; that request is outside what I can answer."
+        }
+    }
+
     public static let refusedAnswer = "I can't help with that request: it is not allowed by the platform's usage policy."
 
     /// The refusal when the answer lies in documents the user may not read: it says so and who
@@ -84,6 +99,11 @@ public struct ResponderAgent: Agent {
         if state.inputRefusal != nil {
             try await context.emitToken(Self.refusedAnswer)
             return AgentResult(.answer(Answer(text: Self.refusedAnswer, citations: [], isRefusal: true)))
+        }
+        if let kind = state.plan?.conversational {
+            let text = Self.conversationalAnswer(kind)
+            try await context.emitToken(text)
+            return AgentResult(.answer(Answer(text: text, citations: [])))
         }
         if let validation = state.validation {
             if validation.isRestricted {

@@ -26,7 +26,7 @@ public struct RetrieverAgent: Agent {
     }
 
     public func run(_ state: WorkflowState, context: AgentContext) async throws -> AgentResult {
-        if state.inputRefusal != nil { return AgentResult(.evidence([])) }
+        if state.inputRefusal != nil || state.plan?.conversational != nil { return AgentResult(.evidence([])) }
         let (retrieval, usage) = try await Self.gather(for: state, retriever: retriever, sources: sources, limit: limit,
                                                        chooser: chooser, context: context)
         return AgentResult(.evidence(retrieval.evidence, withheld: retrieval.withheld), usage: usage)

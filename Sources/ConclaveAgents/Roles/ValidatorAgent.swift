@@ -70,6 +70,9 @@ public struct ValidatorAgent: Agent {
         if state.inputRefusal != nil {
             return AgentResult(.validation(Validation(answerable: false, facts: [], rationale: "refused by an input rule")))
         }
+        if let kind = state.plan?.conversational {
+            return AgentResult(.validation(Validation(answerable: false, facts: [], rationale: "a conversational turn (\(kind.rawValue)), no question for the sources")))
+        }
         let evidence = state.evidence ?? []
         // The key values of the records the question names (a customer's tier) rank the facts
         // keyed by them, as they widened the document search.
