@@ -97,6 +97,40 @@ import Testing
         #expect(FactExtractor().candidates(for: "What bonus do Desk Clerks get?", evidence: rows, reasoning: nil).first?.text == "Role: Desk Clerk; Bonus: 8%")
     }
 
+    @Test func aDocumentsSentenceAboutItselfAndAColonLeadInAreNoAnswers() {
+        // Our own bulletin: its purpose sentence shares the question's words, its content answers.
+        let text = """
+            This monthly bulletin summarises the depot's deliveries, complaints and anything unusual.
+
+            - 2 unusual deliveries were refused at the gate (wrong seals).
+
+            The refusal letter is reproduced below so that drivers recognise the pattern:
+
+            Drivers must report broken seals to the depot office before unloading.
+            """
+        let evidence = [Evidence(chunkID: "BUL#0", source: SourceRef(id: "BUL", title: "Depot bulletin, March", section: nil),
+                                 text: text, score: 1, subQuestion: "")]
+        let extractor = FactExtractor()
+        let unusual = extractor.candidates(for: "Was there anything unusual in the March depot bulletin?", evidence: evidence, reasoning: nil)
+        #expect(unusual.first?.text.hasPrefix("2 unusual deliveries") == true, "\(unusual.map(\.text))")
+        let drivers = extractor.candidates(for: "What should drivers do about broken seals?", evidence: evidence, reasoning: nil)
+        #expect(!drivers.contains { $0.text.hasSuffix(":") })
+        // Asked what the bulletin is about, its sentence about itself is the answer.
+        let about = extractor.candidates(for: "What is the March depot bulletin about?", evidence: evidence, reasoning: nil)
+        #expect(about.first?.text.hasPrefix("This monthly bulletin summarises") == true, "\(about.map(\.text))")
+    }
+
+    @Test(arguments: [
+        ("This weekly digest summarises the e-mails of the week.", true),
+        ("This procedure explains how claims are paid.", true),
+        ("This policy applies to all employees.", false),
+        ("This plan applies from 1 April 2025.", false),
+        ("The digest summarises the week.", false),
+    ])
+    func sentencesAboutTheirDocument(sentence: String, expected: Bool) {
+        #expect(FactExtractor.describesItsDocument(sentence) == expected)
+    }
+
     @Test func aBareNumberTakesTheUnitItsHeaderNames() {
         let text = "| Reminder | Days after due date | Fee (EUR) | Grace (business days) |\n|---|---|---|---|\n| Second | 30 | 25 | 5 |"
         #expect(FactExtractor.sentences(in: text) == ["Reminder: Second; Days after due date: 30 days; Fee (EUR): 25; Grace (business days): 5 business days"])

@@ -1,4 +1,5 @@
 import ConclaveCore
+import Foundation
 import ConclaveInference
 import ConclaveKnowledge
 import Tracing
@@ -148,7 +149,41 @@ public struct RetrieverAgent: Agent {
                 }
             }
         }
+        // A question that names a document by a code its id or title carries ("HR case
+        // HRC-2025-014", "SEC-003") is about that document: more of its passages are read, so a
+        // fact the best-ranked ones miss (a row further down a table) can still be found. A code
+        // no retrieved passage's document carries is tried as a document id.
+        let codes = Self.documentCodes(in: state.contextualQuestion)
+        if state.dataAccess.contains(.rag), !codes.isEmpty {
+            // The documents whose title carries a code, and the codes that may be document ids themselves.
+            var named = Set(kept.filter { item in
+                let name = (item.source.id + " " + item.source.title).lowercased()
+                return codes.contains { name.contains($0) }
+            }.map(\.source.id))
+            if named.isEmpty { named = Set(codes.map { $0.uppercased() }) }
+            for id in named.sorted() {
+                var scope = state.scope
+                scope.filterDocumentIDs = scope.filterDocumentIDs.map { $0.intersection([id]) } ?? [id]
+                let more = try await retriever.retrieve(state.searchQuery, limit: Self.namedDocumentPassages, scope: scope)
+                for var item in more.evidence where !kept.contains(where: { $0.chunkID == item.chunkID }) {
+                    if let textGuard = state.textGuard { item.text = textGuard.evidence(item.text) }
+                    kept.append(item)
+                }
+            }
+        }
         return (Retrieval(evidence: kept, withheld: withheld.values.sorted { $0.coverage > $1.coverage }), usage)
+    }
+
+    /// Passages read from a document the question names by a code.
+    static let namedDocumentPassages = 12
+
+    /// The question's codes that could name a document, lowercased: words of at least five
+    /// characters that join letters and digits with a hyphen ("HRC-2025-014", "SEC-003").
+    package static func documentCodes(in question: String) -> [String] {
+        question.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "-") })
+            .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "-")) }
+            .filter { $0.count >= 5 && $0.contains("-") && $0.contains(where: \.isNumber) && $0.contains(where: \.isLetter) }
+            .map { $0.lowercased() }
     }
 
     /// The key values of the lookup records among `evidence`, in order, without repeats.

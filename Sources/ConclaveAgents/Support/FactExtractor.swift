@@ -34,6 +34,7 @@ public struct FactExtractor: Sendable {
         guard !queryTerms.isEmpty else { return [] }
         let entityTerms = TermSet((reasoning?.entities ?? []).joined(separator: " "))
         let wantsSummary = Self.asksForSummary(query)
+        let wantsPurpose = wantsSummary || Self.asksForPurpose(query)
         var seen = Set<UInt64>()
         var results: [Candidate] = []
         for item in evidence {
@@ -47,7 +48,8 @@ public struct FactExtractor: Sendable {
             let leads = Self.leadIns(lines)
             // A lead-in states no fact of its own: its items do.
             let leading = Set(leads.values)
-            for sentence in Self.sentences(lines) where !leading.contains(sentence) {
+            // So does a sentence that ends in a colon: what it introduces follows it.
+            for sentence in Self.sentences(lines) where !leading.contains(sentence) && !sentence.hasSuffix(":") {
                 guard seen.insert(TextWords.caseFoldedHash(sentence)).inserted else { continue }
                 let terms = TermSet(Self.withoutUnaskedFieldNames(sentence, query: queryTerms))
                 let direct = Double(queryTerms.intersectionCount(terms))
@@ -63,6 +65,10 @@ public struct FactExtractor: Sendable {
                 var score = direct + 0.5 * contextual
                 if let inBand { score += inBand ? 4 : -3 }
                 if summarises { score += 3 }
+                // A document's sentence about itself ("This digest summarises … anything unusual")
+                // shares the words of the topics it lists, and answers none of them: its words
+                // count half, like a title's, and it ranks below a fact that matches as much.
+                if !wantsPurpose, Self.describesItsDocument(sentence) { score -= 0.5 * direct + 1 }
                 score += 0.75 * Double(entityTerms.intersectionCount(terms))
                 if let form = reasoning?.answerForm, Self.matches(sentence, form: form) { score += 1 }
                 score += 0.1 * min(item.score, 10)
@@ -280,6 +286,36 @@ public struct FactExtractor: Sendable {
     }
 
     /// True when the question asks for a summary or an overview of something.
+    /// True when the question asks what a document is for or about ("what is the purpose of …",
+    /// "what does … cover", "what is … about").
+    static func asksForPurpose(_ question: String) -> Bool {
+        let lower = question.lowercased()
+        if ["purpose", "what is it for", "cover", "describe", "scope", " aim"].contains(where: lower.contains) { return true }
+        // "What is the digest about?" (not "what should agents do about it?").
+        return (lower.hasPrefix("what is") || lower.hasPrefix("what's")) && lower.contains(" about")
+    }
+
+    /// Names a document gives itself in a sentence about itself.
+    static let documentNouns: Set<String> = [
+        "document", "digest", "policy", "procedure", "guide", "handbook", "note", "plan", "standard", "runbook", "page",
+        "memo", "report", "schedule", "faq", "overview", "matrix", "sheet", "scheme", "programme", "calendar", "article",
+        "bulletin", "newsletter", "circular", "notice", "manual", "checklist", "template", "summary", "section", "chapter",
+    ]
+    /// What such a sentence says the document does.
+    static let purposeVerbs: Set<String> = [
+        "summarises", "summarizes", "describes", "explains", "sets", "defines", "lists", "covers", "answers", "outlines",
+    ]
+
+    /// True for a sentence in which a document describes itself: "This [weekly] digest summarises
+    /// …", "This procedure explains …" (not "This policy applies to …", which states a fact).
+    static func describesItsDocument(_ sentence: String) -> Bool {
+        let words = sentence.prefix(80).split(separator: " ").prefix(5).map { $0.lowercased() }
+        guard words.first == "this", words.count >= 3 else { return false }
+        guard let noun = words.dropFirst().prefix(3).firstIndex(where: { documentNouns.contains($0) }),
+              noun + 1 < words.count else { return false }
+        return purposeVerbs.contains(words[noun + 1])
+    }
+
     static func asksForSummary(_ question: String) -> Bool {
         let lower = Lowercased(question)
         return ["summary", "summarise", "summarize", "overview", "key points", "main points", "highlights", "in short",
