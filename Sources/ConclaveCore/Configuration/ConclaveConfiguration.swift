@@ -619,6 +619,9 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
     public var retrieval: String
     /// Directory of the MiniLM model (`model.safetensors`, `vocab.txt`); "" finds it in `.venv`.
     public var embeddingModelPath: String
+    /// The model whose vectors retrieval uses: "" or `minilm` for the in-process MiniLM, or the
+    /// name of an `inference.models` entry with `embeddings: true` (any OpenAI-compatible endpoint).
+    public var embeddingModel: String
     /// Threads the embedder uses (0: every core).
     public var embeddingThreads: Int
 
@@ -628,7 +631,7 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
                 dataAccess: [DataAccessMode] = [.rag, .database, .api],
                 apiFile: String = "config/connectors/meridian-api.yaml", apiBaseURL: String = "",
                 cacheTTLSeconds: Double = 600, cacheCapacity: Int = 1000, retrieval: String = "hybrid",
-                embeddingModelPath: String = "", embeddingThreads: Int = 0) {
+                embeddingModelPath: String = "", embeddingModel: String = "", embeddingThreads: Int = 0) {
         self.topK = topK
         self.chunkTokens = chunkTokens
         self.chunkOverlapTokens = chunkOverlapTokens
@@ -642,6 +645,7 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
         self.cacheCapacity = cacheCapacity
         self.retrieval = retrieval
         self.embeddingModelPath = embeddingModelPath
+        self.embeddingModel = embeddingModel
         self.embeddingThreads = embeddingThreads
     }
 
@@ -659,6 +663,7 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
         case cacheCapacity = "cache_capacity"
         case retrieval
         case embeddingModelPath = "embedding_model_path"
+        case embeddingModel = "embedding_model"
         case embeddingThreads = "embedding_threads"
     }
 
@@ -679,6 +684,7 @@ public struct KnowledgeConfiguration: Sendable, Codable, Hashable {
         cacheCapacity = try c.value(.cacheCapacity, default: d.cacheCapacity)
         retrieval = try c.value(.retrieval, default: d.retrieval)
         embeddingModelPath = try c.value(.embeddingModelPath, default: d.embeddingModelPath)
+        embeddingModel = try c.value(.embeddingModel, default: d.embeddingModel)
         embeddingThreads = try c.value(.embeddingThreads, default: d.embeddingThreads)
     }
 

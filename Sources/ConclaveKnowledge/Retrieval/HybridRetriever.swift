@@ -14,13 +14,15 @@ public actor VectorCatalog {
     /// An immutable view of the index for searching.
     public struct Snapshot: Sendable {
         public let index: any VectorIndex
+        /// Length of the index's vectors (0 while the store holds none).
+        public let dimensions: Int
         /// Chunk id and document id of each index id.
         public let chunkIDs: [String]
         public let documentIDs: [String]
     }
 
     private let store: any DocumentStore
-    private let embedder: any Embedder
+    private let embedder: any EmbeddingProvider
     /// The model name the vectors are stored under.
     public let model: String
     private let hnswThreshold: Int
@@ -28,10 +30,17 @@ public actor VectorCatalog {
     private var snapshot: Snapshot?
     private var generation = Int.min
 
+    /// A catalog of the in-process embedder's vectors.
     public init(store: any DocumentStore, embedder: any Embedder, model: String, hnswThreshold: Int = 20_000,
                 logger: Logger = Logger(label: "conclave.knowledge.vectors")) {
+        self.init(store: store, provider: LocalEmbeddings(embedder), model: model, hnswThreshold: hnswThreshold, logger: logger)
+    }
+
+    /// A catalog of `provider`'s vectors, stored under `model`.
+    public init(store: any DocumentStore, provider: any EmbeddingProvider, model: String, hnswThreshold: Int = 20_000,
+                logger: Logger = Logger(label: "conclave.knowledge.vectors")) {
         self.store = store
-        self.embedder = embedder
+        self.embedder = provider
         self.model = model
         self.hnswThreshold = hnswThreshold
         self.logger = logger
@@ -50,15 +59,18 @@ public actor VectorCatalog {
         if !missing.isEmpty {
             let started = ContinuousClock.now
             for batch in stride(from: 0, to: missing.count, by: 64).map({ Array(missing[$0..<min($0 + 64, missing.count)]) }) {
-                let embedder = self.embedder
-                let vectors = try await runBlocking { try embedder.embed(batch.map(Self.embeddingText)) }
+                let vectors = try await embedder.embed(batch.map(Self.embeddingText))
+                guard vectors.count == batch.count else {
+                    throw ConclaveError(.modelFailed, "The embedding model returned \(vectors.count) vectors for \(batch.count) chunks.")
+                }
                 try await store.storeEmbeddings(zip(batch, vectors).map { ($0.chunkID, $1) }, model: model)
             }
             logger.info("embedded chunks", metadata: ["chunks": "\(missing.count)", "model": "\(model)",
                                                       "seconds": "\(ContinuousClock.now - started)"])
         }
         let stored = try await store.embeddings(model: model)
-        let dimensions = embedder.dimensions
+        // The model's vectors all have one length; a store that holds none yet has an empty index.
+        let dimensions = stored.first?.vector.count ?? 0
         let useHNSW = stored.count >= hnswThreshold
         let index: any VectorIndex = try await runBlocking {
             let index: any VectorIndex = useHNSW ? HNSWIndex(dimensions: dimensions) : ExactIndex(dimensions: dimensions)
@@ -67,7 +79,7 @@ public actor VectorCatalog {
             }
             return index
         }
-        let fresh = Snapshot(index: index, chunkIDs: stored.map(\.chunkID), documentIDs: stored.map(\.documentID))
+        let fresh = Snapshot(index: index, dimensions: dimensions, chunkIDs: stored.map(\.chunkID), documentIDs: stored.map(\.documentID))
         snapshot = fresh
         generation = now
         return fresh
@@ -89,17 +101,24 @@ public struct HybridRetriever: Retriever {
 
     private let store: any DocumentStore
     private let lexical: BM25Retriever
-    private let embedder: any Embedder
+    private let embedder: any EmbeddingProvider
     private let catalog: VectorCatalog
     /// The ranking mode.
     public let mode: Mode
     /// Reciprocal rank fusion constant (60 in the original paper and in most engines).
     public let fusionK: Double
 
+    /// A retriever whose query vectors come from the in-process embedder.
     public init(store: any DocumentStore, embedder: any Embedder, catalog: VectorCatalog, mode: Mode = .hybrid, fusionK: Double = 60) {
+        self.init(store: store, provider: LocalEmbeddings(embedder), catalog: catalog, mode: mode, fusionK: fusionK)
+    }
+
+    /// A retriever whose query vectors come from `provider` (the model of `catalog`'s vectors).
+    public init(store: any DocumentStore, provider: any EmbeddingProvider, catalog: VectorCatalog, mode: Mode = .hybrid,
+                fusionK: Double = 60) {
         self.store = store
         self.lexical = BM25Retriever(store: store)
-        self.embedder = embedder
+        self.embedder = provider
         self.catalog = catalog
         self.mode = mode
         self.fusionK = fusionK
@@ -112,7 +131,8 @@ public struct HybridRetriever: Retriever {
             return Retrieval(evidence: Array(lexicalResult.evidence.prefix(limit)), withheld: lexicalResult.withheld)
         }
         let snapshot = try await catalog.current()
-        guard let vector = try embedder.embed([query]).first else { return lexicalResult }
+        guard snapshot.dimensions > 0, let vector = try await embedder.embed([query]).first,
+              vector.count == snapshot.dimensions else { return lexicalResult }
         let documentIDs = snapshot.documentIDs
         let matches = scope.searchableDocumentIDs == nil
             ? snapshot.index.search(vector, k: breadth)

@@ -227,10 +227,21 @@ public struct ConclaveRuntime: Sendable {
             }
         }
         embedder = loaded
-        if let loaded, knowledge.retrieval != "bm25" {
-            let catalog = VectorCatalog(store: store, embedder: loaded, model: EmbeddingModel.name, logger: logger)
+        // Retrieval's vectors: the in-process MiniLM, or a named model's /v1/embeddings.
+        var provider: (provider: any EmbeddingProvider, model: String)?
+        if knowledge.embeddingModel.isEmpty || knowledge.embeddingModel == EmbeddingModel.name {
+            provider = loaded.map { (LocalEmbeddings($0), EmbeddingModel.name) }
+        } else if let remote = served[knowledge.embeddingModel]?.embeddings {
+            provider = (RemoteEmbeddings(remote), knowledge.embeddingModel)
+            logger.info("retrieval embeds with a named model", metadata: ["model": "\(knowledge.embeddingModel)"])
+        } else {
+            throw ConfigurationError(key: "knowledge.embedding_model", value: knowledge.embeddingModel,
+                                     expected: "\(EmbeddingModel.name), or the name of an inference.models entry with embeddings: true")
+        }
+        if let provider, knowledge.retrieval != "bm25", retrieves {
+            let catalog = VectorCatalog(store: store, provider: provider.provider, model: provider.model, logger: logger)
             vectors = catalog
-            retriever = HybridRetriever(store: store, embedder: loaded, catalog: catalog,
+            retriever = HybridRetriever(store: store, provider: provider.provider, catalog: catalog,
                                         mode: HybridRetriever.Mode(rawValue: knowledge.retrieval) ?? .hybrid)
         } else {
             vectors = nil
