@@ -55,6 +55,17 @@ import Testing
         }
     }
 
+    @Test func anEmptyStoreHasAnEmptyIndexAndNoVectorSearch() async throws {
+        let upstream = FakeOpenAIServer(.answer("unused"))
+        try await upstream.run { url in
+            let runtime = try await TestRuntime.make(model: ScriptedChatModel(),
+                                                     configuration: configuration(url, directory: URL(fileURLWithPath: "/"), model: "fake-embed"))
+            let snapshot = try await #require(runtime.vectors).current()
+            #expect(snapshot.dimensions == 0 && snapshot.index.count == 0)
+            #expect(try await runtime.retriever.retrieve("Where can visitors park?", limit: 3).isEmpty)
+        }
+    }
+
     @Test func aModelThatServesNoEmbeddingsIsAConfigurationError() async throws {
         let upstream = FakeOpenAIServer(.answer("unused"))
         try await upstream.run { url in

@@ -73,7 +73,9 @@ public actor VectorCatalog {
         let dimensions = stored.first?.vector.count ?? 0
         let useHNSW = stored.count >= hnswThreshold
         let index: any VectorIndex = try await runBlocking {
-            let index: any VectorIndex = useHNSW ? HNSWIndex(dimensions: dimensions) : ExactIndex(dimensions: dimensions)
+            // An empty store still gets an (empty) index; its dimension 0 turns vector search off.
+            let size = max(dimensions, 1)
+            let index: any VectorIndex = useHNSW ? HNSWIndex(dimensions: size) : ExactIndex(dimensions: size)
             for (id, item) in stored.enumerated() where item.vector.count == dimensions {
                 try index.add(id: id, vector: item.vector)
             }
