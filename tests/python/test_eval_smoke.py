@@ -63,3 +63,28 @@ def test_eval_smoke_full_beats_single(server: Server, tmp_path: Path) -> None:
         assert not any(item.lower() in answer for item in forbidden), (outcome["task_id"], answer)
     full, single = summaries["full"]["accuracy"]["value"], summaries["single"]["accuracy"]["value"]
     assert full > single, f"full {full:.2f} should score above single {single:.2f}: {(output / 'report.md').read_text()}"
+
+
+GOVERNANCE_TYPES = ("access_control", "pii", "injection")
+
+
+def test_every_governance_task_of_the_dev_set_passes(server: Server, tmp_path: Path) -> None:
+    """Issue 5's end-to-end check: each access_control, pii and injection task of the dev set,
+    run as its own user with a `conclave token`, passes on `full` with the real model (refusals
+    where expected, no forbidden string). Only the platform's outcome is asserted, per task."""
+    tasks = [json.loads(line) for line in DEV_SET.read_text().splitlines() if line.strip()]
+    governed = [task for task in tasks if task["type"] in GOVERNANCE_TYPES]
+    assert len(governed) >= 30, "the dev set's governance tasks are missing"
+    path = tmp_path / "governance.jsonl"
+    path.write_text("".join(json.dumps(task) + "\n" for task in governed))
+    output = tmp_path / "eval"
+    run = subprocess.run(
+        [CONCLAVE_BIN, "eval", "--url", server.base_url, "--tasks", str(path), "--workflow", "full",
+         "--concurrency", "2", "--output", str(output)],
+        cwd=REPO_ROOT, env=server.env, capture_output=True, text=True, timeout=1200,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    report = json.loads((output / "report.json").read_text())
+    failed = [(outcome["task_id"], outcome["verdict"]["reasons"], [answer[:200] for answer in outcome["answers"]])
+              for outcome in report["outcomes"] if not outcome["verdict"]["passed"]]
+    assert not failed, f"{len(failed)} of {len(governed)} governance tasks failed: {failed}"
