@@ -31,21 +31,27 @@ def _stratified_sample() -> list[dict]:
     return sample
 
 
+def _run_eval(server: Server, tasks: Path, output: Path, workflows: tuple[str, ...]) -> dict:
+    """Runs `conclave eval` on `tasks` for `workflows` against `server`; returns report.json."""
+    flags = [flag for workflow in workflows for flag in ("--workflow", workflow)]
+    run = subprocess.run(
+        [CONCLAVE_BIN, "eval", "--url", server.base_url, "--tasks", str(tasks), *flags,
+         "--concurrency", "2", "--output", str(output)],
+        cwd=REPO_ROOT, env=server.env, capture_output=True, text=True, timeout=1200,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    return json.loads((output / "report.json").read_text())
+
+
 def test_eval_smoke_full_beats_single(server: Server, tmp_path: Path) -> None:
     sample = _stratified_sample()
     assert len(sample) >= 8, "the dev set should have at least eight task types"
     tasks = tmp_path / "sample.jsonl"
     tasks.write_text("".join(json.dumps(task) + "\n" for task in sample))
     output = tmp_path / "eval"
-    run = subprocess.run(
-        [CONCLAVE_BIN, "eval", "--url", server.base_url, "--tasks", str(tasks), "--workflow", "full",
-         "--workflow", "single", "--concurrency", "2", "--output", str(output)],
-        cwd=REPO_ROOT, env=server.env, capture_output=True, text=True, timeout=1200,
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    report = _run_eval(server, tasks, output, ("full", "single"))
     for name in ("report.json", "tasks.csv", "report.md"):
         assert (output / name).is_file(), f"{name} missing"
-    report = json.loads((output / "report.json").read_text())
     summaries = {summary["workflow"]: summary for summary in report["summaries"]}
     assert set(summaries) == {"full", "single"}
     for summary in summaries.values():
@@ -77,14 +83,7 @@ def test_every_governance_task_of_the_dev_set_passes(server: Server, tmp_path: P
     assert len(governed) >= 30, "the dev set's governance tasks are missing"
     path = tmp_path / "governance.jsonl"
     path.write_text("".join(json.dumps(task) + "\n" for task in governed))
-    output = tmp_path / "eval"
-    run = subprocess.run(
-        [CONCLAVE_BIN, "eval", "--url", server.base_url, "--tasks", str(path), "--workflow", "full",
-         "--concurrency", "2", "--output", str(output)],
-        cwd=REPO_ROOT, env=server.env, capture_output=True, text=True, timeout=1200,
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    report = json.loads((output / "report.json").read_text())
+    report = _run_eval(server, path, tmp_path / "eval", ("full",))
     failed = [(outcome["task_id"], outcome["verdict"]["reasons"], [answer[:200] for answer in outcome["answers"]])
               for outcome in report["outcomes"] if not outcome["verdict"]["passed"]]
     assert not failed, f"{len(failed)} of {len(governed)} governance tasks failed: {failed}"
