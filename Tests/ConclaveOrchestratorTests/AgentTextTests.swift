@@ -136,6 +136,38 @@ import Testing
         #expect(FactExtractor.sentences(in: text) == ["Reminder: Second; Days after due date: 30 days; Fee (EUR): 25; Grace (business days): 5 business days"])
     }
 
+    @Test func aBareNumberTakesTheUnitItsSectionNamesWhenItsHeaderNamesNone() {
+        let table = "| Route | Fast | Slow |\n|---|---|---|\n| Utrecht - Lodz | 2 | 6 |\n| 4 | 1 | 3 |"
+        let section = "Courier terms > 3. Delivery times (working days)"
+        #expect(FactExtractor.bracketedUnit(section) == "working days")
+        #expect(FactExtractor.bracketedUnit("Courier terms > 3. Delivery fees (EUR)") == nil)
+        #expect(FactExtractor.bracketedUnit(nil) == nil)
+        let rows = FactExtractor.sentences(FactExtractor.logicalLines(table), sectionUnit: FactExtractor.bracketedUnit(section))
+        // The row key (first column) is a name, not a quantity: it keeps its number bare.
+        #expect(rows == ["Route: Utrecht - Lodz; Fast: 2 working days; Slow: 6 working days", "Route: 4; Fast: 1 working days; Slow: 3 working days"])
+        // A header's own unit wins over the section's.
+        #expect(FactExtractor.withUnit("30", from: "Notice (months)", otherwise: "days") == "30 months")
+        // The ranking reads the unit from the passage's section.
+        let evidence = [Evidence(chunkID: "C#0", source: SourceRef(id: "C", title: "Courier terms", section: section), text: table,
+                                 score: 1, subQuestion: "")]
+        let best = FactExtractor().candidates(for: "How long does Slow delivery take from Utrecht to Lodz?", evidence: evidence, reasoning: nil).first
+        #expect(best?.text.contains("Slow: 6 working days") == true)
+    }
+
+    @Test func aFollowUpOfAFollowUpCarriesTheQuestionThatStoodAlone() {
+        let earlier = ["Which depot ships parcel 88412?", "Why is it late?"]
+        #expect(FollowUp.contextualize("When will it arrive?", previous: earlier)
+                == "Which depot ships parcel 88412? Why is it late? When will it arrive?")
+        // One follow-up needs only the question before it; a standalone question needs none.
+        #expect(FollowUp.contextualize("And the fee?", previous: ["Who approves refunds?"]) == "Who approves refunds? And the fee?")
+        #expect(FollowUp.contextualize("Which depot ships parcel 88412?", previous: earlier) == "Which depot ships parcel 88412?")
+        // After several follow-ups: the question that stood alone and the latest one.
+        let long = ["Who runs the Lodz depot?", "And its phone?", "And its fax?", "And its e-mail?"]
+        #expect(FollowUp.contextualize("And its address?", previous: long) == "Who runs the Lodz depot? And its e-mail? And its address?")
+        // Only follow-ups within reach: nothing stood alone, so the previous question alone.
+        #expect(FollowUp.contextualize("And its address?", previous: ["And its phone?", "And its fax?"]) == "And its fax? And its address?")
+    }
+
     @Test func longLinesAreNotSplitAtADecimalPoint() {
         let line = "Because a single repayment would cause hardship, a plan of 4 monthly instalments of EUR 212.45 was agreed with the employee in writing. "
             + "The first instalment is due in October, the last in January, and each is deducted from the net salary of that month by payroll."

@@ -62,9 +62,10 @@ public struct WorkflowState: Sendable {
         history.filter { $0.role == .user }.map(\.content)
     }
 
-    /// The question, joined with the previous question when it reads as a follow-up.
+    /// The question, joined with the previous question when it reads as a follow-up (and, when
+    /// that one was a follow-up too, with the questions before it, back to one that stood alone).
     public var contextualQuestion: String {
-        FollowUp.contextualize(question, previous: previousQuestions.last)
+        FollowUp.contextualize(question, previous: previousQuestions)
     }
 
     /// Names the question refers to through a labelled field of the previous answer ("the
@@ -115,9 +116,20 @@ public enum FollowUp {
         return words.contains(where: anaphora.contains)
     }
 
-    /// `question` prefixed with `previous` when it reads as a follow-up.
-    public static func contextualize(_ question: String, previous: String?) -> String {
-        guard let previous, isFollowUp(question) else { return question }
-        return previous + " " + question
+    /// How far back a chain of follow-ups is followed to the question that stood alone.
+    static let lookBack = 6
+
+    /// `question` prefixed with the previous question when it reads as a follow-up. A follow-up of
+    /// a follow-up ("What is the status of shipment 7?" "Why is it late?" "When will it arrive?")
+    /// refers to what the question before them asked about: the last question that stood alone
+    /// (within ``lookBack``) comes first, then the previous one.
+    public static func contextualize(_ question: String, previous: [String]) -> String {
+        guard isFollowUp(question), let last = previous.last else { return question }
+        var chain = [last]
+        if isFollowUp(last),
+           let standalone = previous.dropLast().suffix(lookBack - 1).last(where: { !isFollowUp($0) }) {
+            chain.insert(standalone, at: 0)
+        }
+        return (chain + [question]).joined(separator: " ")
     }
 }

@@ -49,7 +49,7 @@ public struct FactExtractor: Sendable {
             // A lead-in states no fact of its own: its items do.
             let leading = Set(leads.values)
             // So does a sentence that ends in a colon: what it introduces follows it.
-            for sentence in Self.sentences(lines) where !leading.contains(sentence) && !sentence.hasSuffix(":") {
+            for sentence in Self.sentences(lines, sectionUnit: Self.bracketedUnit(item.source.section)) where !leading.contains(sentence) && !sentence.hasSuffix(":") {
                 guard seen.insert(TextWords.caseFoldedHash(sentence)).inserted else { continue }
                 let terms = TermSet(Self.withoutUnaskedFieldNames(sentence, query: queryTerms))
                 let direct = Double(queryTerms.intersectionCount(terms))
@@ -89,8 +89,10 @@ public struct FactExtractor: Sendable {
         sentences(logicalLines(text))
     }
 
-    /// The sentences of lines already read by ``logicalLines(_:)``.
-    static func sentences(_ lines: [[UInt8]]) -> [String] {
+    /// The sentences of lines already read by ``logicalLines(_:)``. `sectionUnit`, the unit the
+    /// passage's heading names in brackets ("Selected transit times (business days)"), goes with
+    /// the bare numbers of a table's columns whose headers name none.
+    static func sentences(_ lines: [[UInt8]], sectionUnit: String? = nil) -> [String] {
         var out: [String] = []
         var tableHeader: [String]?
         for logical in lines {
@@ -106,8 +108,11 @@ public struct FactExtractor: Sendable {
                     continue
                 }
                 // A table row becomes a record that names its columns, so it stands alone as a fact.
-                let named = zip(header, cells).filter { !$0.1.isEmpty }
-                    .map { $0.0.isEmpty ? $0.1 : "\($0.0): \(Self.withUnit($0.1, from: $0.0))" }
+                let named = zip(header.indices, zip(header, cells)).filter { !$0.1.1.isEmpty }
+                    .map { column, pair in
+                        pair.0.isEmpty ? pair.1
+                            : "\(pair.0): \(Self.withUnit(pair.1, from: pair.0, otherwise: column == 0 ? nil : sectionUnit))"
+                    }
                 let record = named.joined(separator: "; ")
                 if record.utf8.count > 240, named.count > 2 {
                     // A wide row: one fact per cell, each keyed by the row's first cell, so the
@@ -216,16 +221,27 @@ public struct FactExtractor: Sendable {
 
     /// A bare number under a header that names its unit, with the unit: "45" under "Days after
     /// due date" or "Transit (business days)" reads "45 days" / "45 business days".
-    static func withUnit(_ cell: String, from header: String) -> String {
+    /// When the header names none, `otherwise` (the section's unit) is used.
+    static func withUnit(_ cell: String, from header: String, otherwise: String? = nil) -> String {
         guard let first = cell.first, first.isNumber, cell.allSatisfy({ $0.isNumber || $0 == "," || $0 == "." }) else { return cell }
-        let units = ["minutes", "hours", "days", "business days", "calendar days", "working days", "weeks", "months", "years"]
         let lower = header.lowercased()
-        if let open = lower.firstIndex(of: "("), let close = lower[open...].firstIndex(of: ")") {
-            let inside = lower[lower.index(after: open)..<close].trimmingCharacters(in: .whitespaces)
-            if units.contains(inside) { return "\(cell) \(inside)" }
+        if let unit = bracketedUnit(lower) ?? units.first(where: { lower.hasPrefix($0 + " ") || lower == $0 }) ?? otherwise {
+            return "\(cell) \(unit)"
         }
-        if let unit = units.first(where: { lower.hasPrefix($0 + " ") || lower == $0 }) { return "\(cell) \(unit)" }
         return cell
+    }
+
+    /// Units of time a header or heading may name for the numbers under it.
+    private static let units = ["minutes", "hours", "days", "business days", "calendar days", "working days", "weeks", "months", "years"]
+
+    /// The unit of time `text` names in brackets at its end ("Transit (business days)"); for a
+    /// section path ("Terms > 5. Selected transit times (business days)"), its last heading's.
+    static func bracketedUnit(_ text: String?) -> String? {
+        guard let text else { return nil }
+        let lower = (text.components(separatedBy: " > ").last ?? text).lowercased()
+        guard let open = lower.lastIndex(of: "("), let close = lower[open...].firstIndex(of: ")") else { return nil }
+        let inside = lower[lower.index(after: open)..<close].trimmingCharacters(in: .whitespaces)
+        return units.contains(inside) ? inside : nil
     }
 
     /// The lead-in of each list item's sentences: the line ending in a colon that introduces the
