@@ -416,6 +416,16 @@ import Testing
         #expect((candidates.first?.coverage ?? 0) > 0.9)
     }
 
+    @Test(arguments: [
+        ("By how much can the landlord extend the notice period?", Reasoning.AnswerForm.duration),
+        ("How much longer does a refund take in December?", .duration),
+        ("How much does a parking permit cost?", .money),
+        ("How much is the deposit for a locker?", .money),
+    ])
+    func howMuchAsksForMoneyUnlessItAsksHowMuchLonger(question: String, form: Reasoning.AnswerForm) {
+        #expect(ReasonerAgent.ruleBased(question).answerForm == form)
+    }
+
     @Test func ruleBasedEntitiesAreCapitalisedWordsAndCodes() {
         let reasoning = ReasonerAgent.ruleBased("What is the hotel cap for G5 staff in Zürich, per the Travel Policy?")
         #expect(reasoning.entities == ["What", "G5", "Zürich", "Travel"])

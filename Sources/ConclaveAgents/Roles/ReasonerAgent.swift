@@ -64,7 +64,10 @@ public struct ReasonerAgent: Agent {
     static func ruleBased(_ question: String) -> Reasoning {
         let q = Lowercased(question)
         let form: Reasoning.AnswerForm
-        if q.contains("how much") || q.contains("cost") || q.contains("price") || q.contains("rate") || q.contains("budget")
+        // "By how much can the deadline be extended?" (or "how much longer", "how much later")
+        // asks for time, not money.
+        let aboutTime = q.contains("extend") || q.contains("extension") || q.contains("longer") || q.contains("later")
+        if q.contains("how much") && !aboutTime || q.contains("cost") || q.contains("price") || q.contains("rate") || q.contains("budget")
             || q.contains("eur") || q.contains("amount") || q.contains("limit") && q.contains("€")
         {
             form = .money
@@ -73,6 +76,7 @@ public struct ReasonerAgent: Agent {
         } else if q.contains("how many") || q.contains("number of") || q.contains("how long") && q.contains("days") {
             form = .number
         } else if q.contains("how long") || q.contains("within how") || q.contains("deadline") || q.contains("how quickly")
+            || q.contains("how much") && aboutTime
             || q.contains("how fast") || q.contains("how soon") || q.contains("how often")
         {
             form = .duration
