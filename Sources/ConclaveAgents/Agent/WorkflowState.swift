@@ -88,6 +88,15 @@ public struct WorkflowState: Sendable {
         question.split(whereSeparator: { !$0.isLetter }).first?.lowercased() == "who"
     }
 
+    /// `item` as this run may see it: its text through the request's guard (injected
+    /// instructions removed, personal data masked), unchanged when there is none.
+    public func guarded(_ item: Evidence) -> Evidence {
+        guard let textGuard else { return item }
+        var item = item
+        item.text = textGuard.evidence(item.text)
+        return item
+    }
+
     /// The question to search with: the plan's standalone query when there is one, else
     /// ``contextualQuestion``.
     public var searchQuery: String {

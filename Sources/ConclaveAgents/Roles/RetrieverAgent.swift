@@ -93,9 +93,8 @@ public struct RetrieverAgent: Agent {
                 }
                 guard !retrieval.evidence.isEmpty || !retrieval.withheld.isEmpty else { continue }
                 for item in retrieval.withheld { withheld[item.documentID] = item }
-                for var item in retrieval.evidence where best[item.chunkID] == nil {
-                    if let textGuard = state.textGuard { item.text = textGuard.evidence(item.text) }
-                    best[item.chunkID] = item
+                for item in retrieval.evidence where best[item.chunkID] == nil {
+                    best[item.chunkID] = state.guarded(item)
                     order.append(item.chunkID)
                 }
                 break
@@ -120,8 +119,8 @@ public struct RetrieverAgent: Agent {
             for source in retrieval.withheld where source.coverage > (withheld[source.documentID]?.coverage ?? -1) {
                 withheld[source.documentID] = source
             }
-            for var item in retrieval.evidence {
-                if let textGuard = state.textGuard { item.text = textGuard.evidence(item.text) }
+            for found in retrieval.evidence {
+                var item = state.guarded(found)
                 item.score *= weight
                 if let existing = best[item.chunkID] {
                     if item.score > existing.score { best[item.chunkID] = item }
@@ -143,9 +142,8 @@ public struct RetrieverAgent: Agent {
             if !names.isEmpty {
                 // The passages already kept may rank first again: ask for more, keep two new ones.
                 let hop = try await retriever.retrieve(second + " " + names.joined(separator: " "), limit: kept.count + 2, scope: state.scope)
-                for var item in hop.evidence.filter({ item in !kept.contains { $0.chunkID == item.chunkID } }).prefix(2) {
-                    if let textGuard = state.textGuard { item.text = textGuard.evidence(item.text) }
-                    kept.append(item)
+                for item in hop.evidence.filter({ item in !kept.contains { $0.chunkID == item.chunkID } }).prefix(2) {
+                    kept.append(state.guarded(item))
                 }
             }
         }
@@ -165,9 +163,8 @@ public struct RetrieverAgent: Agent {
                 var scope = state.scope
                 scope.filterDocumentIDs = scope.filterDocumentIDs.map { $0.intersection([id]) } ?? [id]
                 let more = try await retriever.retrieve(state.searchQuery, limit: Self.namedDocumentPassages, scope: scope)
-                for var item in more.evidence where !kept.contains(where: { $0.chunkID == item.chunkID }) {
-                    if let textGuard = state.textGuard { item.text = textGuard.evidence(item.text) }
-                    kept.append(item)
+                for item in more.evidence where !kept.contains(where: { $0.chunkID == item.chunkID }) {
+                    kept.append(state.guarded(item))
                 }
             }
         }

@@ -18,6 +18,10 @@ public final class DatabaseConnector: Sendable {
     /// Normalised phrases of each parameter's values (value phrases and synonyms), longest first.
     private let phrases: [String: [String: [(phrase: [String], value: String)]]]
     private let logger: Logger
+    /// The JSON schema a model's template choice must follow (`knowledge.sql_template_choice: model`).
+    public let choiceSchema: String
+    /// The templates as a model's prompt describes them.
+    public let choiceCatalog: String
 
     /// A template chosen for a question, with the values filled from it.
     public struct Match: Sendable {
@@ -60,6 +64,8 @@ public final class DatabaseConnector: Sendable {
             phrases[template.name] = byParameter
         }
         self.phrases = phrases
+        choiceSchema = Self.choiceSchema(catalog, lexicon: lexicon)
+        choiceCatalog = Self.choiceCatalog(catalog, lexicon: lexicon)
         // Every template must compile and prepare against the database with its defaults.
         for template in catalog.templates {
             do {

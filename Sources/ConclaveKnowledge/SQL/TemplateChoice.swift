@@ -48,12 +48,12 @@ extension DatabaseConnector {
     /// only ever run beside another template, excluded) with its parameters typed and bounded —
     /// known values as enums, integers and numbers within their bounds, dates and date ranges by
     /// pattern, strings capped in length — and `{"template": "none"}`. Bounded so that grammar-
-    /// constrained decoding cannot loop.
-    public var choiceSchema: String {
+    /// constrained decoding cannot loop. Built once, when the connector opens (``choiceSchema``).
+    static func choiceSchema(_ catalog: TemplateCatalog, lexicon: [String: [String]]) -> String {
         var alternatives: [[String: Any]] = []
         for template in catalog.templates where !template.isLookup {
             var properties: [String: Any] = [:]
-            for p in template.parameters { properties[p.name] = parameterSchema(p) }
+            for p in template.parameters { properties[p.name] = parameterSchema(p, lexicon: lexicon) }
             let required = template.parameters.filter { $0.required == true }.map(\.name)
             var parameters: [String: Any] = ["type": "object", "properties": properties, "additionalProperties": false]
             if !required.isEmpty { parameters["required"] = required }
@@ -76,7 +76,7 @@ extension DatabaseConnector {
         return String(decoding: data, as: UTF8.self)
     }
 
-    private func parameterSchema(_ p: QueryTemplate.Parameter) -> [String: Any] {
+    private static func parameterSchema(_ p: QueryTemplate.Parameter, lexicon: [String: [String]]) -> [String: Any] {
         let known = (p.values ?? []) + (p.valuesFrom.flatMap { lexicon[$0] } ?? [])
         switch p.type {
         case .string:
@@ -104,8 +104,9 @@ extension DatabaseConnector {
     }
 
     /// The templates described for a model's prompt: one line per template with its parameters,
-    /// their types and (for short lists) their values.
-    public var choiceCatalog: String {
+    /// their types and (for short lists) their values. Built once, when the connector opens
+    /// (``choiceCatalog``).
+    static func choiceCatalog(_ catalog: TemplateCatalog, lexicon: [String: [String]]) -> String {
         catalog.templates.filter { !$0.isLookup }.map { template in
             let parameters = template.parameters.map { p -> String in
                 var line = "\(p.name) (\(p.type.rawValue)"
