@@ -63,7 +63,7 @@ public struct WorkflowState: Sendable {
     }
 
     /// The question, joined with the previous question when it reads as a follow-up (and, when
-    /// that one was a follow-up too, with the questions before it, back to one that stood alone).
+    /// that one was a follow-up too, with the last question before it that stood alone).
     public var contextualQuestion: String {
         FollowUp.contextualize(question, previous: previousQuestions)
     }

@@ -234,7 +234,7 @@ public struct FactExtractor: Sendable {
     /// Units of time a header or heading may name for the numbers under it.
     private static let units = ["minutes", "hours", "days", "business days", "calendar days", "working days", "weeks", "months", "years"]
 
-    /// The unit of time `text` names in brackets at its end ("Transit (business days)"); for a
+    /// The unit of time `text` names in its last brackets ("Transit (business days)"); for a
     /// section path ("Terms > 5. Selected transit times (business days)"), its last heading's.
     static func bracketedUnit(_ text: String?) -> String? {
         guard let text else { return nil }
