@@ -1,5 +1,6 @@
 import ConclaveEmbeddings
 import ConclaveInference
+import ConclaveVectors
 import Foundation
 
 /// Where retrieval's vectors come from: the in-process MiniLM (``LocalEmbeddings``), or any
@@ -32,11 +33,6 @@ public struct RemoteEmbeddings: EmbeddingProvider {
     public init(_ client: OpenAICompatibleEmbeddings) { self.client = client }
 
     public func embed(_ texts: [String]) async throws -> [[Float]] {
-        try await client.embed(texts).vectors.map(Self.normalised)
-    }
-
-    static func normalised(_ vector: [Float]) -> [Float] {
-        let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        return norm > 0 ? vector.map { $0 / norm } : vector
+        try await client.embed(texts).vectors.map(VectorMath.normalized)
     }
 }
