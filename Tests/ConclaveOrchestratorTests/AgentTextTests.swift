@@ -440,3 +440,53 @@ import Testing
         #expect(first != RandomID.makeTimeOrdered())
     }
 }
+
+/// Ranking of list items and bounds, and amounts in words, on cases of our own.
+@Suite struct FactRankingTests {
+    static let parking = """
+        Staff can park at the depot free of charge with a **Park Pass** permit:
+
+        - Fee: **EUR 0**, renewed every January.
+        - Maximum parking time: **14 hours** per day.
+        - Must be shown behind the windscreen at all times.
+        - Night-shift drivers may park with a Park Pass for up to 16 hours per day, Weekend drivers up to 10 hours (FLEET-9).
+        """
+
+    static func ranked(_ question: String) -> [String] {
+        let evidence = [Evidence(chunkID: "P#0", source: SourceRef(id: "FAC-9", title: "Depot facilities", section: "Depot facilities > Parking"),
+                                 text: parking, score: 1, subQuestion: "")]
+        return FactExtractor().candidates(for: question, evidence: evidence, reasoning: ReasonerAgent.ruleBased(question)).map(\.text)
+    }
+
+    @Test(arguments: [
+        "Up to how many hours a day can staff park with a Park Pass?",
+        "What's the Park Pass cap on parking time per day?",
+        "What is the maximum parking time per day with a Park Pass?",
+    ])
+    func theUnqualifiedBoundOutranksAnItemForNamedGroups(question: String) {
+        #expect(Self.ranked(question).first == "Maximum parking time: 14 hours per day.")
+    }
+
+    @Test func anItemThatOnlyRepeatsItsLeadInGainsNothing() {
+        // Every item states the lead-in ("Staff can park … with a Park Pass"); the one that says
+        // "Park Pass" again ranks no higher for it.
+        let ranked = Self.ranked("How long can staff park per day with a Park Pass?")
+        #expect(ranked.first == "Maximum parking time: 14 hours per day.")
+    }
+
+    @Test func boundQuestionsAndStatements() {
+        #expect(FactExtractor.asksForBound("What is the cap on hotel costs?"))
+        #expect(FactExtractor.asksForBound("Up to what amount can I claim?"))
+        #expect(!FactExtractor.asksForBound("What is the capital of the region?"))
+        #expect(FactExtractor.boundWeight("Claims must not exceed EUR 200.") == 1)
+        #expect(FactExtractor.boundWeight("Claims of up to EUR 200 are paid at once.") == 0.5)
+        #expect(FactExtractor.boundWeight("Claims are paid monthly.") == 0)
+    }
+
+    @Test func scaledAmountsAreWrittenInDigits() {
+        #expect(Quantities.scaledAmountsInDigits("a lease above three million euros") == ["3,000,000"])
+        #expect(Quantities.scaledAmountsInDigits("a grant of EUR 1.5 million") == ["1,500,000"])
+        #expect(Quantities.scaledAmountsInDigits("forty thousand? no: 40 thousand pallets") == ["40,000"])
+        #expect(Quantities.scaledAmountsInDigits("a budget of EUR 60,000 for two years").isEmpty)
+    }
+}

@@ -49,6 +49,10 @@ public struct RetrieverAgent: Agent {
         queries += state.plan?.subQuestions ?? []
         let contextual = state.contextualQuestion
         queries.append(contextual)
+        // An amount written in words ("above two million euros") is searched for as documents
+        // write it, in digits ("2,000,000"), so a banded table's row can be found.
+        let digits = Quantities.scaledAmountsInDigits(contextual)
+        if !digits.isEmpty { queries.append(state.searchQuery + " " + digits.joined(separator: " ")) }
         // A plan whose sub-questions repeat the question (the small model often writes it again)
         // searches once per distinct query.
         var distinct = Set<String>()

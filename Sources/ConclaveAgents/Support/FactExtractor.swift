@@ -35,6 +35,7 @@ public struct FactExtractor: Sendable {
         let entityTerms = TermSet((reasoning?.entities ?? []).joined(separator: " "))
         let wantsSummary = Self.asksForSummary(query)
         let wantsPurpose = wantsSummary || Self.asksForPurpose(query)
+        let asksForBound = Self.asksForBound(query)
         var seen = Set<UInt64>()
         var results: [Candidate] = []
         for item in evidence {
@@ -51,13 +52,17 @@ public struct FactExtractor: Sendable {
             // So does a sentence that ends in a colon: what it introduces follows it.
             for sentence in Self.sentences(lines, sectionUnit: Self.bracketedUnit(item.source.section)) where !leading.contains(sentence) && !sentence.hasSuffix(":") {
                 guard seen.insert(TextWords.caseFoldedHash(sentence)).inserted else { continue }
-                let terms = TermSet(Self.withoutUnaskedFieldNames(sentence, query: queryTerms))
-                let direct = Double(queryTerms.intersectionCount(terms))
+                let own = TermSet(Self.withoutUnaskedFieldNames(sentence, query: queryTerms))
+                let ownDirect = queryTerms.intersectionCount(own)
                 let band = amounts.isEmpty ? nil : Quantities.band(ofRow: sentence)
                 let inBand = band.map { band in amounts.contains(where: band.contains) }
-                guard direct > 0 || inBand == true else { continue }
-                let context = leads[sentence].map { contextualTerms.union(queryTerms.intersection(TermSet($0))) } ?? contextualTerms
-                let contextual = Double(context.subtracting(terms).count)
+                guard ownDirect > 0 || inBand == true else { continue }
+                // A list item states its lead-in ("Customers can insure goods with Cargo Plus
+                // cover:" + "- Maximum declared value: EUR 500,000"): the lead-in's words count as
+                // the item's own, so an item that repeats them gains nothing over its siblings.
+                let terms = leads[sentence].map { own.union(queryTerms.intersection(TermSet($0))) } ?? own
+                let direct = Double(queryTerms.intersectionCount(terms))
+                let contextual = Double(contextualTerms.subtracting(terms).count)
                 // The asked amount found in the row's band counts as one more word of the question covered.
                 let summarises = summary.contains(sentence)
                 let matched = direct + contextual + (inBand == true ? 1 : 0) + (summarises ? 1 : 0)
@@ -71,13 +76,18 @@ public struct FactExtractor: Sendable {
                 if !wantsPurpose, Self.describesItsDocument(sentence) { score -= 0.5 * direct + 1 }
                 score += 0.75 * Double(entityTerms.intersectionCount(terms))
                 if let form = reasoning?.answerForm, Self.matches(sentence, form: form) { score += 1 }
+                // Asked for a bound ("the cap on", "up to what value"), a fact that names one
+                // ("Maximum …", "… must not exceed …") is the likelier answer; a word for the bound
+                // says so more plainly than "up to", which also bounds the cases a sentence lists
+                // ("Gold customers … up to EUR 50,000").
+                if asksForBound { score += Self.boundWeight(sentence) }
                 score += 0.1 * min(item.score, 10)
                 score += Double(emphasis.intersectionCount(terms))
                 // A row whose key the question names in full ("Account Manager") is a closer
                 // match than one whose key says more ("Key Account Manager").
                 if Self.rowKeyIsNamed(sentence, by: queryTerms) { score += 0.5 }
                 results.append(Candidate(text: sentence, evidence: item, score: score, coverage: coverage,
-                                         matched: queryTerms.intersection(terms).union(context)))
+                                         matched: queryTerms.intersection(terms).union(contextualTerms)))
             }
         }
         return Array(results.sorted { $0.score > $1.score }.prefix(limit))
@@ -301,6 +311,24 @@ public struct FactExtractor: Sendable {
         return !key.isEmpty && key.isSubset(of: query)
     }
 
+    /// True when the question asks for an upper bound: a maximum, a cap, a limit, a ceiling, "up
+    /// to what / how much", "at most".
+    static func asksForBound(_ question: String) -> Bool {
+        let lower = Lowercased(question)
+        return ["maximum", "max ", "max.", " cap ", " cap?", " caps ", "capped", "ceiling", "limit", "up to what", "up to how",
+                "at most", "highest"].contains { lower.contains($0) }
+    }
+
+    /// How plainly `sentence` names an upper bound: 1 for a noun or verb for it ("maximum", "max.",
+    /// "cap", "ceiling", "limit", "must not exceed"), 0.5 for "up to", "at most" or "no more than"
+    /// alone, 0 for none.
+    static func boundWeight(_ sentence: String) -> Double {
+        let lower = Lowercased(sentence)
+        if ["maximum", "max ", "max.", "cap ", "capped", "ceiling", "limit", "exceed"].contains(where: { lower.contains($0) }) { return 1 }
+        if ["up to", "at most", "no more than"].contains(where: { lower.contains($0) }) { return 0.5 }
+        return 0
+    }
+
     /// True when the question asks for a summary or an overview of something.
     /// True when the question asks what a document is for or about ("what is the purpose of …",
     /// "what does … cover", "what is … about").
@@ -422,11 +450,9 @@ public struct FactExtractor: Sendable {
     static func spelledDuration(_ sentence: String) -> Bool {
         let numbers: Set<String> = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
                                     "twelve", "fifteen", "twenty", "thirty", "forty", "sixty", "ninety", "a", "an"]
-        let units: Set<String> = ["second", "seconds", "minute", "minutes", "hour", "hours", "day", "days", "week", "weeks",
-                                  "month", "months", "year", "years", "quarter", "quarters"]
         let words = sentence.lowercased().split(whereSeparator: { !$0.isLetter }).map(String.init)
         for (index, word) in words.enumerated() where numbers.contains(word) {
-            for next in words[(index + 1)..<min(words.count, index + 3)] where units.contains(next) {
+            for next in words[(index + 1)..<min(words.count, index + 3)] where timeUnits.contains(next) {
                 // "a" and "an" count only right before the unit ("within a month").
                 if word.count > 2 || next == words[index + 1] { return true }
             }
@@ -434,11 +460,20 @@ public struct FactExtractor: Sendable {
         return false
     }
 
+    /// True when `sentence` names a unit of time ("21 days", "2 weeks", "48 hours", "a month").
+    static func namesTimeUnit(_ sentence: String) -> Bool {
+        sentence.lowercased().split(whereSeparator: { !$0.isLetter }).contains { timeUnits.contains(String($0)) }
+    }
+
+    private static let timeUnits: Set<String> = ["second", "seconds", "minute", "minutes", "min", "mins", "hour", "hours", "hrs", "day",
+                                                 "days", "week", "weeks", "month", "months", "year", "years", "quarter", "quarters",
+                                                 "h"]
+
     /// True when `sentence` holds a value of the given form.
     public static func matches(_ sentence: String, form: Reasoning.AnswerForm) -> Bool {
         let hasDigit = sentence.utf8.contains { $0 >= 0x30 && $0 <= 0x39 }
         switch form {
-        case .duration: return hasDigit || spelledDuration(sentence)
+        case .duration: return hasDigit && Self.namesTimeUnit(sentence) || spelledDuration(sentence)
         case .number, .percentage: return hasDigit
         case .money:
             let lower = Lowercased(sentence)

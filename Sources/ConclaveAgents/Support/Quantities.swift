@@ -48,6 +48,29 @@ public enum Quantities {
         return out
     }
 
+    /// The amounts `text` states with a scale word ("two million euros", "EUR 2.5 million"),
+    /// written out in digits with thousands separators ("2,000,000", "2,500,000"), as documents
+    /// write them in tables; empty when it states none. A search for the question then finds the
+    /// passages that write the amount in digits.
+    public static func scaledAmountsInDigits(_ text: String) -> [String] {
+        let tokens = tokenize(text)
+        var out: [String] = []
+        for index in tokens.indices.dropLast() {
+            guard let scale = scales[tokens[index + 1].lowercased()],
+                  let value = number(tokens[index]) ?? numberWords[tokens[index].lowercased()] else { continue }
+            let amount = value * scale
+            guard amount >= 1_000, amount == amount.rounded(), amount < 1e15 else { continue }
+            var digits = String(Int(amount))
+            var grouped = ""
+            while digits.count > 3 {
+                grouped = "," + digits.suffix(3) + grouped
+                digits.removeLast(3)
+            }
+            out.append(digits + grouped)
+        }
+        return out
+    }
+
     /// The band the first field of a table-row fact states (`Header: <band>; …`), or nil when the
     /// fact is not a row or its first value is not a range.
     public static func band(ofRow fact: String) -> Band? {
