@@ -11,6 +11,9 @@ import ConclaveKnowledge
         #expect(Quantities.amounts(in: "And for 1.5 million?") == [1_500_000])
         #expect(Quantities.amounts(in: "What changed in 2024 for order 55731?").isEmpty)
         #expect(Quantities.amounts(in: "How many of the 12 drivers work nights?").isEmpty)  // too small to be a band's amount
+        // A scaled amount that opens the text has no word before it (this read out of range).
+        #expect(Quantities.amounts(in: "2 million euros: who approves that?") == [2_000_000])
+        #expect(Quantities.scaledAmountsInDigits("Two million euros: who approves that?") == ["2,000,000"])
     }
 
     @Test func bandsAreReadFromTheFirstCellOfARow() {

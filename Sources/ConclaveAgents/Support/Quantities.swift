@@ -1,3 +1,4 @@
+import ConclaveKnowledge
 import Foundation
 
 /// Amounts a question states ("a purchase worth EUR 60,000", "12,000 pallets a year", "above two
@@ -19,33 +20,9 @@ public enum Quantities {
     /// ("ticket 70220", "shipment 101489": a number right after a noun names a record, it does
     /// not measure anything).
     public static func amounts(in text: String) -> [Double] {
-        let tokens = tokenize(text)
-        var out: [Double] = []
-        var index = 0
-        while index < tokens.count {
-            let token = tokens[index]
-            var value: Double?
-            var digits = 0
-            if let number = number(token) {
-                value = number
-                digits = token.filter(\.isNumber).count
-            } else if let word = numberWords[token.lowercased()], index + 1 < tokens.count, scales[tokens[index + 1].lowercased()] != nil {
-                value = word
-            }
-            guard var amount = value else { index += 1; continue }
-            var scaled = false
-            if index + 1 < tokens.count, let scale = scales[tokens[index + 1].lowercased()] {
-                amount *= scale
-                scaled = true
-                index += 1
-            }
-            let previous = index > 0 ? tokens[index - (scaled ? 2 : 1)].lowercased() : ""
-            let isYear = !scaled && digits == 4 && (1900...2100).contains(amount) && !token.contains(",")
-            let isIdentifier = !scaled && identifierNouns.contains(previous)
-            if (scaled || digits >= 3) && !isYear && !isIdentifier { out.append(amount) }
-            index += 1
-        }
-        return out
+        readings(in: text).filter { reading in
+            reading.scaled || reading.digits >= 3 && !reading.isYear && !identifierNouns.contains(reading.previous)
+        }.map(\.value)
     }
 
     /// The amounts `text` states with a scale word ("two million euros", "EUR 2.5 million"),
@@ -53,20 +30,51 @@ public enum Quantities {
     /// write them in tables; empty when it states none. A search for the question then finds the
     /// passages that write the amount in digits.
     public static func scaledAmountsInDigits(_ text: String) -> [String] {
+        readings(in: text).filter { $0.scaled && $0.value >= 1_000 && $0.value == $0.value.rounded() && $0.value < 1e15 }
+            .map { DatabaseConnector.grouped(String(Int($0.value))) }
+    }
+
+    /// A number as `text` states it, with the scale word after it applied ("2 million", "two
+    /// million": a number word counts only before a scale word).
+    private struct Reading {
+        var value: Double
+        /// True when a scale word followed it.
+        var scaled: Bool
+        /// The digits it was written with; 0 for a number word.
+        var digits: Int
+        /// Four digits without a separator between 1900 and 2100, unscaled.
+        var isYear: Bool
+        /// The word before it, lowercased; empty at the start of the text.
+        var previous: String
+    }
+
+    /// The numbers `text` states, in order.
+    private static func readings(in text: String) -> [Reading] {
         let tokens = tokenize(text)
-        var out: [String] = []
-        for index in tokens.indices.dropLast() {
-            guard let scale = scales[tokens[index + 1].lowercased()],
-                  let value = number(tokens[index]) ?? numberWords[tokens[index].lowercased()] else { continue }
-            let amount = value * scale
-            guard amount >= 1_000, amount == amount.rounded(), amount < 1e15 else { continue }
-            var digits = String(Int(amount))
-            var grouped = ""
-            while digits.count > 3 {
-                grouped = "," + digits.suffix(3) + grouped
-                digits.removeLast(3)
+        var out: [Reading] = []
+        var index = 0
+        while index < tokens.count {
+            let start = index
+            let token = tokens[index]
+            index += 1
+            var value: Double?
+            var digits = 0
+            if let number = number(token) {
+                value = number
+                digits = token.filter(\.isNumber).count
+            } else if let word = numberWords[token.lowercased()], index < tokens.count, scales[tokens[index].lowercased()] != nil {
+                value = word
             }
-            out.append(digits + grouped)
+            guard var amount = value else { continue }
+            var scaled = false
+            if index < tokens.count, let scale = scales[tokens[index].lowercased()] {
+                amount *= scale
+                scaled = true
+                index += 1
+            }
+            let isYear = !scaled && digits == 4 && (1900...2100).contains(amount) && !token.contains(",")
+            out.append(Reading(value: amount, scaled: scaled, digits: digits, isYear: isYear,
+                               previous: start > 0 ? tokens[start - 1].lowercased() : ""))
         }
         return out
     }

@@ -401,7 +401,9 @@ public final class DatabaseConnector: Sendable {
         }
     }
 
-    static func grouped(_ number: String) -> String {
+    /// `number` (digits, an optional sign and decimal part) with thousands separators: "2000000"
+    /// → "2,000,000".
+    public static func grouped(_ number: String) -> String {
         var sign = ""
         var digits = Substring(number)
         if digits.hasPrefix("-") { sign = "-"; digits = digits.dropFirst() }
