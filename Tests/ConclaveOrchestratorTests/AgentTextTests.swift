@@ -181,6 +181,8 @@ import Testing
         #expect(FactExtractor.matches("Renew the badge within a year.", form: .duration))
         #expect(!FactExtractor.matches("Claims are settled by a clerk at the desk.", form: .duration))
         #expect(!FactExtractor.matches("One of the team signs a form each day.", form: .duration))  // no unit right after a number word
+        #expect(FactExtractor.matches("Loan period: 21 days per tool.", form: .duration))
+        #expect(!FactExtractor.matches("Deposit: EUR 40 per tool.", form: .duration))  // a number, but no unit of time
     }
 
     @Test func aSummaryQuestionTakesTheDocumentsOwnSummary() {

@@ -445,12 +445,14 @@ public struct FactExtractor: Sendable {
         return out[...]
     }
 
-    /// True when `sentence` states a duration in words: a number word, then within two words a
-    /// unit of time ("one month", "two further months", "a fortnight" is not counted).
-    static func spelledDuration(_ sentence: String) -> Bool {
+    /// True when `sentence` states a duration: a number with a unit of time ("21 days", "48 h"),
+    /// or one in words (a number word, then within two words a unit of time: "one month", "two
+    /// further months"; "a fortnight" is not counted). `hasDigit`: the sentence holds a digit.
+    static func statesDuration(_ sentence: String, hasDigit: Bool) -> Bool {
+        let words = sentence.lowercased().split(whereSeparator: { !$0.isLetter }).map(String.init)
+        if hasDigit, words.contains(where: timeUnits.contains) { return true }
         let numbers: Set<String> = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
                                     "twelve", "fifteen", "twenty", "thirty", "forty", "sixty", "ninety", "a", "an"]
-        let words = sentence.lowercased().split(whereSeparator: { !$0.isLetter }).map(String.init)
         for (index, word) in words.enumerated() where numbers.contains(word) {
             for next in words[(index + 1)..<min(words.count, index + 3)] where timeUnits.contains(next) {
                 // "a" and "an" count only right before the unit ("within a month").
@@ -460,11 +462,7 @@ public struct FactExtractor: Sendable {
         return false
     }
 
-    /// True when `sentence` names a unit of time ("21 days", "2 weeks", "48 hours", "a month").
-    static func namesTimeUnit(_ sentence: String) -> Bool {
-        sentence.lowercased().split(whereSeparator: { !$0.isLetter }).contains { timeUnits.contains(String($0)) }
-    }
-
+    /// Words that name a unit of time, for durations.
     private static let timeUnits: Set<String> = ["second", "seconds", "minute", "minutes", "min", "mins", "hour", "hours", "hrs", "day",
                                                  "days", "week", "weeks", "month", "months", "year", "years", "quarter", "quarters",
                                                  "h"]
@@ -473,7 +471,7 @@ public struct FactExtractor: Sendable {
     public static func matches(_ sentence: String, form: Reasoning.AnswerForm) -> Bool {
         let hasDigit = sentence.utf8.contains { $0 >= 0x30 && $0 <= 0x39 }
         switch form {
-        case .duration: return hasDigit && Self.namesTimeUnit(sentence) || spelledDuration(sentence)
+        case .duration: return statesDuration(sentence, hasDigit: hasDigit)
         case .number, .percentage: return hasDigit
         case .money:
             let lower = Lowercased(sentence)
