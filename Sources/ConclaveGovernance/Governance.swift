@@ -310,6 +310,8 @@ struct DecisionCounters: Sendable {
     func count(_ point: Point, allowed: Bool) {
         (allowed ? allow : deny)[point]?.increment()
         withSpan("policy \(point.rawValue)", ofKind: .internal) { span in
+            // Building the attributes costs even on the no-op span of a process without tracing.
+            guard span.isRecording else { return }
             span.attributes["conclave.policy.point"] = point.rawValue
             span.attributes["conclave.policy.decision"] = allowed ? "allow" : "deny"
         }

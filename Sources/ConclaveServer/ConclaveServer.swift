@@ -4,15 +4,19 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import ServiceLifecycle
+import Tracing
 
 /// Builds the HTTP application of a Conclave gateway.
 public enum ConclaveServer {
     /// The router with every route and middleware.
     public static func makeRouter(runtime: ConclaveRuntime) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        // A server span per request (continuing a client's `traceparent`), returned to the client.
-        router.add(middleware: TracingMiddleware())
-        router.add(middleware: TraceResponseMiddleware())
+        // A server span per request (continuing a client's `traceparent`), returned to the client;
+        // left out when the process has no tracer (tracing off), where it built no-op spans only.
+        if !(InstrumentationSystem.tracer is NoOpTracer) {
+            router.add(middleware: TracingMiddleware())
+            router.add(middleware: TraceResponseMiddleware())
+        }
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: OpenAIErrorMiddleware())
         SystemController(runtime: runtime).addRoutes(to: router)

@@ -67,6 +67,71 @@ import Testing
         #expect(StreamChunkScanner.scan(spacedUsage[...].utf8) == nil)
     }
 
+    /// A whole completion as `JSONDecoder` reads it in `completeWithRetries` (its `WireCompletion`).
+    private struct DecodedCompletion: Decodable {
+        struct Choice: Decodable {
+            struct Message: Decodable { var content: String? }
+            var message: Message?
+            var finishReason: String?
+            enum CodingKeys: String, CodingKey { case message; case finishReason = "finish_reason" }
+        }
+        struct Usage: Decodable { var prompt_tokens: Int?; var completion_tokens: Int? }
+        var choices: [Choice]
+        var usage: Usage?
+    }
+
+    @Test func completionScannerAgreesWithADecoder() throws {
+        var bodies: [String] = []
+        for text in Self.tricky {
+            let object: [String: Any] = [
+                "id": "c", "object": "chat.completion", "created": 1,
+                "choices": [["index": 0, "message": ["role": "assistant", "content": text], "finish_reason": "stop"]],
+                "usage": ["prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15],
+            ]
+            bodies.append(String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self))
+        }
+        bodies += [
+            #"{"choices":[{"index":0,"message":{"content":null},"finish_reason":"length"}],"usage":null}"#,
+            #"{"choices":[{"index":0,"message":null,"finish_reason":null}]}"#,
+            #"{"choices":[{"message":{"content":"a\u00e9\/b\ud83d\ude00c"}}],"usage":{"completion_tokens":0}}"#,
+            #" { "usage" : { "prompt_tokens" : 7 , "completion_tokens" : 1 } , "choices" : [ { "message" : { "content" : "x" } } ] } "#,
+        ]
+        for body in bodies {
+            let simple = try #require(StreamChunkScanner.scanCompletion(Array(body.utf8)), "\(body)")
+            let decoded = try JSONDecoder().decode(DecodedCompletion.self, from: Data(body.utf8))
+            #expect(simple.content == decoded.choices.first?.message?.content, "\(body)")
+            #expect(simple.finishReason == decoded.choices.first?.finishReason, "\(body)")
+            #expect(simple.promptTokens == decoded.usage?.prompt_tokens, "\(body)")
+            #expect(simple.completionTokens == decoded.usage?.completion_tokens, "\(body)")
+        }
+        #expect(StreamChunkScanner.scanCompletion(Array(bodies[0].utf8)) == .init(content: "plain", finishReason: "stop",
+                                                                                  promptTokens: 12, completionTokens: 3))
+    }
+
+    @Test func completionScannerDeclinesWhatItDoesNotHandle() {
+        let declined = [
+            #"{"choices":[]}"#,
+            #"{"choices":[{"message":{"content":"a"}},{"message":{"content":"b"}}]}"#,
+            #"{"choices":[{"message":{},"message":{"content":"a"}}]}"#,
+            #"{"choices":[{"message":{"content":"a"}}],"usage":{"prompt_tokens":-1}}"#,
+            #"{"choices":[{"message":{"content":"a"}}],"usage":{"prompt_tokens":1.5}}"#,
+            #"{"choices":[{"message":{"content":"a"}}],"usage":{"prompt_tokens":"3"}}"#,
+            #"{"choices":[{"message":{"content":"a"}}],"usage":{"prompt_tokens":99999999999999999999}}"#,
+            #"{"choices":[{"message":{"content":"a"}}],"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2}}"#,
+            #"{"choices":[{"message":{"content":"a","tool_calls":[]}}]}"#,
+            #"{"choices":[{"message":{"content":5}}]}"#,
+            #"{"choices":[{"message":{"content":"unterminated}}]}"#,
+            #"{"id":"no choices"}"#,
+        ]
+        for body in declined {
+            #expect(StreamChunkScanner.scanCompletion(Array(body.utf8)) == nil, "\(body)")
+        }
+        // A chunk's delta is not a completion's message, and the other way round.
+        #expect(StreamChunkScanner.scanCompletion(Array(Self.chunk("x").utf8))?.content == nil)
+        let completion = #"{"choices":[{"message":{"content":"x"}}]}"#
+        #expect(StreamChunkScanner.scan(completion[...].utf8)?.content == nil)
+    }
+
     @Test func requestBodyIsValidJSONWithEveryField() throws {
         let model = OpenAICompatibleChatModel(pool: ReplicaPool(), configuration: .init(model: "m \"x\""))
         for text in Self.tricky {

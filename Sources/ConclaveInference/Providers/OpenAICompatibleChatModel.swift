@@ -77,14 +77,18 @@ public struct OpenAICompatibleChatModel: ChatModel {
         async throws -> ChatResponse
     {
         try await withSpan("chat \(configuration.model)", ofKind: .client) { span in
-            span.attributes["gen_ai.operation.name"] = "chat"
-            span.attributes["gen_ai.provider.name"] = "openai"
-            span.attributes["gen_ai.request.model"] = configuration.model
-            span.attributes["conclave.model"] = pool.model
-            span.attributes["conclave.stream"] = streaming
-            if let maxTokens = request.maxTokens { span.attributes["gen_ai.request.max_tokens"] = maxTokens }
-            if let temperature = request.temperature { span.attributes["gen_ai.request.temperature"] = temperature }
-            if let seed = request.seed { span.attributes["gen_ai.request.seed"] = seed }
+            // Attributes cost even on the no-op span of a process without tracing.
+            let recording = span.isRecording
+            if recording {
+                span.attributes["gen_ai.operation.name"] = "chat"
+                span.attributes["gen_ai.provider.name"] = "openai"
+                span.attributes["gen_ai.request.model"] = configuration.model
+                span.attributes["conclave.model"] = pool.model
+                span.attributes["conclave.stream"] = streaming
+                if let maxTokens = request.maxTokens { span.attributes["gen_ai.request.max_tokens"] = maxTokens }
+                if let temperature = request.temperature { span.attributes["gen_ai.request.temperature"] = temperature }
+                if let seed = request.seed { span.attributes["gen_ai.request.seed"] = seed }
+            }
             let started = ContinuousClock.now
             let response = try await call(span)
             let elapsed = ContinuousClock.now - started
@@ -92,16 +96,18 @@ public struct OpenAICompatibleChatModel: ChatModel {
             instruments.requestDuration.recordNanoseconds(elapsed.inNanoseconds)
             instruments.promptTokens.increment(by: response.usage.promptTokens)
             instruments.completionTokens.increment(by: response.usage.completionTokens)
-            span.attributes["gen_ai.usage.input_tokens"] = response.usage.promptTokens
-            span.attributes["gen_ai.usage.output_tokens"] = response.usage.completionTokens
-            if let finish = response.finishReason { span.attributes["gen_ai.response.finish_reasons"] = [finish] }
+            if recording {
+                span.attributes["gen_ai.usage.input_tokens"] = response.usage.promptTokens
+                span.attributes["gen_ai.usage.output_tokens"] = response.usage.completionTokens
+                if let finish = response.finishReason { span.attributes["gen_ai.response.finish_reasons"] = [finish] }
+            }
             return response
         }
     }
 
     private func completeWithRetries(_ request: ChatRequest, body: ByteBuffer, span: any Span) async throws -> ChatResponse {
         try await withRetries(request) { base, remaining in
-            span.attributes["server.address"] = base
+            if span.isRecording { span.attributes["server.address"] = base }
             let response = try await send(body, to: base, timeout: remaining)
             let bytes: ByteBuffer
             do {
@@ -110,6 +116,11 @@ public struct OpenAICompatibleChatModel: ChatModel {
                 throw mapTransportError(error)
             }
             guard response.status == .ok else { throw backendError(response.status, body: bytes) }
+            if let simple = StreamChunkScanner.scanCompletion(bytes.readableBytesView) {
+                return ChatResponse(content: simple.content ?? "",
+                                    usage: TokenUsage(promptTokens: simple.promptTokens ?? 0, completionTokens: simple.completionTokens ?? 0),
+                                    finishReason: simple.finishReason)
+            }
             do {
                 let decoded = try JSONDecoder().decode(WireCompletion.self, from: Data(bytes.readableBytesView))
                 guard let choice = decoded.choices.first else {
@@ -141,13 +152,13 @@ public struct OpenAICompatibleChatModel: ChatModel {
             let sent = ContinuousClock.now
             let firstToken = Mutex<Duration?>(nil)
             let response = try await withRetries(request, retryable: { !started.hasEmitted }) { base, remaining in
-                span.attributes["server.address"] = base
+                if span.isRecording { span.attributes["server.address"] = base }
                 return try await streamOnce(body, to: base, timeout: remaining, progress: started) { text in
                     firstToken.withLock { if $0 == nil { $0 = ContinuousClock.now - sent } }
                     try await onDelta(text)
                 }
             }
-            if let ttft = firstToken.withLock({ $0 }) {
+            if span.isRecording, let ttft = firstToken.withLock({ $0 }) {
                 span.attributes["conclave.time_to_first_token_ms"] = Double(ttft.inNanoseconds) / 1_000_000
             }
             return response

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import Synchronization
+import Tracing
 
 /// The HTTP clients model calls go through, one per connect timeout, living as long as the
 /// process (as `HTTPClient.shared` does): a connection that is refused, or not accepted within
@@ -82,6 +83,9 @@ public enum InferenceHTTPClient {
             // on another replica. With AsyncHTTPClient's own retries, requests for a killed
             // replica waited in its queue until their deadline (seen in the kill-under-load test).
             configuration.connectionPool.retryConnectionEstablishment = false
+            // Without a tracer (tracing off) no client span: AsyncHTTPClient would otherwise build
+            // no-op spans and their attributes for every call.
+            if InstrumentationSystem.tracer is NoOpTracer { configuration.tracing.tracer = nil }
             let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
             clients[key] = client
             return client

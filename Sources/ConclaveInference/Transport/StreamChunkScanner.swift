@@ -19,33 +19,65 @@ enum StreamChunkScanner {
     static func scan(_ payload: Substring.UTF8View) -> Simple? {
         let bytes = Array(payload)
         for marker in markers where ByteSearch.contains(bytes, marker) { return nil }
-        var reader = Reader(bytes: bytes)
+        var reader = Reader(bytes: bytes, completion: false)
         guard reader.value(at: .root, depth: 0), reader.atEnd(), reader.sawChoices else { return nil }
         return reader.result
     }
 
-    /// Parts a decoder would read that the simple shape has no place for.
+    /// The answer, finish reason and token counts of a whole (non-streamed) chat completion.
+    struct Completion: Equatable {
+        var content: String?
+        var finishReason: String?
+        var promptTokens: Int?
+        var completionTokens: Int?
+    }
+
+    /// Reads the common shape of a whole chat completion the same way: one choice whose
+    /// `message` has at most a `content` string, a `finish_reason`, and a `usage` object whose
+    /// `prompt_tokens` and `completion_tokens` are non-negative integers (or absent). Anything
+    /// else returns nil and the caller decodes the body in full. Decoding every completion with
+    /// `JSONDecoder` was a visible share of a proxied request (docs/performance.md).
+    static func scanCompletion(_ body: some Sequence<UInt8>) -> Completion? {
+        let bytes = Array(body)
+        for marker in markers.dropFirst() where ByteSearch.contains(bytes, marker) { return nil }
+        var reader = Reader(bytes: bytes, completion: true)
+        guard reader.value(at: .root, depth: 0), reader.atEnd(), reader.sawChoices else { return nil }
+        return Completion(content: reader.result.content, finishReason: reader.result.finishReason,
+                          promptTokens: reader.promptTokens, completionTokens: reader.completionTokens)
+    }
+
+    /// Parts a decoder would read that the simple shape has no place for (a completion has a
+    /// place for the first, its usage).
     private static let markers: [[UInt8]] = [#""usage":{"#, #""error""#, #""tool_calls""#, #""refusal":""#].map { Array($0.utf8) }
 
     /// Where a value sits in the chunk.
     private enum Place {
-        case root, choices, choice, delta, content, finishReason, usage, other
+        case root, choices, choice, delta, content, finishReason, usage, promptTokens, completionTokens, other
     }
 
     /// A validating JSON reader that records the two values of the simple shape. Every method
     /// returns false for input that is not JSON or not of the shape, leaving it to the decoder.
     private struct Reader {
         let bytes: [UInt8]
+        /// Reading a whole completion: the choice's text is under `message`, not `delta`, and
+        /// `usage` is an object whose token counts are read.
+        let completion: Bool
         var i = 0
         var result = Simple()
+        var promptTokens: Int?
+        var completionTokens: Int?
         var sawChoices = false
         var sawDelta = false
         var sawContent = false
         var sawFinishReason = false
+        var sawUsage = false
+        var sawPromptTokens = false
+        var sawCompletionTokens = false
         static let maximumDepth = 32
 
-        init(bytes: [UInt8]) {
+        init(bytes: [UInt8], completion: Bool) {
             self.bytes = bytes
+            self.completion = completion
         }
 
         mutating func atEnd() -> Bool {
@@ -59,7 +91,9 @@ enum StreamChunkScanner {
             guard i < bytes.count else { return false }
             switch bytes[i] {
             case UInt8(ascii: "{"):
-                guard place == .root || place == .choice || place == .delta || place == .other else { return false }
+                guard place == .root || place == .choice || place == .delta || place == .other || (completion && place == .usage) else {
+                    return false
+                }
                 return object(at: place, depth: depth)
             case UInt8(ascii: "["):
                 guard place == .choices || place == .other else { return false }
@@ -75,7 +109,8 @@ enum StreamChunkScanner {
             case UInt8(ascii: "n"):
                 // A null delta, content, finish reason or usage reads as absent; any other usage
                 // is for the decoder to read.
-                guard place == .delta || place == .content || place == .finishReason || place == .usage || place == .other else {
+                guard place == .delta || place == .content || place == .finishReason || place == .usage || place == .other
+                    || place == .promptTokens || place == .completionTokens else {
                     return false
                 }
                 return literal("null")
@@ -84,8 +119,29 @@ enum StreamChunkScanner {
             case UInt8(ascii: "f"):
                 return place == .other && literal("false")
             default:
-                return place == .other && number()
+                switch place {
+                case .other: return number()
+                case .promptTokens:
+                    promptTokens = count()
+                    return promptTokens != nil
+                case .completionTokens:
+                    completionTokens = count()
+                    return completionTokens != nil
+                default: return false
+                }
             }
+        }
+
+        /// A token count: digits only, without sign, fraction or exponent, that fit an `Int`.
+        private mutating func count() -> Int? {
+            let start = i
+            while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 { i += 1 }
+            let digits = bytes[start..<i]
+            guard !digits.isEmpty, digits.count <= 18, digits.count == 1 || digits.first != 0x30 else { return nil }
+            if i < bytes.count, bytes[i] == UInt8(ascii: ".") || bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+                return nil
+            }
+            return digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
         }
 
         private mutating func object(at place: Place, depth: Int) -> Bool {
@@ -107,7 +163,7 @@ enum StreamChunkScanner {
                     guard !sawChoices else { return false }
                     sawChoices = true
                     inner = .choices
-                case (.choice, "delta"):
+                case (.choice, "delta") where !completion, (.choice, "message") where completion:
                     guard !sawDelta else { return false }
                     sawDelta = true
                     inner = .delta
@@ -120,7 +176,17 @@ enum StreamChunkScanner {
                     sawContent = true
                     inner = .content
                 case (.root, "usage"):
+                    guard !sawUsage else { return false }
+                    sawUsage = true
                     inner = .usage
+                case (.usage, "prompt_tokens"):
+                    guard !sawPromptTokens else { return false }
+                    sawPromptTokens = true
+                    inner = .promptTokens
+                case (.usage, "completion_tokens"):
+                    guard !sawCompletionTokens else { return false }
+                    sawCompletionTokens = true
+                    inner = .completionTokens
                 default:
                     inner = .other
                 }
@@ -204,7 +270,9 @@ enum StreamChunkScanner {
 
         /// The names the simple shape reads, as bytes: keys without escapes (nearly all) are
         /// compared in place, without building a String.
-        static let keys: [(name: [UInt8], key: String)] = ["choices", "delta", "finish_reason", "content", "usage"].map {
+        static let keys: [(name: [UInt8], key: String)] = [
+            "choices", "delta", "message", "finish_reason", "content", "usage", "prompt_tokens", "completion_tokens",
+        ].map {
             (Array($0.utf8), $0)
         }
 

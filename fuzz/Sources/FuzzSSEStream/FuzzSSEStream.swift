@@ -8,7 +8,9 @@
 //   line without LF held back);
 // - for every `data:` payload that is valid JSON, the fast path agrees with `JSONDecoder` on the
 //   delta text and the finish reason whenever it claims the chunk (returns non-nil), and it never
-//   claims a chunk that carries usage (which only the decoder reports).
+//   claims a chunk that carries usage (which only the decoder reports);
+// - read as a whole completion, the input gets the same answer, finish reason and token counts
+//   from the completion fast path as from `JSONDecoder` whenever the fast path claims it.
 @testable import ConclaveInference
 import Foundation
 import FuzzSupport
@@ -47,7 +49,31 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         Fuzz.check(simple.finishReason == choice?.finishReason,
                    "fast path read finish_reason \(simple.finishReason.debugDescription), JSONDecoder \(String(describing: choice?.finishReason)) in \(payload)")
     }
+    // The same body as a whole (non-streamed) completion.
+    if let simple = StreamChunkScanner.scanCompletion(bytes),
+       let completion = try? JSONDecoder().decode(Completion.self, from: Data(bytes)) {
+        let choice = completion.choices.first
+        Fuzz.check(simple.content == choice?.message?.content && simple.finishReason == choice?.finishReason
+                   && simple.promptTokens == completion.usage?.prompt_tokens && simple.completionTokens == completion.usage?.completion_tokens,
+                   "completion fast path read \(simple), JSONDecoder \(completion)")
+    }
     return 0
+}
+
+/// A whole completion as `completeWithRetries` decodes it (its `WireCompletion`).
+private struct Completion: Decodable {
+    struct Choice: Decodable {
+        struct Message: Decodable { var content: String? }
+        var message: Message?
+        var finishReason: String?
+        enum CodingKeys: String, CodingKey {
+            case message
+            case finishReason = "finish_reason"
+        }
+    }
+
+    var choices: [Choice]
+    var usage: Chunk.Usage?
 }
 
 /// Complete lines of `bytes`: each ends with LF, loses one CR before it, and is decoded as UTF-8.
