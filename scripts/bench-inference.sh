@@ -2,7 +2,8 @@
 # The inference layer's benchmark, each comparison side by side in one invocation
 # (`conclave bench inference`, see docs/performance.md#inference):
 #   - model: 8 SmolLM2 streams straight to llama-server vs through Conclave's direct model route;
-#   - gateway: an instant fake upstream directly, through LiteLLM and through Conclave, at 1 and 32 clients.
+#   - gateway: an instant fake upstream directly, through LiteLLM, through a logic-free proxy on
+#     the same HTTP stack (the floor) and through Conclave, at 1 and 32 clients.
 # LiteLLM goes into .venv-bench (scripts/litellm-proxy.sh installs litellm[proxy]==1.108.7 there
 # when it is missing), never into the project's .venv. Called by `make bench-inference`.
 set -euo pipefail

@@ -12,7 +12,7 @@ import ServiceLifecycle
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks. Each writes its numbers to a JSON file.", subcommands: [Load.self, Orchestration.self, Governance.self, Inference.self, Tracing.self, FakeUpstream.self])
+        abstract: "Benchmarks. Each writes its numbers to a JSON file.", subcommands: [Load.self, Orchestration.self, Governance.self, Inference.self, Tracing.self, FakeUpstream.self, BareProxy.self])
 
     struct Orchestration: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

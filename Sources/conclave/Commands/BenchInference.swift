@@ -53,6 +53,9 @@ extension Bench {
         @Option(name: .long, help: "Script that starts the LiteLLM proxy on a port (empty: skip LiteLLM).")
         var litellm: String = "scripts/litellm-proxy.sh"
 
+        @Option(name: .long, help: "Also measure a pass-through proxy on the gateway's HTTP stack with no logic (true/false).")
+        var includeBareProxy: Bool = true
+
         func run() async throws {
             Logging.LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
             setenv("CONCLAVE_BIN", Self.executablePath(), 1)
@@ -244,6 +247,15 @@ extension Bench {
                 """)
             defer { conclave.send(SIGKILL) }
             var targets: [(String, String, String?)] = [("direct", upstreamBase + "/chat/completions", nil), ("conclave", conclaveURL, token)]
+            // The same HTTP stack with no logic: what any gateway on it costs at least.
+            var bare: ServeProcess?
+            if includeBareProxy {
+                let process = try ServeProcess(arguments: ["bench", "bare-proxy", "--port", "0", "--upstream", upstreamBase + "/chat/completions"])
+                bare = process
+                let port = try await process.waitForPort()
+                targets.insert(("bare-proxy", "http://127.0.0.1:\(port)/v1/chat/completions", nil), at: 1)
+            }
+            defer { bare?.send(SIGKILL) }
             var litellmProcess: Process?
             if !litellm.isEmpty, FileManager.default.fileExists(atPath: litellm) {
                 let port = try FreePort.find()
@@ -354,6 +366,46 @@ extension Bench {
             let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
                                   onServerRunning: { channel in
                                       // Unbuffered: the benchmark reads this line through a pipe.
+                                      FileHandle.standardOutput.write(Data("listening on http://127.0.0.1:\(channel.localAddress?.port ?? 0)\n".utf8))
+                                  },
+                                  logger: logger)
+            try await app.runService()
+        }
+    }
+
+    /// The floor of the gateway's own HTTP stack, for `bench inference`: a pass-through proxy on
+    /// the same libraries as `conclave serve` (Hummingbird in, AsyncHTTPClient out, through the
+    /// client the model providers use) with nothing else: no authentication, no decoding, no
+    /// governance, no audit, no metrics. Not a product feature.
+    struct BareProxy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "bare-proxy", abstract: "A pass-through proxy with no logic (for `bench inference`).", shouldDisplay: false)
+
+        @Option(name: .long, help: "Port (0: a free one).")
+        var port: Int = 0
+
+        @Option(name: .long, help: "The upstream's chat completions URL.")
+        var upstream: String
+
+        func run() async throws {
+            var logger = Logger(label: "bare-proxy")
+            logger.logLevel = .error
+            let client = InferenceHTTPClient.shared(connectTimeout: .seconds(5))
+            let router = Router()
+            router.post("/v1/chat/completions") { [upstream] request, _ -> Response in
+                var outbound = HTTPClientRequest(url: upstream)
+                outbound.method = .POST
+                outbound.headers.add(name: "content-type", value: "application/json")
+                outbound.body = .bytes(try await request.body.collect(upTo: 1 << 20))
+                let response = try await client.execute(outbound, timeout: .seconds(30))
+                var headers = HTTPFields()
+                headers[.contentType] = response.headers.first(name: "content-type") ?? "application/json"
+                // Relayed as it arrives, so a stream stays a stream.
+                return Response(status: .init(code: Int(response.status.code)), headers: headers,
+                                body: .init(asyncSequence: response.body))
+            }
+            let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
+                                  onServerRunning: { channel in
                                       FileHandle.standardOutput.write(Data("listening on http://127.0.0.1:\(channel.localAddress?.port ?? 0)\n".utf8))
                                   },
                                   logger: logger)
