@@ -18,7 +18,7 @@ enum StreamChunkScanner {
 
     static func scan(_ payload: Substring.UTF8View) -> Simple? {
         let bytes = Array(payload)
-        for marker in markers where ByteSearch.contains(bytes, marker) { return nil }
+        for marker in chunkMarkers where ByteSearch.contains(bytes, marker) { return nil }
         var reader = Reader(bytes: bytes, completion: false)
         guard reader.value(at: .root, depth: 0), reader.atEnd(), reader.sawChoices else { return nil }
         return reader.result
@@ -39,23 +39,24 @@ enum StreamChunkScanner {
     /// `JSONDecoder` was a visible share of a proxied request (docs/performance.md).
     static func scanCompletion(_ body: some Sequence<UInt8>) -> Completion? {
         let bytes = Array(body)
-        for marker in markers.dropFirst() where ByteSearch.contains(bytes, marker) { return nil }
+        for marker in completionMarkers where ByteSearch.contains(bytes, marker) { return nil }
         var reader = Reader(bytes: bytes, completion: true)
         guard reader.value(at: .root, depth: 0), reader.atEnd(), reader.sawChoices else { return nil }
         return Completion(content: reader.result.content, finishReason: reader.result.finishReason,
                           promptTokens: reader.promptTokens, completionTokens: reader.completionTokens)
     }
 
-    /// Parts a decoder would read that the simple shape has no place for (a completion has a
-    /// place for the first, its usage).
-    private static let markers: [[UInt8]] = [#""usage":{"#, #""error""#, #""tool_calls""#, #""refusal":""#].map { Array($0.utf8) }
+    /// Parts a decoder would read that neither simple shape has a place for.
+    private static let completionMarkers: [[UInt8]] = [#""error""#, #""tool_calls""#, #""refusal":""#].map { Array($0.utf8) }
+    /// And a chunk's usage, which only a completion's shape reads.
+    private static let chunkMarkers: [[UInt8]] = [Array(#""usage":{"#.utf8)] + completionMarkers
 
     /// Where a value sits in the chunk.
     private enum Place {
         case root, choices, choice, delta, content, finishReason, usage, promptTokens, completionTokens, other
     }
 
-    /// A validating JSON reader that records the two values of the simple shape. Every method
+    /// A validating JSON reader that records the values of the simple shape. Every method
     /// returns false for input that is not JSON or not of the shape, leaving it to the decoder.
     private struct Reader {
         let bytes: [UInt8]

@@ -248,14 +248,14 @@ extension Bench {
             defer { conclave.send(SIGKILL) }
             var targets: [(String, String, String?)] = [("direct", upstreamBase + "/chat/completions", nil), ("conclave", conclaveURL, token)]
             // The same HTTP stack with no logic: what any gateway on it costs at least.
-            var bare: ServeProcess?
-            if includeBareProxy {
-                let process = try ServeProcess(arguments: ["bench", "bare-proxy", "--port", "0", "--upstream", upstreamBase + "/chat/completions"])
-                bare = process
-                let port = try await process.waitForPort()
+            let bare = includeBareProxy
+                ? try ServeProcess(arguments: ["bench", "bare-proxy", "--port", "0", "--upstream", upstreamBase + "/chat/completions"])
+                : nil
+            defer { bare?.send(SIGKILL) }
+            if let bare {
+                let port = try await bare.waitForPort()
                 targets.insert(("bare-proxy", "http://127.0.0.1:\(port)/v1/chat/completions", nil), at: 1)
             }
-            defer { bare?.send(SIGKILL) }
             var litellmProcess: Process?
             if !litellm.isEmpty, FileManager.default.fileExists(atPath: litellm) {
                 let port = try FreePort.find()
